@@ -1,0 +1,51 @@
+"""What a worker needs to start, sent through an inherited pipe rather than argv or env.
+
+``/proc/PID/cmdline`` and ``/proc/PID/environ`` are readable by other processes of the
+same user; an inherited pipe is not, so the per-spawn secret travels here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+from .errors import ProtocolError
+from .wire import pack_value, unpack_value
+
+MAX_BOOTSTRAP_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Everything a worker host is told at spawn."""
+
+    endpoint: str
+    plugin_id: str
+    secret: bytes
+    supervisor_pid: int
+    plugin_file: str
+    entry_point: str
+    sandbox: bool
+    scope: tuple[str, ...]
+    max_message_bytes: int
+
+    def write_to(self, fd: int) -> None:
+        """Write the whole record to ``fd`` and close it."""
+        data = pack_value(asdict(self))
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(data)
+
+    @classmethod
+    def read_from(cls, fd: int) -> Bootstrap:
+        """Read the record from ``fd`` until EOF and close it."""
+        with os.fdopen(fd, "rb") as pipe:
+            data = pipe.read(MAX_BOOTSTRAP_BYTES + 1)
+        if len(data) > MAX_BOOTSTRAP_BYTES:
+            raise ProtocolError("bootstrap record too large")
+        fields = unpack_value(data)
+        if not isinstance(fields, dict):
+            raise ProtocolError("bootstrap record is not a map")
+        try:
+            return cls(**fields)
+        except TypeError as exc:
+            raise ProtocolError(f"bootstrap record: {exc}") from None

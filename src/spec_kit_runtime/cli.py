@@ -1,0 +1,161 @@
+"""The ``spec-kit-runtime`` command: run the supervisor, send a message, show status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from spec_kit_contracts import Command, Event, Message, Request
+
+from ._version import __version__
+from .addressing import DIRECT_PREFIXES
+from .client import SupervisorClient
+from .config import RuntimeConfig, load_config
+from .discovery import discover
+from .errors import RuntimeFailure
+from .launcher import signal_ready
+from .rundir import RuntimeDir, default_runtime_dir
+from .supervisor import Supervisor
+
+log = logging.getLogger("spec_kit_runtime")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+        return result
+    except RuntimeFailure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if args.command == "run" else 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spec-kit-runtime", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the supervisor in the foreground")
+    run.add_argument("--config", type=Path, help="runtime config (YAML)")
+    run.add_argument("--plugins", type=Path, nargs="+", metavar="DIR",
+                     help="plugin search paths (instead of the config's plugin_paths)")
+    run.add_argument("--runtime-dir", type=Path, help="private runtime directory")
+    run.add_argument("--for", dest="duration", type=float, metavar="SECONDS",
+                     help="stop by itself after this many seconds")
+    run.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    run.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    run.set_defaults(handler=_run)
+
+    send = commands.add_parser("send", help="send a message with PLUGIN's scope, print the reply")
+    send.add_argument("plugin", help="the plugin whose scope the message is sent with")
+    send.add_argument("pattern", help="address, e.g. command:design:generate or validator:python")
+    send.add_argument("--payload", default="{}", help="JSON object (see README)")
+    send.add_argument("--timeout", type=float, help="seconds")
+    send.set_defaults(handler=_send)
+
+    status = commands.add_parser("status", help="list plugins and their state")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+    stop = commands.add_parser("shutdown", help="stop the running supervisor and its plugins")
+    stop.set_defaults(handler=_shutdown)
+
+    for sub in (send, status, stop):
+        sub.add_argument("--runtime-dir", type=Path, help="runtime directory of the supervisor")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else RuntimeConfig()
+    if args.plugins:
+        config = RuntimeConfig(**{**config.__dict__,
+                                  "plugin_paths": tuple(p.resolve() for p in args.plugins)})
+    logging.basicConfig(level=config.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    found = discover(config.plugin_paths)
+    for error in found.errors:
+        log.error("discovery: %s", error)
+    plugins = [(info, config.settings_for(info.id).config) for info in found.plugins
+               if config.settings_for(info.id).enabled]
+    rundir = RuntimeDir.prepare(args.runtime_dir or config.runtime_dir or default_runtime_dir())
+    supervisor = Supervisor(config, rundir, parent_pid=args.parent_pid)
+    if args.ready_fd is not None:
+        signal_ready(args.ready_fd)
+    if args.duration:
+        supervisor.timers.at(supervisor.now() + args.duration, supervisor.begin_shutdown)
+    supervisor.serve(plugins)
+    return 0
+
+
+def message_for(pattern: str, payload: dict[str, Any]) -> Message:
+    """The contracts message the CLI sends to ``pattern`` (see README for payloads)."""
+    kind, _, name = pattern.partition(":")
+    if kind == "command":
+        return Command(command_name=name, arguments=list(payload.get("arguments", [])),
+                       options=dict(payload.get("options", {})))
+    if kind == "event":
+        return Event(event_name=name, event_data=payload)
+    if kind == "request":
+        return Request(method=name, params=payload)
+    if pattern.startswith(DIRECT_PREFIXES):
+        return Request(method=pattern, params=payload)
+    raise RuntimeFailure(
+        f"cannot send to '{pattern}': use command:, event:, request:, generator:, "
+        "validator: or hook:"
+    )
+
+
+def _send(args: argparse.Namespace) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except ValueError as exc:
+        raise RuntimeFailure(f"--payload is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise RuntimeFailure("--payload must be a JSON object")
+    client = SupervisorClient.find(args.runtime_dir)
+    try:
+        result = client.send(message_for(args.pattern, payload), args.plugin, args.timeout)
+    finally:
+        client.close()
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    client = SupervisorClient.find(args.runtime_dir)
+    try:
+        status = client.control("status", timeout=10.0)
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return 0
+    sup = status["supervisor"]
+    print(f"supervisor pid {sup['pid']}  version {sup['version']}  up {sup['uptime']:.0f}s  "
+          f"{sup['endpoint']}")
+    rows = [("ID", "VERSION", "STATE", "PID", "UPTIME", "LAST EXIT")]
+    for p in status["plugins"]:
+        uptime = f"{p['uptime']:.0f}s" if p["uptime"] is not None else "-"
+        rows.append((p["id"], p["version"], p["state"], str(p["pid"] or "-"), uptime,
+                     p["last_exit"] or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0
+
+
+def _shutdown(args: argparse.Namespace) -> int:
+    client = SupervisorClient.find(args.runtime_dir)
+    try:
+        client.control("shutdown", timeout=10.0)
+    finally:
+        client.close()
+    return 0

@@ -1,0 +1,94 @@
+"""Talking to a supervisor from another process: the CLI and PluginContainer use this.
+
+A client is a DEALER socket that proves the token from the runtime directory, then sends
+requests and waits for the matching reply. Every wait is bounded: a dead or wedged
+supervisor gives a clear error, never a hang.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+from spec_kit_contracts import Message
+
+from . import wire
+from .addressing import address_of
+from .errors import DeadlineExceeded, SupervisorUnavailable, from_data
+from .protocol import ClientHello, Control, Record, Reply, Send
+from .rundir import RuntimeDir, default_runtime_dir
+
+DEFAULT_REQUEST_TIMEOUT = 30.0
+LIFECYCLE_TIMEOUT = 120.0
+_GRACE = 5.0  # past a request's own deadline, the supervisor's error reply should be here
+
+
+class SupervisorClient:
+    """A connection to one supervisor (thread-safe: one request at a time)."""
+
+    def __init__(self, endpoint: str, token: bytes, *, connect_timeout: float = 5.0) -> None:
+        self.endpoint = endpoint
+        self._context = zmq.Context()
+        self._socket: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(endpoint)
+        self._lock = threading.Lock()
+        self._next_cid = 1
+        try:
+            self._exchange(ClientHello(token), 0, connect_timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def find(cls, runtime_dir: Path | None = None) -> SupervisorClient:
+        """Connect to the supervisor running with ``runtime_dir`` (default: the user's)."""
+        rundir = RuntimeDir(runtime_dir or default_runtime_dir())
+        address = rundir.read_address()
+        return cls(address["endpoint"], rundir.read_token())
+
+    def control(self, op: str, timeout: float = LIFECYCLE_TIMEOUT, **args: Any) -> Any:
+        """Run a control operation (status, load, activate, ...) and return its result."""
+        body = wire.pack_value(args)
+        return self._request(lambda cid: Control(cid, op, body), timeout)
+
+    def send(self, message: Message, as_plugin: str = "",
+             timeout: float | None = None) -> Any:
+        """Route ``message`` with ``as_plugin``'s scope; returns the handler's result."""
+        address = address_of(message)
+        own = getattr(message, "timeout", None)
+        limit = float(timeout or own or DEFAULT_REQUEST_TIMEOUT)
+        body = wire.pack_message(message)
+        return self._request(lambda cid: Send(cid, address, as_plugin, limit, body),
+                             limit + _GRACE)
+
+    def _request(self, make: Any, timeout: float) -> Any:
+        with self._lock:
+            cid = self._next_cid
+            self._next_cid += 1
+            return self._exchange(make(cid), cid, timeout)
+
+    def _exchange(self, record: Record, cid: int, timeout: float) -> Any:
+        self._socket.send(wire.encode(record))
+        end = time.monotonic() + timeout
+        while (remaining := end - time.monotonic()) > 0:
+            if not self._socket.poll(int(remaining * 1000) + 1):
+                continue
+            reply = wire.decode(self._socket.recv())
+            if isinstance(reply, Reply) and reply.cid == cid:  # else: a late, abandoned reply
+                value = wire.unpack_value(reply.body)
+                if reply.ok:
+                    return value
+                raise from_data(value)
+        if cid == 0:
+            raise SupervisorUnavailable(f"no supervisor answered at {self.endpoint}")
+        raise DeadlineExceeded(f"the supervisor did not answer within {timeout:g}s")
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if not self._socket.closed:
+            self._socket.close(0)
+            self._context.term()

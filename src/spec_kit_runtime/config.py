@@ -1,0 +1,134 @@
+"""Runtime configuration: defaults, and the YAML file that overrides them.
+
+Relative plugin paths are resolved against the config file's folder, so a config works
+from any working directory. Unknown keys are refused: a typo must not silently fall back
+to a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .security import is_valid_plugin_id
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """Per-plugin settings: whether ``run`` starts it, and the config for ``initialize``."""
+
+    enabled: bool = True
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Every knob of the supervisor, with its default."""
+
+    plugin_paths: tuple[Path, ...] = ()
+    runtime_dir: Path | None = None  # None: rundir.default_runtime_dir()
+    endpoint: str | None = None  # None: ipc socket in the runtime dir; or tcp://127.0.0.1:PORT
+    request_timeout: float = 30.0  # seconds, when a Request carries no timeout of its own
+    start_timeout: float = 10.0  # spawn until the worker's Hello
+    phase_timeout: float = 30.0  # each lifecycle phase (load, initialize, activate, ...)
+    stop_timeout: float = 5.0  # orderly stop before SIGTERM, then again before SIGKILL
+    max_message_bytes: int = 16 * 1024 * 1024
+    log_level: str = "INFO"
+    plugins: dict[str, PluginSettings] = field(default_factory=dict)
+
+    def settings_for(self, plugin_id: str) -> PluginSettings:
+        return self.plugins.get(plugin_id, PluginSettings())
+
+
+_NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout"}
+
+
+def load_config(path: Path) -> RuntimeConfig:
+    """Read and validate a YAML config file; ConfigError names the file and the key."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    return config_from_data(data, path)
+
+
+def config_from_data(data: Any, source: Path) -> RuntimeConfig:
+    """Validate plain config data (as read from ``source``)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping")
+    unknown = set(data) - {"runtime", "plugins"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown top-level keys {sorted(map(str, unknown))}")
+    runtime = data.get("runtime") or {}
+    if not isinstance(runtime, dict):
+        raise ConfigError(f"{source}: 'runtime' must be a mapping")
+    known = {f.name for f in fields(RuntimeConfig)} - {"plugins"}
+    values: dict[str, Any] = {}
+    for key, value in runtime.items():
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key 'runtime.{key}'")
+        values[key] = _runtime_value(source, key, value)
+    values["plugins"] = _plugins(source, data.get("plugins") or {})
+    return RuntimeConfig(**values)
+
+
+def _runtime_value(source: Path, key: str, value: Any) -> Any:
+    where = f"{source}: 'runtime.{key}'"
+    base = source.parent
+    if key == "plugin_paths":
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            raise ConfigError(f"{where} must be a list of paths")
+        return tuple((base / p).resolve() for p in value)
+    if key == "runtime_dir":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a path")
+        return (base / value).resolve()
+    if key in _NUMBERS:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{where} must be a positive number of seconds")
+        return float(value)
+    if key == "max_message_bytes":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+            raise ConfigError(f"{where} must be an integer of at least 1024")
+        return value
+    if key == "endpoint":
+        if not isinstance(value, str) or not value.startswith(("ipc://", "tcp://127.0.0.1:")):
+            raise ConfigError(f"{where} must be ipc://PATH or tcp://127.0.0.1:PORT")
+        return value
+    if key == "log_level":
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"{where} must be DEBUG, INFO, WARNING or ERROR")
+        return value
+    raise ConfigError(f"{where} is not supported")  # pragma: no cover - guarded by `known`
+
+
+def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: 'plugins' must be a mapping of plugin id to settings")
+    settings: dict[str, PluginSettings] = {}
+    for plugin_id, entry in data.items():
+        where = f"{source}: 'plugins.{plugin_id}'"
+        if not is_valid_plugin_id(plugin_id):
+            raise ConfigError(f"{where}: not a valid plugin id")
+        entry = entry or {}
+        if not isinstance(entry, dict) or set(entry) - {"enabled", "config"}:
+            raise ConfigError(f"{where} may only hold 'enabled' and 'config'")
+        enabled = entry.get("enabled", True)
+        config = entry.get("config") or {}
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"{where}.enabled must be true or false")
+        if not isinstance(config, dict):
+            raise ConfigError(f"{where}.config must be a mapping")
+        settings[plugin_id] = PluginSettings(enabled=enabled, config=config)
+    return settings

@@ -1,0 +1,155 @@
+"""PluginContainer: the 1.0 front door, now backed by a supervisor process.
+
+``PluginContainer()`` starts a private supervisor tied to the calling process (it stops
+when the caller exits, even by SIGKILL); ``PluginContainer({"attach": True})`` talks to
+the one ``spec-kit-runtime run`` started instead. Discovery happens here and runs no
+plugin code; everything else happens in the supervisor and the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+from spec_kit_contracts import Message, PluginStatus
+
+from .client import SupervisorClient
+from .config import RuntimeConfig
+from .discovery import discover
+from .errors import ManifestError
+from .launcher import launch_supervisor
+from .manifest import PluginInfo
+from .service_provider import ServiceProvider
+
+log = logging.getLogger(__name__)
+_RUNTIME_KEYS = frozenset(RuntimeConfig.__dataclass_fields__) - {"plugins", "plugin_paths",
+                                                                 "runtime_dir"}
+
+
+class PluginContainer:
+    """Discovers, loads and drives plugins, each in its own worker process."""
+
+    def __init__(self, runtime_config: dict[str, Any] | None = None) -> None:
+        self.runtime_config = dict(runtime_config or {})
+        self.discovered_plugins: dict[str, PluginInfo] = {}
+        self.discovery_errors: list[ManifestError] = []
+        self.plugin_info: dict[str, PluginInfo] = {}
+        self.service_provider = ServiceProvider()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._private_dir: Path | None = None
+        if self.runtime_config.get("attach"):
+            runtime_dir = self.runtime_config.get("runtime_dir")
+            self._client = SupervisorClient.find(Path(runtime_dir) if runtime_dir else None)
+        else:
+            self._client = self._start_private_supervisor()
+
+    def _start_private_supervisor(self) -> SupervisorClient:
+        self._private_dir = Path(tempfile.mkdtemp(prefix="spec-kit-runtime-"))
+        settings = {k: v for k, v in self.runtime_config.items() if k in _RUNTIME_KEYS}
+        ignored = set(self.runtime_config) - _RUNTIME_KEYS - {"attach"}
+        if ignored:
+            log.warning("runtime_config keys ignored: %s", ", ".join(sorted(ignored)))
+        config_file = self._private_dir / "runtime.yaml"
+        config_file.write_text(yaml.safe_dump({"runtime": settings}))
+        try:
+            self._process = launch_supervisor(self._private_dir / "run", config_file)
+            return SupervisorClient.find(self._private_dir / "run")
+        except BaseException:
+            self._discard_private()
+            raise
+
+    # -- discovery -------------------------------------------------------------------------
+
+    def discover_plugins(self, search_paths: Iterable[Path]) -> list[PluginInfo]:
+        """Find plugins without running their code; bad manifests land in discovery_errors."""
+        result = discover(search_paths)
+        for error in result.errors:
+            log.error("%s", error)
+        self.discovery_errors = list(result.errors)
+        self.discovered_plugins.update(result.by_id())
+        return list(result.plugins)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def load_plugin(self, plugin_info: PluginInfo, config: dict[str, Any] | None = None) -> str:
+        """Spawn the plugin's worker, load and initialize it; returns the plugin id."""
+        source = plugin_info.manifest_path or plugin_info.path
+        self._client.control(
+            "load", manifest=plugin_info.to_manifest(), source=str(source),
+            root=str(plugin_info.root), config=config or {},
+        )
+        self.plugin_info[plugin_info.id] = plugin_info
+        return plugin_info.id
+
+    def activate_plugin(self, plugin_id: str) -> None:
+        self._client.control("activate", plugin=plugin_id)
+
+    def deactivate_plugin(self, plugin_id: str) -> None:
+        self._client.control("deactivate", plugin=plugin_id)
+
+    def unload_plugin(self, plugin_id: str) -> None:
+        """Deactivate (if active), shut down and stop the plugin's worker."""
+        self._client.control("unload", plugin=plugin_id)
+        self.plugin_info.pop(plugin_id, None)
+
+    def get_plugin_status(self, plugin_id: str) -> PluginStatus | None:
+        """The plugin's PluginStatus as its worker last reported it (None: not loaded)."""
+        for entry in self.status()["plugins"]:
+            if entry["id"] == plugin_id:
+                try:
+                    return PluginStatus(entry["state"])
+                except ValueError:
+                    return PluginStatus.ERROR
+        return None
+
+    def status(self) -> dict[str, Any]:
+        """The supervisor's status: itself and every plugin."""
+        result: dict[str, Any] = self._client.control("status", timeout=10.0)
+        return result
+
+    # -- messages --------------------------------------------------------------------------
+
+    def send_message(self, plugin_id: str, message: Message) -> Any:
+        """Send ``message`` with ``plugin_id``'s scope; returns the handler's result."""
+        return self._client.send(message, as_plugin=plugin_id)
+
+    # -- ending ----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop every plugin (a private supervisor exits too); safe to call twice."""
+        if self._process is None:
+            self._client.close()
+            return
+        try:
+            self._client.control("shutdown", timeout=10.0)
+        except Exception as exc:  # the supervisor may be gone already
+            log.warning("shutdown request failed: %s", exc)
+        finally:
+            self._client.close()
+            self._discard_private()
+
+    def _discard_private(self) -> None:
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+            self._private_dir = None
+
+    def __enter__(self) -> PluginContainer:
+        return self
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.shutdown()
+

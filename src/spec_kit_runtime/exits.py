@@ -1,0 +1,32 @@
+"""Why a worker ended, in words an operator can act on (pure)."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ExitReason:
+    """How a worker process ended; ``expected`` when the supervisor asked it to stop."""
+
+    returncode: int
+    expected: bool = False
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+    @property
+    def clean(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        """e.g. "exited with code 3", "killed by SIGSEGV"."""
+        name = self.signal_name
+        return f"killed by {name}" if name else f"exited with code {self.returncode}"

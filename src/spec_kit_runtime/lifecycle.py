@@ -1,0 +1,260 @@
+"""Driving each plugin through load → initialize → activate → deactivate → shutdown.
+
+A lifecycle operation is a list of steps run on the supervisor's loop, never blocking it:
+each step starts something (a spawn, a phase call, a stop) and continues when the worker
+answers, a timer fires or the process exits. One operation runs per plugin at a time;
+later ones queue behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    DeadlineExceeded,
+    PluginStateError,
+    RuntimeFailure,
+    WorkerDiedError,
+    from_data,
+)
+from .exits import ExitReason
+from .manifest import PluginInfo
+from .protocol import Phase, Stop
+from .scopes import Scope
+from .slots import PluginSlot, Responder
+from .wire import pack_value, unpack_value
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+Step = Callable[["_Operation"], None]
+
+
+class _Operation:
+    """One lifecycle operation in progress on a slot; finishes exactly once."""
+
+    def __init__(self, lifecycle: Lifecycle, slot: PluginSlot, name: str,
+                 steps: list[Step], done: Responder) -> None:
+        self.lifecycle, self.slot, self.name = lifecycle, slot, name
+        self._steps: Iterator[Step] = iter(steps)
+        self._done = done
+        self.finished = False
+
+    def proceed(self) -> None:
+        if self.finished:
+            return
+        step = next(self._steps, None)
+        if step is None:
+            self._finish(True, pack_value({"id": self.slot.plugin_id, "status": self.slot.status}))
+            return
+        try:
+            step(self)
+        except RuntimeFailure as exc:
+            self.fail(exc)
+        except OSError as exc:
+            self.fail(RuntimeFailure(f"cannot {self.name} plugin '{self.slot.plugin_id}': {exc}",
+                                     plugin=self.slot.plugin_id))
+
+    def fail(self, error: RuntimeFailure) -> None:
+        if self.finished:
+            return
+        self.slot.last_error = error.message
+        log.error("plugin %s: %s failed: %s", self.slot.plugin_id, self.name, error.message)
+        self.lifecycle.after_failure(self)
+        self._finish(False, pack_value(error.to_data()))
+
+    def _finish(self, ok: bool, body: bytes) -> None:
+        self.finished = True
+        self.slot.busy = None
+        self.slot.on_hello = self.slot.on_exit = None
+        self._done(ok, body)
+        self.lifecycle.start_next(self.slot)
+
+
+class Lifecycle:
+    """The plugin slots and the operations that move them between states."""
+
+    def __init__(self, hub: Supervisor) -> None:
+        self.hub = hub
+        self.slots: dict[str, PluginSlot] = {}
+        self._current: dict[str, _Operation] = {}
+
+    # -- operations ------------------------------------------------------------------------
+
+    def load(self, info: PluginInfo, config: dict[str, Any], done: Responder) -> None:
+        """Spawn the worker, load the plugin and initialize it with ``config``."""
+        existing = self.slots.get(info.id)
+        if existing is not None and (existing.worker is not None or existing.busy):
+            log.warning("plugin %s is already loaded", info.id)
+            done(True, pack_value({"id": info.id, "status": existing.status}))
+            return
+        slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages))
+        self.slots[info.id] = slot
+        self._enqueue(slot, "load", [self._spawn, self._phase("load"),
+                                     self._phase("initialize", pack_value(config))], done)
+
+    def activate(self, plugin_id: str, done: Responder) -> None:
+        self._enqueue(self.require(plugin_id), "activate", [self._phase("activate")], done)
+
+    def deactivate(self, plugin_id: str, done: Responder) -> None:
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "deactivate", [self._phase("deactivate"), self._drop_routes], done)
+
+    def unload(self, plugin_id: str, done: Responder) -> None:
+        """Deactivate if active, shut down, stop the worker and forget the plugin."""
+        slot = self.require(plugin_id)
+        steps: list[Step] = [self._deactivate_if_active, self._phase("shutdown"), self._stop,
+                             self._forget]
+        self._enqueue(slot, "unload", steps, done)
+
+    def require(self, plugin_id: str) -> PluginSlot:
+        slot = self.slots.get(plugin_id)
+        if slot is None:
+            raise PluginStateError(f"plugin '{plugin_id}' is not loaded", plugin=plugin_id)
+        return slot
+
+    def _enqueue(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
+        slot.ops.append(lambda: self._start(slot, name, steps, done))
+        if slot.busy is None:
+            self.start_next(slot)
+
+    def _start(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
+        slot.busy = name
+        operation = _Operation(self, slot, name, steps, done)
+        self._current[slot.plugin_id] = operation
+        operation.proceed()
+
+    def start_next(self, slot: PluginSlot) -> None:
+        self._current.pop(slot.plugin_id, None)
+        if slot.busy is None and slot.ops:
+            slot.ops.popleft()()
+
+    def after_failure(self, operation: _Operation) -> None:
+        """A failed load leaves no half-started worker behind."""
+        slot = operation.slot
+        if operation.name == "load" and slot.worker is not None:
+            slot.worker.expected_exit = True
+            slot.worker.signal_tree(signal.SIGKILL)
+        if operation.name in ("load", "unload") or slot.worker is None:
+            slot.status = "error"
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _spawn(self, op: _Operation) -> None:
+        slot = op.slot
+        slot.secret = secrets.token_bytes(32)
+        slot.status = "loading"
+        slot.worker = self.hub.spawn_worker(slot)
+        slot.started_at = self.hub.now()
+        limit = self.hub.config.start_timeout
+
+        def too_late() -> None:
+            op.fail(DeadlineExceeded(
+                f"plugin '{slot.plugin_id}': worker did not connect within {limit:g}s",
+                plugin=slot.plugin_id, phase="start",
+            ))
+
+        timer = self.hub.timers.at(self.hub.now() + limit, too_late)
+
+        def hello() -> None:
+            timer.cancel()
+            op.proceed()
+
+        slot.on_hello = hello
+
+    def _phase(self, name: str, body: bytes = b"") -> Step:
+        def step(op: _Operation) -> None:
+            slot = op.slot
+            if slot.identity is None:
+                raise PluginStateError(
+                    f"plugin '{slot.plugin_id}' has no running worker (state {slot.status})",
+                    plugin=slot.plugin_id, phase=name,
+                )
+
+            def answered(ok: bool, reply: bytes) -> None:
+                try:
+                    value = unpack_value(reply)
+                except RuntimeFailure as exc:
+                    op.fail(exc)
+                    return
+                if ok and isinstance(value, dict) and isinstance(value.get("status"), str):
+                    slot.status = value["status"]
+                    op.proceed()
+                else:
+                    op.fail(from_data(value))
+
+            self.hub.router.call_worker(
+                slot, lambda cid: Phase(cid, name, body), self.hub.config.phase_timeout,
+                f"{name} phase", answered,
+            )
+
+        return step
+
+    def _deactivate_if_active(self, op: _Operation) -> None:
+        if op.slot.status == "active" and op.slot.identity is not None:
+            self._phase("deactivate")(op)
+        else:
+            op.proceed()
+
+    def _drop_routes(self, op: _Operation) -> None:
+        self.hub.router.table.clear_plugin(op.slot.plugin_id)
+        op.proceed()
+
+    def _stop(self, op: _Operation) -> None:
+        slot, worker = op.slot, op.slot.worker
+        if worker is None:
+            op.proceed()
+            return
+        worker.expected_exit = True
+        self.hub.send_worker(slot, Stop())
+        grace = self.hub.config.stop_timeout
+        now = self.hub.now()
+        term = self.hub.timers.at(now + grace, lambda: worker.signal_tree(signal.SIGTERM))
+        kill = self.hub.timers.at(now + 2 * grace, lambda: worker.signal_tree(signal.SIGKILL))
+
+        def exited() -> None:
+            term.cancel()
+            kill.cancel()
+            op.proceed()
+
+        slot.on_exit = exited
+
+    def _forget(self, op: _Operation) -> None:
+        self.hub.router.table.clear_plugin(op.slot.plugin_id)
+        self.slots.pop(op.slot.plugin_id, None)
+        op.slot.status = "unloaded"
+        op.proceed()  # operations queued behind this one fail: the worker is gone
+
+    # -- process events --------------------------------------------------------------------
+
+    def worker_exited(self, slot: PluginSlot, reason: ExitReason) -> None:
+        """The worker's pidfd fired: record why, fail what waited on it, tell subscribers."""
+        now = self.hub.now()
+        slot.worker = None
+        slot.identity = None
+        slot.last_exit, slot.last_exit_at = reason.describe(), now
+        error = WorkerDiedError(
+            f"plugin '{slot.plugin_id}' worker {reason.describe()}",
+            plugin=slot.plugin_id, reason=reason.describe(),
+        )
+        self.hub.router.fail_calls_to(slot.plugin_id, error)
+        if reason.expected:
+            log.info("plugin %s: worker %s", slot.plugin_id, reason.describe())
+        else:
+            slot.status = "error"
+            slot.last_error = error.message
+            log.error("plugin %s: worker %s", slot.plugin_id, reason.describe())
+            self.hub.router.emit_system("plugin_crashed", {
+                "plugin": slot.plugin_id, "reason": reason.describe(),
+            })
+        if slot.on_exit is not None:
+            slot.on_exit()
+        else:
+            current = self._current.get(slot.plugin_id)
+            if current is not None:
+                current.fail(error)

@@ -1,0 +1,131 @@
+"""The vocabulary of the wire protocol: one small typed record per message kind.
+
+Every record travels as one ZeroMQ frame (see ``wire``): a routing header holding the
+record's fields, then an opaque ``body`` (msgpack) that the supervisor forwards without
+decoding. Field types are checked on decode, so a record in hand is well-formed.
+
+Direction legend: W worker, S supervisor, C client.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """W→S, first record of a worker: proves it is the worker the supervisor spawned."""
+
+    KIND: ClassVar[int] = 1
+    plugin_id: str
+    pid: int
+    secret: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClientHello:
+    """C→S, first record of a client: proves it may talk to this supervisor."""
+
+    KIND: ClassVar[int] = 2
+    token: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """S→W, run one lifecycle phase (load, initialize, activate, deactivate, shutdown).
+
+    body: the plugin's config for ``initialize``, else empty.
+    """
+
+    KIND: ClassVar[int] = 3
+    cid: int
+    phase: str
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """W→S, the plugin registered a handler for ``pattern`` (kind: command, hook, ...)."""
+
+    KIND: ClassVar[int] = 4
+    sub_id: int
+    pattern: str
+    priority: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """W→S, the plugin dropped a handler."""
+
+    KIND: ClassVar[int] = 5
+    sub_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """S→W, run the handler ``sub_id`` on the message in ``body``.
+
+    ``address`` is what the message was routed by and ``source`` is the sender's identity
+    as stamped by the supervisor; the worker overrides the body's own ``source`` with it.
+    """
+
+    KIND: ClassVar[int] = 6
+    cid: int
+    sub_id: int
+    address: str
+    source: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """W→S or C→S, route the message in ``body`` to ``address``; a Reply follows.
+
+    ``as_plugin`` names the scope a client sends with; the supervisor ignores it for
+    workers, which always send as their own plugin.
+    """
+
+    KIND: ClassVar[int] = 7
+    cid: int
+    address: str
+    as_plugin: str
+    timeout: float
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Answer to a Phase, Call, Send or Control: ``body`` is the result or the error data."""
+
+    KIND: ClassVar[int] = 8
+    cid: int
+    ok: bool
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """C→S, an operation on the supervisor (status, load, activate, ...); body: its args."""
+
+    KIND: ClassVar[int] = 9
+    cid: int
+    op: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """S→W, exit now: the lifecycle is over (or the supervisor is going away)."""
+
+    KIND: ClassVar[int] = 10
+
+
+Record = (
+    Hello | ClientHello | Phase | Subscribe | Unsubscribe | Call | Send | Reply | Control | Stop
+)
+
+RECORD_TYPES: tuple[type[Record], ...] = (
+    Hello, ClientHello, Phase, Subscribe, Unsubscribe, Call, Send, Reply, Control, Stop,
+)

@@ -1,0 +1,210 @@
+"""Routing sends to handlers, and replies back to whoever waits for them.
+
+The router reads only routing headers: a message body is forwarded to the handler's
+worker untouched, and a handler's reply body goes back to the sender untouched (hook
+results are joined into one msgpack array without decoding them). Every call carries a
+deadline; a worker's death fails its calls at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from spec_kit_contracts import Event
+
+from .addressing import Delivery, delivery_of
+from .errors import (
+    DeadlineExceeded,
+    NoHandlerError,
+    PluginNotActiveError,
+    RoutingError,
+    RuntimeFailure,
+    ScopeError,
+)
+from .patterns import address_problem
+from .protocol import Call, Record, Reply, Send
+from .routing_table import Route, RoutingTable
+from .scopes import SYSTEM_EVENTS
+from .slots import PluginSlot, Responder
+from .timers import Timer
+from .wire import pack_message, pack_value
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+CLIENT_SOURCE = "client"
+
+
+@dataclass
+class _Pending:
+    plugin_id: str
+    what: str
+    timer: Timer
+    respond: Responder
+
+
+def msgpack_array(items: list[bytes]) -> bytes:
+    """A msgpack array of already-encoded items (no decoding, no re-encoding)."""
+    count = len(items)
+    if count < 16:
+        head = bytes([0x90 | count])
+    elif count < 1 << 16:
+        head = b"\xdc" + count.to_bytes(2, "big")
+    else:
+        head = b"\xdd" + count.to_bytes(4, "big")
+    return head + b"".join(items)
+
+
+def error_body(error: RuntimeFailure) -> bytes:
+    return pack_value(error.to_data())
+
+
+class Router:
+    """Routes Send records and matches worker Replies to what waits for them."""
+
+    def __init__(self, hub: Supervisor) -> None:
+        self.hub = hub
+        self.table = RoutingTable()
+        self._pending: dict[int, _Pending] = {}
+        self._next_cid = 1
+
+    # -- calls to workers ------------------------------------------------------------------
+
+    def call_worker(self, slot: PluginSlot, make: Callable[[int], Record], timeout: float,
+                    what: str, respond: Responder) -> None:
+        """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline."""
+        cid = self._next_cid
+        self._next_cid += 1
+
+        def expire() -> None:
+            if self._pending.pop(cid, None) is not None:
+                respond(False, error_body(DeadlineExceeded(
+                    f"plugin '{slot.plugin_id}' did not answer {what} within {timeout:g}s",
+                    plugin=slot.plugin_id, what=what,
+                )))
+
+        timer = self.hub.timers.at(self.hub.now() + timeout, expire)
+        self._pending[cid] = _Pending(slot.plugin_id, what, timer, respond)
+        self.hub.send_worker(slot, make(cid))
+
+    def worker_replied(self, plugin_id: str, reply: Reply) -> None:
+        pending = self._pending.get(reply.cid)
+        if pending is None or pending.plugin_id != plugin_id:
+            log.debug("plugin %s: late or unknown reply %s dropped", plugin_id, reply.cid)
+            return
+        del self._pending[reply.cid]
+        pending.timer.cancel()
+        pending.respond(reply.ok, reply.body)
+
+    def fail_calls_to(self, plugin_id: str, error: RuntimeFailure) -> None:
+        """Answer every call in flight to ``plugin_id`` with ``error`` (its worker died)."""
+        doomed = [cid for cid, p in self._pending.items() if p.plugin_id == plugin_id]
+        for cid in doomed:
+            pending = self._pending.pop(cid)
+            pending.timer.cancel()
+            pending.respond(False, error_body(error))
+
+    # -- sends -----------------------------------------------------------------------------
+
+    def route(self, sender: str | None, send: Send, respond: Responder) -> None:
+        """Deliver a send from plugin ``sender`` (None: a client, using ``send.as_plugin``)."""
+        try:
+            source = self._check_sender(sender, send)
+            routes = self._active_routes(send.address)
+        except RuntimeFailure as exc:
+            respond(False, error_body(exc))
+            return
+        timeout = send.timeout if send.timeout > 0 else self.hub.config.request_timeout
+        delivery = delivery_of(send.address)
+        if delivery is Delivery.FAN_OUT:
+            for route in routes:
+                self._notify(route, send.address, source, send.body)
+            respond(True, pack_value(len(routes)))
+        elif delivery is Delivery.ALL_IN_ORDER:
+            deadline = self.hub.now() + timeout
+            self._call_in_order(list(routes), [], send, source, deadline, respond)
+        else:
+            self._call(routes[0], send.address, source, send.body, timeout, respond)
+
+    def _check_sender(self, sender: str | None, send: Send) -> str:
+        problem = address_problem(send.address)
+        if problem:
+            raise RoutingError(f"invalid address: {problem}")
+        as_plugin = sender if sender is not None else send.as_plugin
+        if as_plugin:
+            self.hub.lifecycle.require(as_plugin).scope.check_send(send.address)
+            return as_plugin
+        if send.address.startswith(SYSTEM_EVENTS[:-1]):
+            raise ScopeError("only the supervisor emits event:system:*", address=send.address)
+        return CLIENT_SOURCE
+
+    def _active_routes(self, address: str) -> tuple[Route, ...]:
+        routes = self.table.routes(address)
+        slots = self.hub.lifecycle.slots
+        active = tuple(r for r in routes if (s := slots.get(r.plugin_id)) and s.active)
+        if active or delivery_of(address) is not Delivery.ONE:
+            return active
+        owners = sorted({r.plugin_id for r in routes} | self._namespace_owner(address))
+        if owners:
+            states = ", ".join(f"'{p}' is {self._state(p)}" for p in owners)
+            raise PluginNotActiveError(f"no active handler for '{address}': {states}",
+                                       address=address, plugins=owners)
+        raise NoHandlerError(f"no plugin handles '{address}'", address=address)
+
+    def _namespace_owner(self, address: str) -> set[str]:
+        parts = address.split(":")
+        if len(parts) >= 3 and parts[1] in self.hub.lifecycle.slots:
+            return {parts[1]}
+        return set()
+
+    def _state(self, plugin_id: str) -> str:
+        slot = self.hub.lifecycle.slots.get(plugin_id)
+        if slot is None:
+            return "not loaded"
+        return f"{slot.status} ({slot.last_exit})" if slot.last_exit else slot.status
+
+    def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
+              respond: Responder) -> None:
+        slot = self.hub.lifecycle.slots[route.plugin_id]
+        self.call_worker(
+            slot, lambda cid: Call(cid, route.sub_id, address, source, body), timeout,
+            f"'{address}'", respond,
+        )
+
+    def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
+                       source: str, deadline: float, respond: Responder) -> None:
+        slots = self.hub.lifecycle.slots
+        while routes and not ((s := slots.get(routes[0].plugin_id)) and s.active):
+            routes.pop(0)  # went away while an earlier hook handler ran
+        if not routes:
+            respond(True, msgpack_array(results))
+            return
+        route = routes.pop(0)
+
+        def answered(ok: bool, body: bytes) -> None:
+            if not ok:
+                respond(False, body)
+                return
+            results.append(body)
+            self._call_in_order(routes, results, send, source, deadline, respond)
+
+        remaining = max(deadline - self.hub.now(), 0.001)
+        self._call(route, send.address, source, send.body, remaining, answered)
+
+    def _notify(self, route: Route, address: str, source: str, body: bytes) -> None:
+        slot = self.hub.lifecycle.slots[route.plugin_id]
+        self.hub.send_worker(slot, Call(0, route.sub_id, address, source, body))
+
+    # -- supervisor events -----------------------------------------------------------------
+
+    def emit_system(self, name: str, data: dict[str, object]) -> None:
+        """Publish ``event:system:{name}`` to every active subscriber."""
+        event = Event(event_name=f"system:{name}", event_data=dict(data), source="system")
+        address = f"event:system:{name}"
+        body = pack_message(event)
+        for route in self._active_routes(address):
+            self._notify(route, address, "system", body)

@@ -1,0 +1,67 @@
+"""Who handles which address: the subscriptions of every plugin (pure, cached).
+
+Lookups are cached per address and the cache is dropped on any change, so routing a
+message costs a dict lookup, not a scan of every subscription.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from .patterns import matches
+
+_CACHE_LIMIT = 8192
+
+
+@dataclass(frozen=True)
+class Route:
+    """One subscription: ``plugin_id``'s handler ``sub_id`` for ``pattern``."""
+
+    plugin_id: str
+    sub_id: int
+    pattern: str
+    priority: int
+    kind: str
+    order: int  # registration order, to break priority ties deterministically
+
+
+class RoutingTable:
+    """Subscriptions by plugin, and the sorted routes for each address."""
+
+    def __init__(self) -> None:
+        self._by_plugin: dict[str, dict[int, Route]] = defaultdict(dict)
+        self._cache: dict[str, tuple[Route, ...]] = {}
+        self._order = 0
+
+    def add(self, plugin_id: str, sub_id: int, pattern: str, priority: int, kind: str) -> None:
+        self._order += 1
+        self._by_plugin[plugin_id][sub_id] = Route(
+            plugin_id, sub_id, pattern, priority, kind, self._order
+        )
+        self._cache.clear()
+
+    def remove(self, plugin_id: str, sub_id: int) -> None:
+        if self._by_plugin.get(plugin_id, {}).pop(sub_id, None) is not None:
+            self._cache.clear()
+
+    def clear_plugin(self, plugin_id: str) -> None:
+        if self._by_plugin.pop(plugin_id, None):
+            self._cache.clear()
+
+    def patterns_of(self, plugin_id: str) -> list[str]:
+        return sorted({r.pattern for r in self._by_plugin.get(plugin_id, {}).values()})
+
+    def routes(self, address: str) -> tuple[Route, ...]:
+        """Every route matching ``address``, best (lowest priority number) first."""
+        found = self._cache.get(address)
+        if found is None:
+            found = tuple(sorted(
+                (route for subs in self._by_plugin.values() for route in subs.values()
+                 if matches(address, route.pattern)),
+                key=lambda r: (r.priority, r.order),
+            ))
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[address] = found
+        return found

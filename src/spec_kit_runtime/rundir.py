@@ -1,0 +1,122 @@
+"""The supervisor's private runtime directory: sockets, client token, lock and address.
+
+The directory is created 0700 and must be owned by us; a directory anyone else could
+write to is refused rather than "fixed". Clients find a running supervisor through the
+``supervisor.json`` file in it, and prove themselves with the 0600 ``token`` file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, SupervisorUnavailable
+
+TOKEN_BYTES = 32
+
+
+def default_runtime_dir() -> Path:
+    """``$XDG_RUNTIME_DIR/spec-kit-runtime``, else ``/tmp/spec-kit-runtime-UID``."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and Path(xdg).is_dir():
+        return Path(xdg) / "spec-kit-runtime"
+    return Path(tempfile.gettempdir()) / f"spec-kit-runtime-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class RuntimeDir:
+    """A verified private directory and the files the supervisor keeps in it."""
+
+    path: Path
+
+    @classmethod
+    def prepare(cls, path: Path) -> RuntimeDir:
+        """Create (0700) or verify the directory; refuse one that is not private and ours."""
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"runtime directory {path} is not a directory")
+        if info.st_uid != os.getuid():
+            raise ConfigError(f"runtime directory {path} is owned by uid {info.st_uid}, not us")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            raise ConfigError(
+                f"runtime directory {path} has mode {stat.S_IMODE(info.st_mode):o}; it must be "
+                "private (0700)"
+            )
+        return cls(path)
+
+    @property
+    def workers_endpoint(self) -> str:
+        return f"ipc://{self.path / 'workers.sock'}"
+
+    @property
+    def clients_endpoint(self) -> str:
+        return f"ipc://{self.path / 'clients.sock'}"
+
+    @property
+    def address_file(self) -> Path:
+        return self.path / "supervisor.json"
+
+    @property
+    def token_file(self) -> Path:
+        return self.path / "token"
+
+    def lock(self) -> int:
+        """Hold the directory's lock for the life of the process; fails if a supervisor has it."""
+        fd = os.open(self.path / "supervisor.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = self.read_address().get("pid", "?") if self.address_file.exists() else "?"
+            raise ConfigError(
+                f"a supervisor (pid {pid}) already runs with runtime directory {self.path}"
+            ) from None
+        return fd
+
+    def new_token(self) -> bytes:
+        """A fresh client token, written 0600."""
+        token = secrets.token_bytes(TOKEN_BYTES)
+        _write_private(self.token_file, token)
+        return token
+
+    def read_token(self) -> bytes:
+        try:
+            return self.token_file.read_bytes()
+        except OSError as exc:
+            raise SupervisorUnavailable(f"cannot read the client token: {exc}") from None
+
+    def write_address(self, endpoint: str, pid: int) -> None:
+        """Tell clients where the running supervisor listens."""
+        data = json.dumps({"endpoint": endpoint, "pid": pid}).encode()
+        _write_private(self.address_file, data)
+
+    def read_address(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.address_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise SupervisorUnavailable(
+                f"no running supervisor found in {self.path} ({exc})"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("endpoint"), str):
+            raise SupervisorUnavailable(f"malformed {self.address_file}")
+        return data
+
+    def remove_address(self) -> None:
+        for file in (self.address_file, self.token_file):
+            file.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    os.replace(tmp, path)

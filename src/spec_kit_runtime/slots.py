@@ -1,0 +1,55 @@
+"""What the supervisor knows of one plugin: its manifest, scope, worker and state."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .manifest import PluginInfo
+from .scopes import Scope
+from .worker_process import WorkerProcess
+
+Responder = Callable[[bool, bytes], None]
+"""Where an answer goes: ``(ok, body)``, body being the msgpack result or error data."""
+
+
+@dataclass
+class PluginSlot:
+    """One plugin under supervision."""
+
+    info: PluginInfo
+    config: dict[str, Any]
+    scope: Scope
+    status: str = "unloaded"  # the plugin's PluginStatus value, as last reported
+    worker: WorkerProcess | None = None
+    identity: bytes | None = None  # ZeroMQ routing id, once the worker proved its secret
+    secret: bytes | None = None  # expected in the worker's Hello; single use
+    started_at: float | None = None
+    last_exit: str | None = None
+    last_exit_at: float | None = None
+    last_error: str | None = None
+    ops: deque[Callable[[], None]] = field(default_factory=deque)
+    busy: str | None = None  # the lifecycle operation in progress
+    on_hello: Callable[[], None] | None = None
+    on_exit: Callable[[], None] | None = None
+
+    @property
+    def plugin_id(self) -> str:
+        return self.info.id
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active" and self.identity is not None
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """Plain data for ``status``."""
+        return {
+            "id": self.plugin_id, "name": self.info.name, "version": self.info.version,
+            "state": self.status, "pid": self.worker.pid if self.worker else None,
+            "uptime": round(now - self.started_at, 3) if self.started_at and self.worker
+            else None,
+            "busy": self.busy, "last_exit": self.last_exit, "last_exit_at": self.last_exit_at,
+            "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
+        }

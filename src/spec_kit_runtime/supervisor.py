@@ -1,0 +1,325 @@
+"""The supervisor process: one loop waiting on sockets, worker pidfds, signals and timers.
+
+Two ROUTER sockets: one for workers (each proves its per-spawn secret in a Hello) and one
+for clients (each proves the token in the runtime directory). Worker deaths arrive
+through pidfds in the same poll, so they are seen the moment they happen. Nothing a
+plugin sends can raise out of the loop: bad frames are dropped and logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import zmq
+
+from . import wire
+from .bootstrap import Bootstrap
+from .config import RuntimeConfig
+from .control import ControlOps
+from .errors import AuthenticationError, ProtocolError, RuntimeFailure
+from .lifecycle import Lifecycle
+from .manifest import PluginInfo
+from .patterns import pattern_problem
+from .protocol import (
+    Call,
+    ClientHello,
+    Control,
+    Hello,
+    Record,
+    Reply,
+    Send,
+    Subscribe,
+    Unsubscribe,
+)
+from .router import Router, error_body
+from .rundir import RuntimeDir
+from .slots import PluginSlot, Responder
+from .timers import Timers
+from .worker_process import WorkerProcess
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    """Runs plugins in worker processes and routes their messages."""
+
+    def __init__(self, config: RuntimeConfig, rundir: RuntimeDir,
+                 parent_pid: int | None = None) -> None:
+        self.config = config
+        self.rundir = rundir
+        self.timers = Timers()
+        self.router = Router(self)
+        self.lifecycle = Lifecycle(self)
+        self.control = ControlOps(self)
+        self.started_at = self.now()
+        self._lock_fd = rundir.lock()
+        self._context = zmq.Context()
+        self._workers = self._router_socket(rundir.workers_endpoint)
+        self.client_endpoint = config.endpoint or rundir.clients_endpoint
+        self._clients = self._router_socket(self.client_endpoint)
+        self._token = rundir.new_token()
+        self._poller = zmq.Poller()
+        self._poller.register(self._clients, zmq.POLLIN)
+        self._poller.register(self._workers, zmq.POLLIN)
+        self._pidfds: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
+        self._worker_peers: dict[bytes, str] = {}
+        self._client_peers: set[bytes] = set()
+        self._signal_fd = self._catch_signals()
+        self._parent_fd = os.pidfd_open(parent_pid) if parent_pid else None
+        if self._parent_fd is not None:
+            self._poller.register(self._parent_fd, zmq.POLLIN)
+        self._stopping = False
+        self._done = False
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    def _router_socket(self, endpoint: str) -> zmq.Socket[bytes]:
+        sock: zmq.Socket[bytes] = self._context.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
+        sock.bind(endpoint)
+        return sock
+
+    def _catch_signals(self) -> int:
+        read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)  # the wake-up fd carries the news
+        self._poller.register(read_fd, zmq.POLLIN)
+        return read_fd
+
+    # -- running ---------------------------------------------------------------------------
+
+    def serve(self, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]] = ()) -> None:
+        """Start ``plugins`` (load, then activate), then serve until told to stop."""
+        self.rundir.write_address(self.client_endpoint, os.getpid())
+        log.info("supervisor %s listening on %s", os.getpid(), self.client_endpoint)
+        for info, config in plugins:
+            self.lifecycle.load(info, config, self._activate_after_load(info.id))
+        try:
+            while not self._done:
+                self._poll_once()
+        finally:
+            self._close()
+
+    def _activate_after_load(self, plugin_id: str) -> Responder:
+        def activated(ok: bool, _body: bytes) -> None:
+            if ok:
+                log.info("plugin %s is active", plugin_id)
+
+        def loaded(ok: bool, _body: bytes) -> None:
+            if ok:
+                self.lifecycle.activate(plugin_id, activated)
+
+        return loaded
+
+    def _poll_once(self) -> None:
+        due = self.timers.next_due()
+        timeout = None if due is None else max(0, int((due - self.now()) * 1000) + 1)
+        for source, _ in self._poller.poll(timeout):
+            if source is self._clients:
+                self._drain(self._clients, self._client_record)
+            elif source is self._workers:
+                self._drain(self._workers, self._worker_record)
+            elif source == self._signal_fd:
+                self._signalled()
+            elif source == self._parent_fd:
+                log.warning("the process that started this supervisor is gone; stopping")
+                self.begin_shutdown()
+            elif isinstance(source, int) and source in self._pidfds:
+                self._reap(source)
+        self.timers.run_due(self.now())
+
+    def _drain(self, sock: zmq.Socket[bytes], handle: Any, budget: int = 256) -> None:
+        """Read what is waiting (bounded, so one busy socket cannot starve the others)."""
+        for _ in range(budget):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                log.warning("dropped a message with %d frames (expected 1)", len(frames) - 1)
+                continue
+            identity, frame = frames
+            try:
+                record = wire.decode(frame)
+            except ProtocolError as exc:
+                log.warning("dropped a malformed frame: %s", exc.message)
+                continue
+            try:
+                handle(identity, record)
+            except RuntimeFailure as exc:
+                log.warning("refused %s: %s", type(record).__name__, exc.message)
+
+    def _signalled(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._signal_fd, 512)
+        log.info("signal received: stopping")
+        self.begin_shutdown()
+
+    def begin_shutdown(self) -> None:
+        """Unload every plugin (newest first), then leave the loop."""
+        if self._stopping:
+            return
+        self._stopping = True
+        deadline = self.config.phase_timeout + 3 * self.config.stop_timeout
+        self.timers.at(self.now() + deadline, self._force_done)
+        self._unload_next(list(reversed(self.lifecycle.slots)))
+
+    def _unload_next(self, remaining: list[str]) -> None:
+        while remaining:
+            plugin_id = remaining.pop(0)
+            if plugin_id in self.lifecycle.slots:
+                self.lifecycle.unload(plugin_id, lambda *_: self._unload_next(remaining))
+                return
+        self._done = True
+
+    def _force_done(self) -> None:
+        log.error("orderly shutdown took too long; killing the remaining workers")
+        self._done = True
+
+    def _close(self) -> None:
+        for _, worker in list(self._pidfds.values()):
+            worker.expected_exit = True
+            worker.signal_tree(signal.SIGKILL)
+            worker.wait(2.0)
+            worker.close()
+        self._pidfds.clear()
+        signal.set_wakeup_fd(-1)
+        for sock in (self._clients, self._workers):
+            sock.close(0)
+        self._context.term()
+        for fd in (self._signal_fd, self._parent_fd, self._lock_fd):
+            if fd is not None:
+                os.close(fd)
+        self.rundir.remove_address()
+        log.info("supervisor stopped")
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def spawn_worker(self, slot: PluginSlot) -> WorkerProcess:
+        """Start the worker for ``slot`` and watch its pidfd."""
+        assert slot.secret is not None
+        worker = WorkerProcess.spawn(Bootstrap(
+            endpoint=self.rundir.workers_endpoint, plugin_id=slot.plugin_id,
+            secret=slot.secret, supervisor_pid=os.getpid(), plugin_file=str(slot.info.path),
+            entry_point=slot.info.entry_point, sandbox=slot.info.sandbox_enabled,
+            scope=slot.scope.patterns, max_message_bytes=self.config.max_message_bytes,
+        ))
+        self._pidfds[worker.pidfd] = (slot, worker)
+        self._poller.register(worker.pidfd, zmq.POLLIN)
+        log.info("plugin %s: worker pid %d started", slot.plugin_id, worker.pid)
+        return worker
+
+    def _reap(self, pidfd: int) -> None:
+        slot, worker = self._pidfds.pop(pidfd)
+        self._poller.unregister(pidfd)
+        reason = worker.reap() or worker.wait(1.0)
+        worker.close()
+        if slot.identity is not None:
+            self._worker_peers.pop(slot.identity, None)
+        if slot.worker is worker and reason is not None:
+            self.lifecycle.worker_exited(slot, reason)
+
+    def send_worker(self, slot: PluginSlot, record: Record) -> None:
+        if slot.identity is None:
+            log.warning("plugin %s: no connected worker for %s", slot.plugin_id,
+                        type(record).__name__)
+            return
+        self._send(self._workers, slot.identity, record)
+
+    def _send(self, sock: zmq.Socket[bytes], identity: bytes, record: Record) -> None:
+        try:
+            sock.send_multipart([identity, wire.encode(record)], zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as exc:  # peer gone (ROUTER_MANDATORY) or its queue is full
+            log.warning("could not deliver %s: %s", type(record).__name__, exc.strerror)
+
+    def _worker_record(self, identity: bytes, record: Record) -> None:
+        plugin_id = self._worker_peers.get(identity)
+        if plugin_id is None:
+            if isinstance(record, Hello):
+                self._worker_hello(identity, record)
+            else:
+                log.warning("dropped %s from an unidentified worker connection",
+                            type(record).__name__)
+            return
+        slot = self.lifecycle.slots.get(plugin_id)
+        if slot is None or slot.identity != identity:
+            return
+        if isinstance(record, Reply):
+            self.router.worker_replied(plugin_id, record)
+        elif isinstance(record, Send):
+            self.router.route(plugin_id, record, self._replier(self._workers, identity, record))
+        elif isinstance(record, Subscribe):
+            self._subscribe(slot, record)
+        elif isinstance(record, Unsubscribe):
+            self.router.table.remove(plugin_id, record.sub_id)
+        else:
+            log.warning("plugin %s: unexpected %s dropped", plugin_id, type(record).__name__)
+
+    def _worker_hello(self, identity: bytes, hello: Hello) -> None:
+        slot = self.lifecycle.slots.get(hello.plugin_id)
+        expected = slot.secret if slot is not None else None
+        if (slot is None or expected is None or slot.worker is None
+                or slot.worker.pid != hello.pid
+                or not hmac.compare_digest(expected, hello.secret)):
+            raise AuthenticationError(f"worker hello for '{hello.plugin_id}' (pid {hello.pid}) "
+                                      "refused: unknown plugin, pid or secret")
+        slot.secret = None  # single use: a replayed Hello is refused
+        slot.identity = identity
+        self._worker_peers[identity] = slot.plugin_id
+        if slot.on_hello is not None:
+            slot.on_hello()
+
+    def _subscribe(self, slot: PluginSlot, sub: Subscribe) -> None:
+        problem = pattern_problem(sub.pattern)
+        if problem or not slot.scope.may_subscribe(sub.pattern):
+            log.warning("plugin %s: subscription to %r refused: %s", slot.plugin_id,
+                        sub.pattern, problem or "outside its scope")
+            return
+        self.router.table.add(slot.plugin_id, sub.sub_id, sub.pattern, sub.priority, sub.kind)
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def _client_record(self, identity: bytes, record: Record) -> None:
+        if isinstance(record, ClientHello):
+            ok = hmac.compare_digest(record.token, self._token)
+            if ok:
+                self._client_peers.add(identity)
+            else:
+                log.warning("refused a client with a wrong token")
+            body = b"" if ok else error_body(AuthenticationError("wrong client token"))
+            self._send(self._clients, identity, Reply(0, ok, body))
+            return
+        cid = getattr(record, "cid", None)
+        if identity not in self._client_peers:
+            log.warning("dropped %s from an unauthenticated client", type(record).__name__)
+            if isinstance(cid, int):
+                self._send(self._clients, identity, Reply(cid, False, error_body(
+                    AuthenticationError("say ClientHello with the token first"))))
+            return
+        if isinstance(record, Send):
+            self.router.route(None, record, self._replier(self._clients, identity, record))
+        elif isinstance(record, Control):
+            self.control.handle(record, self._replier(self._clients, identity, record))
+        elif isinstance(record, Call | Reply | Hello):
+            log.warning("dropped %s from a client", type(record).__name__)
+
+    def _replier(self, sock: zmq.Socket[bytes], identity: bytes,
+                 record: Send | Control) -> Responder:
+        cid = record.cid
+
+        def respond(ok: bool, body: bytes) -> None:
+            self._send(sock, identity, Reply(cid, ok, body))
+
+        return respond

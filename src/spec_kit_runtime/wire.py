@@ -1,0 +1,269 @@
+"""The wire codec: records to frames and back, values and contracts messages to msgpack.
+
+Pure functions, imported by the supervisor, the worker host and the client alike. A frame is
+one ZeroMQ frame (an extra frame per message costs more than decoding a whole body)::
+
+    u16 header length (big endian) | header: msgpack [version, kind, *fields] | body
+
+The header carries everything needed to route; the body is opaque msgpack that the
+supervisor forwards untouched. Values are plain msgpack plus three extension types so
+that contracts messages round-trip exactly: datetime, tuple and contracts Message.
+Anything else is refused with an ``EncodeError`` naming the type, never pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import typing
+from datetime import datetime
+from enum import Enum
+from types import NoneType, UnionType
+from typing import Any
+
+import msgpack
+from spec_kit_contracts.message_types import (
+    Command,
+    ErrorMessage,
+    Event,
+    Message,
+    MessagePriority,
+    MessageType,
+    Query,
+    Request,
+    Response,
+)
+
+from .errors import EncodeError, ProtocolError
+from .protocol import PROTOCOL_VERSION, RECORD_TYPES, Record
+
+_HEADER_LENGTH = struct.Struct(">H")
+_EXT_DATETIME, _EXT_TUPLE, _EXT_MESSAGE = 1, 2, 3
+MESSAGE_CLASSES: dict[str, type[Message]] = {
+    cls.__name__: cls for cls in (Message, Request, Response, Event, Command, Query, ErrorMessage)
+}
+_BASE_FIELDS = ("id", "type", "timestamp", "source", "target", "priority", "payload", "metadata")
+
+
+# -- records -------------------------------------------------------------------------------
+
+def _field_specs(cls: type[Record]) -> tuple[tuple[str, type], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.name != "body")
+
+
+_SPECS = {cls.KIND: (cls, _field_specs(cls), "body" in cls.__dataclass_fields__)
+          for cls in RECORD_TYPES}
+
+
+def encode(record: Record) -> bytes:
+    """One frame for a record."""
+    _cls, specs, has_body = _SPECS[record.KIND]
+    header: bytes = msgpack.packb(
+        [PROTOCOL_VERSION, record.KIND, *(getattr(record, name) for name, _ in specs)]
+    )
+    body: bytes = record.body if has_body else b""  # type: ignore[union-attr]
+    return _HEADER_LENGTH.pack(len(header)) + header + body
+
+
+def decode(frame: bytes) -> Record:
+    """The record in a frame; raises ProtocolError on anything malformed."""
+    if len(frame) < _HEADER_LENGTH.size:
+        raise ProtocolError("frame too short")
+    (length,) = _HEADER_LENGTH.unpack_from(frame)
+    end = _HEADER_LENGTH.size + length
+    if end > len(frame):
+        raise ProtocolError("header length runs past the frame")
+    try:
+        header = msgpack.unpackb(frame[_HEADER_LENGTH.size:end], raw=False, use_list=True)
+    except Exception as exc:
+        raise ProtocolError(f"malformed header: {type(exc).__name__}") from None
+    if not isinstance(header, list) or len(header) < 2:
+        raise ProtocolError("header is not [version, kind, ...]")
+    version, kind, *values = header
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {version!r} (this side speaks {PROTOCOL_VERSION})")
+    spec = _SPECS.get(kind) if isinstance(kind, int) else None
+    if spec is None:
+        raise ProtocolError(f"unknown record kind {kind!r}")
+    cls, specs, has_body = spec
+    if len(values) != len(specs):
+        raise ProtocolError(f"{cls.__name__} takes {len(specs)} fields, got {len(values)}")
+    for (name, expected), value in zip(specs, values, strict=True):
+        if not _is_exactly(value, expected):
+            raise ProtocolError(f"{cls.__name__}.{name} must be {expected.__name__}")
+    kwargs = dict(zip((name for name, _ in specs), values, strict=True))
+    if has_body:
+        kwargs["body"] = frame[end:]
+    elif end != len(frame):
+        raise ProtocolError(f"{cls.__name__} carries no body")
+    return cls(**kwargs)
+
+
+def _is_exactly(value: Any, expected: type) -> bool:
+    if expected is float:
+        return type(value) in (int, float)
+    return type(value) is expected
+
+
+# -- values --------------------------------------------------------------------------------
+
+def pack_value(value: Any) -> bytes:
+    """msgpack bytes for a value; EncodeError names what cannot be carried."""
+    try:
+        packed: bytes = msgpack.packb(value, default=_default, strict_types=True)
+    except EncodeError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EncodeError(f"value cannot be encoded: {exc}") from None
+    return packed
+
+
+def unpack_value(data: bytes) -> Any:
+    """The value in msgpack bytes; ProtocolError when malformed."""
+    if not data:
+        return None
+    try:
+        return msgpack.unpackb(data, raw=False, ext_hook=_ext_hook, strict_map_key=False)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise ProtocolError(f"malformed body: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        return msgpack.ExtType(_EXT_DATETIME, obj.isoformat().encode())
+    if isinstance(obj, tuple):
+        return msgpack.ExtType(_EXT_TUPLE, pack_value(list(obj)))
+    if isinstance(obj, Message):
+        return msgpack.ExtType(_EXT_MESSAGE, pack_value(message_to_data(obj)))
+    if not isinstance(obj, Enum):  # a subclass of a plain type travels as that type
+        if isinstance(obj, str):
+            return str(obj)
+        if isinstance(obj, bytes):
+            return bytes(obj)
+        if isinstance(obj, float):
+            return float(obj)
+        if isinstance(obj, int):
+            return int(obj)
+    if isinstance(obj, dict):
+        return dict(obj)
+    if isinstance(obj, list):
+        return list(obj)
+    raise EncodeError(
+        f"a value of type {type(obj).__module__}.{type(obj).__qualname__} cannot be sent: "
+        "use None, bool, int, float, str, bytes, list, tuple, dict, datetime or a contracts "
+        "Message",
+        type=type(obj).__qualname__,
+    )
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == _EXT_DATETIME:
+        return datetime.fromisoformat(data.decode())
+    if code == _EXT_TUPLE:
+        return tuple(unpack_value(data))
+    if code == _EXT_MESSAGE:
+        return message_from_data(unpack_value(data))
+    raise ProtocolError(f"unknown extension type {code}")
+
+
+# -- contracts messages --------------------------------------------------------------------
+
+def _extra_fields(cls: type[Message]) -> tuple[tuple[str, Any], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, hints[f.name]) for f in dataclasses.fields(cls)
+        if f.init and f.name not in _BASE_FIELDS
+    )
+
+
+_EXTRA = {name: _extra_fields(cls) for name, cls in MESSAGE_CLASSES.items()}
+
+
+def message_class_name(message: Message) -> str:
+    """The contracts class a message travels as; EncodeError for foreign subclasses."""
+    name = type(message).__name__
+    if MESSAGE_CLASSES.get(name) is not type(message):
+        raise EncodeError(
+            f"message class {type(message).__qualname__} is not a contracts message class "
+            f"({', '.join(MESSAGE_CLASSES)})"
+        )
+    return name
+
+
+def message_to_data(message: Message) -> dict[str, Any]:
+    """Plain data for a contracts message: class, base fields and subclass fields."""
+    name = message_class_name(message)
+    data: dict[str, Any] = {
+        "class": name, "id": message.id, "type": message.type.value,
+        "timestamp": message.timestamp, "source": message.source, "target": message.target,
+        "priority": message.priority.value, "payload": message.payload,
+        "metadata": message.metadata,
+    }
+    for field, _ in _EXTRA[name]:
+        data[field] = getattr(message, field)
+    return data
+
+
+def message_from_data(data: Any) -> Message:
+    """Rebuild a contracts message exactly; ProtocolError on missing or mistyped fields."""
+    if not isinstance(data, dict):
+        raise ProtocolError("message data must be a map")
+    name = data.get("class")
+    cls = MESSAGE_CLASSES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message class {name!r}")
+    base = {
+        "id": _typed(data, "id", str), "timestamp": _typed(data, "timestamp", datetime),
+        "source": _typed(data, "source", str), "target": _typed(data, "target", str | None),
+        "payload": _typed(data, "payload", dict), "metadata": _typed(data, "metadata", dict),
+    }
+    try:
+        kind = MessageType(data.get("type"))
+        priority = MessagePriority(data.get("priority"))
+    except ValueError as exc:
+        raise ProtocolError(f"{name}: {exc}") from None
+    extra = {field: _typed(data, field, hint) for field, hint in _EXTRA[cls.__name__]}
+    message = cls(priority=priority, **base, **extra)
+    message.type = kind
+    message.payload = base["payload"]  # exactly as sent, whatever __post_init__ merged
+    return message
+
+
+def _typed(data: dict[str, Any], field: str, hint: Any) -> Any:
+    if field not in data:
+        raise ProtocolError(f"message field '{field}' is missing")
+    value = data[field]
+    if not _conforms(value, hint):
+        raise ProtocolError(f"message field '{field}' has type {type(value).__name__}")
+    return value
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, UnionType):
+        return any(_conforms(value, arg) for arg in typing.get_args(hint))
+    if hint is NoneType or hint is None:
+        return value is None
+    target = origin or hint
+    if target is float:
+        return type(value) in (int, float)
+    if target is list:
+        return isinstance(value, (list, tuple))
+    if target is int:
+        return type(value) is int
+    return isinstance(value, target)
+
+
+def pack_message(message: Message) -> bytes:
+    """msgpack bytes for a contracts message."""
+    return pack_value(message_to_data(message))
+
+
+def unpack_message(data: bytes) -> Message:
+    """The contracts message in msgpack bytes."""
+    return message_from_data(unpack_value(data))

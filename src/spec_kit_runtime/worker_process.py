@@ -1,0 +1,88 @@
+"""Spawning, signalling and reaping one worker process (the OS edge of a plugin slot).
+
+Each worker gets its own session (process group), so a stop reaches the plugin's own
+children too, and a pidfd, which the supervisor's poller waits on: the kernel tells us
+of a death the moment it happens, no polling interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from .bootstrap import Bootstrap
+from .exits import ExitReason
+
+log = logging.getLogger(__name__)
+
+
+class WorkerProcess:
+    """A running (or just ended) worker process."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], pidfd: int) -> None:
+        self._popen = popen
+        self.pidfd = pidfd
+        self.expected_exit = False
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @classmethod
+    def spawn(cls, bootstrap: Bootstrap) -> WorkerProcess:
+        """Start ``python -m spec_kit_worker`` and hand it ``bootstrap`` through a pipe."""
+        read_fd, write_fd = os.pipe()
+        try:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "spec_kit_worker", "--bootstrap-fd", str(read_fd)],
+                pass_fds=(read_fd,), start_new_session=True, stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
+        pidfd = os.pidfd_open(popen.pid)
+        try:
+            bootstrap.write_to(write_fd)
+        except BrokenPipeError:
+            log.warning("worker %s for %s exited before reading its bootstrap",
+                        popen.pid, bootstrap.plugin_id)
+        return cls(popen, pidfd)
+
+    def signal_tree(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the worker's whole process group (its children too)."""
+        if self._popen.returncode is not None:
+            return
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            self._popen.send_signal(sig)
+
+    def reap(self) -> ExitReason | None:
+        """The exit reason once the process has ended (reaping it), else None."""
+        code = self._popen.poll()
+        if code is None:
+            return None
+        # Leftover children of the plugin share the process group: take them down too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        return ExitReason(code, self.expected_exit)
+
+    def wait(self, timeout: float) -> ExitReason | None:
+        """Block up to ``timeout`` seconds for the exit (used only when shutting down)."""
+        try:
+            self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.reap()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.pidfd)

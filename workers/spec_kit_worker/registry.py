@@ -1,0 +1,92 @@
+"""What a plugin registers its handlers with, inside its worker.
+
+``WorkerRegistry`` implements the contracts' ``IServiceRegistry``; each registration
+becomes a subscription announced to the supervisor, which routes matching messages back
+here. Scope is checked on the spot, so a plugin learns of a refused pattern where it
+asked; the supervisor checks again, since this process is not trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from spec_kit_runtime.errors import RoutingError
+from spec_kit_runtime.patterns import pattern_problem
+from spec_kit_runtime.scopes import Scope
+
+if TYPE_CHECKING:
+    from .bus import WorkerBus
+
+DEFAULT_PRIORITY = 50
+FALLBACK_PRIORITY = 1_000_000  # handle_message: below any registered handler
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One subscription of this plugin: ``kind`` says how the handler is called."""
+
+    sub_id: int
+    pattern: str
+    priority: int
+    kind: str  # command: f(arguments, options); fallback: plugin.handle_message(m); else f(m)
+    function: Callable[..., Any]
+
+
+class WorkerRegistry:
+    """The plugin's handlers, by subscription id."""
+
+    def __init__(self, scope: Scope, announce: Callable[[Handler], None]) -> None:
+        self.plugin_id = scope.plugin_id
+        self.handlers: dict[int, Handler] = {}
+        self.services: dict[type, Any] = {}
+        self.bus: WorkerBus | None = None  # set by the host: how a plugin sends messages
+        self._scope = scope
+        self._announce = announce
+        self._next_id = 1
+
+    def add(self, pattern: str, function: Callable[..., Any], kind: str,
+            priority: int = DEFAULT_PRIORITY) -> int:
+        """Register a handler for ``pattern`` and announce it; returns its id."""
+        problem = pattern_problem(pattern)
+        if problem:
+            raise RoutingError(f"invalid pattern: {problem}", plugin=self.plugin_id)
+        if not callable(function):
+            raise TypeError(f"handler for '{pattern}' is not callable")
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise TypeError("priority must be an int (0 = highest, 100 = lowest)")
+        self._scope.check_subscribe(pattern)
+        handler = Handler(self._next_id, pattern, priority, kind, function)
+        self._next_id += 1
+        self.handlers[handler.sub_id] = handler
+        self._announce(handler)
+        return handler.sub_id
+
+    def clear(self) -> None:
+        """Forget every handler (the plugin was deactivated)."""
+        self.handlers.clear()
+        self.services.clear()
+
+    # -- IServiceRegistry ------------------------------------------------------------------
+
+    def register_command(self, name: str, handler: Callable[..., Any]) -> None:
+        """``command:{name}``; called as ``handler(arguments, options)`` as in 1.0."""
+        self.add(f"command:{name}", handler, "command")
+
+    def register_hook(self, name: str, handler: Callable[..., Any],
+                      priority: int = DEFAULT_PRIORITY) -> None:
+        """``hook:{name}``; every hook handler runs, by priority; called with the message."""
+        self.add(f"hook:{name}", handler, "hook", priority)
+
+    def register_generator(self, name: str, generator: Callable[..., Any]) -> None:
+        """``generator:{name}``; called with the message."""
+        self.add(f"generator:{name}", generator, "generator")
+
+    def register_validator(self, name: str, validator: Callable[..., Any]) -> None:
+        """``validator:{name}``; called with the message."""
+        self.add(f"validator:{name}", validator, "validator")
+
+    def register_service(self, interface: type, implementation: Any) -> None:
+        """Keep a service implementation; services stay inside this worker process."""
+        self.services[interface] = implementation

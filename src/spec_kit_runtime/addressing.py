@@ -44,6 +44,8 @@ def address_of(message: Message) -> str:
             "method or target"
         )
     problem = address_problem(address)
+    if problem is None and address.endswith(":"):
+        problem = "the name after the kind is empty"
     if problem:
         raise RoutingError(f"invalid message address: {problem}", address=address[:300])
     return address

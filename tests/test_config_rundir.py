@@ -1,0 +1,104 @@
+"""Config validation, the private runtime directory, exit reasons and timers."""
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spec_kit_runtime.config import RuntimeConfig, config_from_data, load_config
+from spec_kit_runtime.errors import ConfigError, SupervisorUnavailable
+from spec_kit_runtime.exits import ExitReason
+from spec_kit_runtime.rundir import RuntimeDir
+from spec_kit_runtime.timers import Timers
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_default_config_file_loads() -> None:
+    config = load_config(REPO / "configs" / "runtime.yaml")
+    assert config.plugin_paths == ((REPO / "configs" / "plugins").resolve(),)
+    assert config.settings_for("design").config == {"author": "Spec-Kit"}
+    assert config.settings_for("unknown").enabled is True
+    assert config.request_timeout == RuntimeConfig().request_timeout
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    ([], "must be a mapping"),
+    ({"runtim": {}}, "unknown top-level"),
+    ({"runtime": {"request_timout": 1}}, "runtime.request_timout"),
+    ({"runtime": {"request_timeout": 0}}, "positive number"),
+    ({"runtime": {"request_timeout": True}}, "positive number"),
+    ({"runtime": {"plugin_paths": "plugins"}}, "list of paths"),
+    ({"runtime": {"endpoint": "tcp://0.0.0.0:5555"}}, "127.0.0.1"),
+    ({"runtime": {"max_message_bytes": 10}}, "at least 1024"),
+    ({"runtime": {"log_level": "LOUD"}}, "DEBUG"),
+    ({"plugins": {"Bad Id": {}}}, "not a valid plugin id"),
+    ({"plugins": {"design": {"enabled": "yes"}}}, "true or false"),
+    ({"plugins": {"design": {"config": [1]}}}, "must be a mapping"),
+    ({"plugins": {"design": {"confg": {}}}}, "may only hold"),
+])
+def test_bad_config_is_refused_with_the_key(data: Any, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        config_from_data(data, Path("/etc/x/runtime.yaml"))
+
+
+def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "runtime.yaml"
+    path.write_text("runtime: [unclosed")
+    with pytest.raises(ConfigError, match=r"runtime\.yaml: malformed YAML"):
+        load_config(path)
+
+
+def test_runtime_dir_is_private_and_locked(tmp_path: Path) -> None:
+    rundir = RuntimeDir.prepare(tmp_path / "rt")
+    assert (rundir.path.stat().st_mode & 0o777) == 0o700
+    fd = rundir.lock()
+    try:
+        with pytest.raises(ConfigError, match="already runs"):
+            rundir.lock()
+    finally:
+        os.close(fd)
+    token = rundir.new_token()
+    assert rundir.read_token() == token
+    assert (rundir.token_file.stat().st_mode & 0o777) == 0o600
+    rundir.write_address("ipc:///x", 123)
+    assert rundir.read_address() == {"endpoint": "ipc:///x", "pid": 123}
+    rundir.remove_address()
+    with pytest.raises(SupervisorUnavailable, match="no running supervisor"):
+        rundir.read_address()
+
+
+def test_runtime_dir_others_can_open_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(ConfigError, match="private"):
+        RuntimeDir.prepare(shared)
+
+
+@pytest.mark.parametrize(("code", "text", "clean"), [
+    (0, "exited with code 0", True),
+    (3, "exited with code 3", False),
+    (-signal.SIGKILL, "killed by SIGKILL", False),
+    (-signal.SIGSEGV, "killed by SIGSEGV", False),
+])
+def test_exit_reasons(code: int, text: str, clean: bool) -> None:
+    reason = ExitReason(code)
+    assert reason.describe() == text
+    assert reason.clean is clean
+
+
+def test_timers_run_in_order_and_skip_cancelled() -> None:
+    timers, fired = Timers(), []
+    timers.at(2.0, lambda: fired.append("b"))
+    timers.at(1.0, lambda: fired.append("a"))
+    timers.at(1.5, lambda: fired.append("x")).cancel()
+    assert timers.next_due() == 1.0
+    timers.run_due(1.7)
+    assert fired == ["a"]
+    assert timers.next_due() == 2.0
+    timers.run_due(5.0)
+    assert fired == ["a", "b"]
+    assert timers.next_due() is None

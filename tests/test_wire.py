@@ -1,0 +1,179 @@
+"""The codec without sockets: records, values and contracts messages round-trip exactly."""
+
+import contextlib
+import struct
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from spec_kit_contracts import (
+    Command,
+    Event,
+    Message,
+    MessagePriority,
+    MessageType,
+    Query,
+    Request,
+    Response,
+)
+from spec_kit_contracts.message_types import ErrorMessage
+
+from spec_kit_runtime import wire
+from spec_kit_runtime.errors import EncodeError, HandlerError, ProtocolError, from_data
+from spec_kit_runtime.protocol import (
+    RECORD_TYPES,
+    Call,
+    ClientHello,
+    Control,
+    Hello,
+    Phase,
+    Reply,
+    Send,
+    Stop,
+    Subscribe,
+    Unsubscribe,
+)
+from spec_kit_runtime.router import msgpack_array
+
+RECORDS = [
+    Hello("design", 42, b"s" * 32), ClientHello(b"t" * 32), Phase(1, "initialize", b"\x80"),
+    Subscribe(3, "command:design:*", 50, "command"), Unsubscribe(3),
+    Call(7, 3, "command:design:generate", "audit", b"body"),
+    Send(8, "validator:python", "", 2.5, b"body"), Reply(9, False, b"\xc0"),
+    Control(10, "status", b""), Stop(),
+]
+
+
+def test_every_record_kind_is_covered() -> None:
+    assert {type(r) for r in RECORDS} == set(RECORD_TYPES)
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
+def test_records_round_trip(record: Any) -> None:
+    assert wire.decode(wire.encode(record)) == record
+
+
+def _frame(header: list[Any], body: bytes = b"") -> bytes:
+    packed = msgpack.packb(header)
+    return struct.pack(">H", len(packed)) + packed + body
+
+
+@pytest.mark.parametrize(("frame", "why"), [
+    (b"", "too short"),
+    (b"\x00", "too short"),
+    (b"\xff\xff\x90", "runs past"),
+    (b"\x00\x01\xc1", "malformed header"),
+    (_frame([1]), "version, kind"),
+    (_frame([2, 1, "x", 1, b"s"]), "protocol version"),
+    (_frame([1, 99]), "unknown record kind"),
+    (_frame([1, 1, "x", 1]), "takes 3 fields"),
+    (_frame([1, 1, "x", True, b"s"]), "pid must be int"),
+    (_frame([1, 8, 1, 1]), "ok must be bool"),
+    (_frame([1, 10], b"extra"), "carries no body"),
+    (_frame({"not": "a list"}), "version, kind"),  # type: ignore[arg-type]
+])
+def test_malformed_frames_are_refused(frame: bytes, why: str) -> None:
+    with pytest.raises(ProtocolError, match=why):
+        wire.decode(frame)
+
+
+@given(st.binary(max_size=200))
+def test_decode_never_raises_anything_but_protocol_error(frame: bytes) -> None:
+    with contextlib.suppress(ProtocolError):
+        wire.decode(frame)
+
+
+@given(st.binary(max_size=200))
+def test_unpack_value_never_raises_anything_but_protocol_error(data: bytes) -> None:
+    with contextlib.suppress(ProtocolError):
+        wire.unpack_value(data)
+
+
+def test_deep_nesting_is_refused_not_crashing() -> None:
+    with pytest.raises(ProtocolError):
+        wire.unpack_value(b"\x91" * 100_000 + b"\xc0")
+
+
+MESSAGES = [
+    Message(target="audit", priority=MessagePriority.LOW, metadata={"k": [1, 2]}),
+    Message(type=MessageType.QUERY, target="x"),
+    Request(method="validator:python", params={"a": (1, 2), "b": None}, timeout=2.5,
+            requires_response=False),
+    Response(request_id="r1", result={"x": [1.5, "y"]}, success=False, error="bad",
+             error_code="E1"),
+    Event(event_name="design:done", event_data={"at": datetime(2026, 1, 2, 3, 4, 5, 6)},
+          cancelable=True),
+    Command(command_name="design:generate", arguments=["a", "b"], options={"n": 1},
+            source="spoof", priority=MessagePriority.CRITICAL),
+    Query(query_type="q", criteria={"a": 1}, fields=["f"], limit=3, offset=1),
+    ErrorMessage(error_type="E", error_message="m", stack_trace="tb", recoverable=True),
+]
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_messages_round_trip_exactly(message: Message) -> None:
+    again = wire.unpack_message(wire.pack_message(message))
+    assert type(again) is type(message)
+    assert again == message
+    assert again.payload == message.payload
+    assert again.timestamp == message.timestamp
+
+
+def test_cancelled_event_payload_survives() -> None:
+    event = Event(event_name="x:y", cancelable=True)
+    event.cancel()
+    again = wire.unpack_message(wire.pack_message(event))
+    assert again.cancelled is True and again.payload["cancelled"] is True
+
+
+def test_tz_aware_datetime_and_nested_messages_round_trip() -> None:
+    when = datetime(2026, 5, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    value = {"when": when, "reply": Response(request_id="x", result=(1, "a"))}
+    assert wire.unpack_value(wire.pack_value(value)) == value
+
+
+@pytest.mark.parametrize("value", [{1, 2}, object(), MessageType.EVENT, {"k": lambda: 1}])
+def test_unencodable_values_name_their_type(value: Any) -> None:
+    with pytest.raises(EncodeError, match="cannot be sent"):
+        wire.pack_value(value)
+
+
+def test_foreign_message_subclass_is_refused() -> None:
+    class Custom(Command):
+        pass
+
+    with pytest.raises(EncodeError, match="Custom"):
+        wire.pack_message(Custom(command_name="a:b"))
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ({"class": "Nope"}, "unknown message class"),
+    ({"id": 5}, "'id'"),
+    ({"priority": 7}, "7"),
+    ({"type": "nope"}, "nope"),
+    ({"arguments": "not-a-list"}, "'arguments'"),
+    ({"options": []}, "'options'"),
+])
+def test_mistyped_message_fields_are_refused(change: dict[str, Any], why: str) -> None:
+    data = wire.message_to_data(Command(command_name="a:b"))
+    data.update(change)
+    with pytest.raises(ProtocolError, match=why):
+        wire.message_from_data(data)
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 70_000])
+def test_msgpack_array_joins_encoded_items(count: int) -> None:
+    items = [wire.pack_value({"i": i}) for i in range(count)]
+    assert wire.unpack_value(msgpack_array(items)) == [{"i": i} for i in range(count)]
+
+
+def test_errors_cross_the_wire_with_their_cause() -> None:
+    error = HandlerError("boom", plugin="design", traceback="Traceback...\nValueError: x\n")
+    again = from_data(wire.unpack_value(wire.pack_value(error.to_data())))
+    assert type(again) is HandlerError
+    assert again.plugin == "design" and again.message == "boom"
+    assert "ValueError: x" in str(again.__cause__)
+    assert type(from_data("garbage")) is ProtocolError

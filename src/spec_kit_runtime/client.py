@@ -37,11 +37,14 @@ class SupervisorClient:
         self._socket.connect(endpoint)
         self._lock = threading.Lock()
         self._next_cid = 1
+        self.max_message_bytes = 1 << 20  # until the supervisor tells its own limit
         try:
-            self._exchange(ClientHello(token), 0, connect_timeout)
+            limits = self._exchange(ClientHello(token), 0, connect_timeout)
         except BaseException:
             self.close()
             raise
+        if isinstance(limits, dict) and isinstance(limits.get("max_message_bytes"), int):
+            self.max_message_bytes = limits["max_message_bytes"]
 
     @classmethod
     def find(cls, runtime_dir: Path | None = None) -> SupervisorClient:
@@ -72,7 +75,7 @@ class SupervisorClient:
             return self._exchange(make(cid), cid, timeout)
 
     def _exchange(self, record: Record, cid: int, timeout: float) -> Any:
-        self._socket.send(wire.encode(record))
+        self._socket.send(wire.encode_within(record, self.max_message_bytes))
         end = time.monotonic() + timeout
         while (remaining := end - time.monotonic()) > 0:
             if not self._socket.poll(int(remaining * 1000) + 1):

@@ -62,6 +62,8 @@ class PluginContainer:
             self._process = launch_supervisor(self._private_dir / "run", config_file)
             return SupervisorClient.find(self._private_dir / "run")
         except BaseException:
+            if self._process is not None:  # started but unreachable: do not wait on it
+                self._process.kill()
             self._discard_private()
             raise
 
@@ -128,7 +130,8 @@ class PluginContainer:
             self._client.close()
             return
         try:
-            self._client.control("shutdown", timeout=10.0)
+            if self._process.poll() is None:  # else it is gone: nobody would answer
+                self._client.control("shutdown", timeout=10.0)
         except Exception as exc:  # the supervisor may be gone already
             log.warning("shutdown request failed: %s", exc)
         finally:

@@ -95,11 +95,13 @@ class Lifecycle:
             return
         slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages))
         self.slots[info.id] = slot
-        self._enqueue(slot, "load", [self._spawn, self._phase("load"),
+        self._enqueue(slot, "load", [self._drop_routes, self._spawn, self._phase("load"),
                                      self._phase("initialize", pack_value(config))], done)
 
     def activate(self, plugin_id: str, done: Responder) -> None:
-        self._enqueue(self.require(plugin_id), "activate", [self._phase("activate")], done)
+        # Routes are re-announced by the worker during the phase; drop any stale ones first.
+        steps = [self._drop_routes, self._phase("activate")]
+        self._enqueue(self.require(plugin_id), "activate", steps, done)
 
     def deactivate(self, plugin_id: str, done: Responder) -> None:
         slot = self.require(plugin_id)
@@ -108,8 +110,8 @@ class Lifecycle:
     def unload(self, plugin_id: str, done: Responder) -> None:
         """Deactivate if active, shut down, stop the worker and forget the plugin."""
         slot = self.require(plugin_id)
-        steps: list[Step] = [self._deactivate_if_active, self._phase("shutdown"), self._stop,
-                             self._forget]
+        steps: list[Step] = [self._deactivate_if_active, self._if_running(self._phase("shutdown")),
+                             self._stop, self._forget]
         self._enqueue(slot, "unload", steps, done)
 
     def require(self, plugin_id: str) -> PluginSlot:
@@ -200,6 +202,16 @@ class Lifecycle:
             self._phase("deactivate")(op)
         else:
             op.proceed()
+
+    @staticmethod
+    def _if_running(step: Step) -> Step:
+        """The step, skipped when the worker is gone (a crashed plugin can still be unloaded)."""
+        def maybe(op: _Operation) -> None:
+            if op.slot.identity is not None:
+                step(op)
+            else:
+                op.proceed()
+        return maybe
 
     def _drop_routes(self, op: _Operation) -> None:
         self.hub.router.table.clear_plugin(op.slot.plugin_id)

@@ -23,7 +23,7 @@ from . import wire
 from .bootstrap import Bootstrap
 from .config import RuntimeConfig
 from .control import ControlOps
-from .errors import AuthenticationError, ProtocolError, RuntimeFailure
+from .errors import AuthenticationError, EncodeError, ProtocolError, RuntimeFailure
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
 from .patterns import pattern_problem
@@ -77,6 +77,8 @@ class Supervisor:
             self._poller.register(self._parent_fd, zmq.POLLIN)
         self._stopping = False
         self._done = False
+        # Clients may connect as soon as the sockets are bound (and `run` says ready).
+        self.rundir.write_address(self.client_endpoint, os.getpid())
 
     @staticmethod
     def now() -> float:
@@ -86,7 +88,7 @@ class Supervisor:
         sock: zmq.Socket[bytes] = self._context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
+        sock.setsockopt(zmq.MAXMSGSIZE, wire.receive_limit(self.config.max_message_bytes))
         sock.bind(endpoint)
         return sock
 
@@ -102,7 +104,6 @@ class Supervisor:
 
     def serve(self, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]] = ()) -> None:
         """Start ``plugins`` (load, then activate), then serve until told to stop."""
-        self.rundir.write_address(self.client_endpoint, os.getpid())
         log.info("supervisor %s listening on %s", os.getpid(), self.client_endpoint)
         for info, config in plugins:
             self.lifecycle.load(info, config, self._activate_after_load(info.id))
@@ -134,6 +135,7 @@ class Supervisor:
             elif source == self._signal_fd:
                 self._signalled()
             elif source == self._parent_fd:
+                self._poller.unregister(source)  # a pidfd stays readable: notice it once
                 log.warning("the process that started this supervisor is gone; stopping")
                 self.begin_shutdown()
             elif isinstance(source, int) and source in self._pidfds:
@@ -240,7 +242,14 @@ class Supervisor:
 
     def _send(self, sock: zmq.Socket[bytes], identity: bytes, record: Record) -> None:
         try:
-            sock.send_multipart([identity, wire.encode(record)], zmq.NOBLOCK, copy=False)
+            frame = wire.encode_within(record, wire.receive_limit(self.config.max_message_bytes))
+        except EncodeError as exc:  # e.g. a hook's joined results: answer with the error
+            if not isinstance(record, Reply):
+                log.warning("could not deliver %s: %s", type(record).__name__, exc.message)
+                return
+            frame = wire.encode(Reply(record.cid, False, error_body(exc)))
+        try:
+            sock.send_multipart([identity, frame], zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as exc:  # peer gone (ROUTER_MANDATORY) or its queue is full
             log.warning("could not deliver %s: %s", type(record).__name__, exc.strerror)
 
@@ -298,7 +307,8 @@ class Supervisor:
                 self._client_peers.add(identity)
             else:
                 log.warning("refused a client with a wrong token")
-            body = b"" if ok else error_body(AuthenticationError("wrong client token"))
+            body = (wire.pack_value({"max_message_bytes": self.config.max_message_bytes}) if ok
+                    else error_body(AuthenticationError("wrong client token")))
             self._send(self._clients, identity, Reply(0, ok, body))
             return
         cid = getattr(record, "cid", None)

@@ -38,6 +38,7 @@ from .errors import EncodeError, ProtocolError
 from .protocol import PROTOCOL_VERSION, RECORD_TYPES, Record
 
 _HEADER_LENGTH = struct.Struct(">H")
+HEADER_MARGIN = 4096
 _EXT_DATETIME, _EXT_TUPLE, _EXT_MESSAGE = 1, 2, 3
 MESSAGE_CLASSES: dict[str, type[Message]] = {
     cls.__name__: cls for cls in (Message, Request, Response, Event, Command, Query, ErrorMessage)
@@ -64,6 +65,26 @@ def encode(record: Record) -> bytes:
     )
     body: bytes = record.body if has_body else b""  # type: ignore[union-attr]
     return _HEADER_LENGTH.pack(len(header)) + header + body
+
+
+def encode_within(record: Record, limit: int) -> bytes:
+    """``encode``, refusing a frame over ``limit`` bytes before it reaches a socket.
+
+    A frame over a receiver's ZeroMQ MAXMSGSIZE makes it drop the whole connection, so
+    senders check first and turn the problem into an error reply instead.
+    """
+    frame = encode(record)
+    if len(frame) > limit:
+        raise EncodeError(
+            f"a {type(record).__name__} of {len(frame)} bytes exceeds the limit of {limit} "
+            "bytes (runtime.max_message_bytes)"
+        )
+    return frame
+
+
+def receive_limit(max_message_bytes: int) -> int:
+    """MAXMSGSIZE for receiving sockets: room for re-written routing headers."""
+    return max_message_bytes + HEADER_MARGIN
 
 
 def decode(frame: bytes) -> Record:

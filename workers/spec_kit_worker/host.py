@@ -53,7 +53,7 @@ class WorkerHost:
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 1000)
-        self._socket.setsockopt(zmq.MAXMSGSIZE, bootstrap.max_message_bytes)
+        self._socket.setsockopt(zmq.MAXMSGSIZE, wire.receive_limit(bootstrap.max_message_bytes))
         self._stopping = False
         self._next_cid = 1
 
@@ -76,7 +76,7 @@ class WorkerHost:
     # -- transport -------------------------------------------------------------------------
 
     def _send(self, record: Record) -> None:
-        self._socket.send(wire.encode(record), copy=False)
+        self._socket.send(wire.encode_within(record, self.boot.max_message_bytes), copy=False)
 
     def _receive(self, timeout: float | None) -> Record | None:
         if timeout is not None and not self._socket.poll(int(timeout * 1000)):
@@ -122,11 +122,9 @@ class WorkerHost:
 
     def _reply_ok(self, cid: int, value: Any) -> None:
         try:
-            body = wire.pack_value(value)
+            self._send(Reply(cid, True, wire.pack_value(value)))
         except EncodeError as exc:
             self._reply_error(cid, exc)
-            return
-        self._send(Reply(cid, True, body))
 
     def _reply_error(self, cid: int, error: RuntimeFailure) -> None:
         self._send(Reply(cid, False, wire.pack_value(error.to_data())))

@@ -113,10 +113,10 @@ def test_routing_table_orders_by_priority_then_registration() -> None:
     table.add("b", 1, "hook:save", 50, "hook")
     table.add("a", 1, "hook:*", 10, "hook")
     table.add("c", 1, "hook:save", 50, "hook")
-    assert [r.plugin_id for r in table.routes("hook:save")] == ["a", "b", "c"]
+    assert [r.owner for r in table.routes("hook:save")] == ["a", "b", "c"]
     table.remove("a", 1)
-    assert [r.plugin_id for r in table.routes("hook:save")] == ["b", "c"]
-    table.clear_plugin("b")
-    assert [r.plugin_id for r in table.routes("hook:save")] == ["c"]
+    assert [r.owner for r in table.routes("hook:save")] == ["b", "c"]
+    table.clear_owner("b")
+    assert [r.owner for r in table.routes("hook:save")] == ["c"]
     assert table.routes("hook:other") == ()
     assert table.patterns_of("c") == ["hook:save"]

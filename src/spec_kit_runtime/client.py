@@ -31,6 +31,7 @@ class SupervisorClient:
 
     def __init__(self, endpoint: str, token: bytes, *, connect_timeout: float = 5.0) -> None:
         self.endpoint = endpoint
+        self.token = token  # for further connections of this process (caller handlers)
         self._context = zmq.Context()
         self._socket: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)

@@ -12,7 +12,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from spec_kit_contracts import Message, PluginStatus
 
+from .caller_handlers import CallerHandlers
 from .client import SupervisorClient
 from .config import RuntimeConfig
 from .discovery import discover
@@ -43,6 +44,7 @@ class PluginContainer:
         self.plugin_info: dict[str, PluginInfo] = {}
         self.service_provider = ServiceProvider()
         self._process: subprocess.Popen[bytes] | None = None
+        self._callers: CallerHandlers | None = None
         self._private_dir: Path | None = None
         if self.runtime_config.get("attach"):
             runtime_dir = self.runtime_config.get("runtime_dir")
@@ -122,10 +124,28 @@ class PluginContainer:
         """Send ``message`` with ``plugin_id``'s scope; returns the handler's result."""
         return self._client.send(message, as_plugin=plugin_id)
 
+    def subscribe(self, plugin_id: str, pattern: str, handler: Callable[[Message], Any],
+                  priority: int = 50) -> str:
+        """Handle ``pattern`` here, in the caller, within ``plugin_id``'s scope.
+
+        ``handler(message)`` runs on a small thread pool of this process whenever a plugin
+        (or a caller) sends to a matching address; returns a subscription id.
+        """
+        if self._callers is None:
+            self._callers = CallerHandlers(self._client.endpoint, self._client.token)
+        return self._callers.subscribe(plugin_id, pattern, handler, priority)
+
+    def unsubscribe(self, subscription_id: str) -> bool:
+        """Remove a handler added by ``subscribe``."""
+        return self._callers is not None and self._callers.unsubscribe(subscription_id)
+
     # -- ending ----------------------------------------------------------------------------
 
     def shutdown(self) -> None:
         """Stop every plugin (a private supervisor exits too); safe to call twice."""
+        if self._callers is not None:
+            self._callers.close()
+            self._callers = None
         if self._process is None:
             self._client.close()
             return

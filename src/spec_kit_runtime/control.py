@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .errors import ProtocolError, RuntimeFailure
+from .errors import ProtocolError, RoutingError, RuntimeFailure
 from .manifest import parse_manifest_data
+from .patterns import pattern_problem
 from .protocol import Control
+from .router import caller_key
 from .slots import Responder
 from .wire import pack_value, unpack_value
 
@@ -27,17 +29,20 @@ class ControlOps:
 
     def __init__(self, hub: Supervisor) -> None:
         self.hub = hub
-        self._ops: dict[str, Callable[[dict[str, Any], Responder], None]] = {
-            "ping": lambda _args, respond: respond(True, pack_value("pong")),
+        self._ops: dict[str, Callable[[bytes, dict[str, Any], Responder], None]] = {
+            "ping": lambda _peer, _args, respond: respond(True, pack_value("pong")),
             "status": self._status,
             "load": self._load,
             "activate": self._plugin_op(hub.lifecycle.activate),
             "deactivate": self._plugin_op(hub.lifecycle.deactivate),
             "unload": self._plugin_op(hub.lifecycle.unload),
             "shutdown": self._shutdown,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
         }
 
-    def handle(self, control: Control, respond: Responder) -> None:
+    def handle(self, peer: bytes, control: Control, respond: Responder) -> None:
+        """Run ``control`` for the client connection ``peer``; errors become error replies."""
         try:
             op = self._ops.get(control.op)
             if op is None:
@@ -45,11 +50,11 @@ class ControlOps:
             args = unpack_value(control.body) or {}
             if not isinstance(args, dict):
                 raise ProtocolError(f"arguments of '{control.op}' must be a map")
-            op(args, respond)
+            op(peer, args, respond)
         except RuntimeFailure as exc:
             respond(False, pack_value(exc.to_data()))
 
-    def _status(self, _args: dict[str, Any], respond: Responder) -> None:
+    def _status(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         hub = self.hub
         now = hub.now()
         respond(True, pack_value({
@@ -62,7 +67,7 @@ class ControlOps:
                         for pid, slot in hub.lifecycle.slots.items()],
         }))
 
-    def _load(self, args: dict[str, Any], respond: Responder) -> None:
+    def _load(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         manifest, source, root = args.get("manifest"), args.get("source"), args.get("root")
         config = args.get("config") or {}
         if not isinstance(source, str) or not isinstance(root, str):
@@ -73,14 +78,37 @@ class ControlOps:
         self.hub.lifecycle.load(info, config, respond)
 
     def _plugin_op(self, op: Callable[[str, Responder], None]
-                   ) -> Callable[[dict[str, Any], Responder], None]:
-        def run(args: dict[str, Any], respond: Responder) -> None:
+                   ) -> Callable[[bytes, dict[str, Any], Responder], None]:
+        def run(_peer: bytes, args: dict[str, Any], respond: Responder) -> None:
             plugin_id = args.get("plugin")
             if not isinstance(plugin_id, str):
                 raise ProtocolError("missing 'plugin'")
             op(plugin_id, respond)
         return run
 
-    def _shutdown(self, _args: dict[str, Any], respond: Responder) -> None:
+    def _shutdown(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         respond(True, pack_value(True))
         self.hub.begin_shutdown()
+
+    def _subscribe(self, peer: bytes, args: dict[str, Any], respond: Responder) -> None:
+        """A handler living in the caller, subscribed with a loaded plugin's scope."""
+        plugin_id, pattern = args.get("plugin"), args.get("pattern")
+        sub_id, priority = args.get("sub_id"), args.get("priority", 50)
+        if not (isinstance(plugin_id, str) and isinstance(pattern, str)
+                and type(sub_id) is int and type(priority) is int):
+            raise ProtocolError("subscribe needs plugin, pattern, sub_id and priority")
+        problem = pattern_problem(pattern)
+        if problem:
+            raise RoutingError(f"invalid pattern: {problem}")
+        self.hub.lifecycle.require(plugin_id).scope.check_subscribe(pattern)
+        owner = caller_key(peer)
+        self.hub.router.callers[owner] = peer
+        self.hub.router.table.add(owner, sub_id, pattern, priority, "message")
+        respond(True, pack_value(True))
+
+    def _unsubscribe(self, peer: bytes, args: dict[str, Any], respond: Responder) -> None:
+        sub_id = args.get("sub_id")
+        if type(sub_id) is not int:
+            raise ProtocolError("unsubscribe needs sub_id")
+        self.hub.router.table.remove(caller_key(peer), sub_id)
+        respond(True, pack_value(True))

@@ -190,8 +190,8 @@ class Lifecycle:
                 else:
                     op.fail(from_data(value))
 
-            self.hub.router.call_worker(
-                slot, lambda cid: Phase(cid, name, body), self.hub.config.phase_timeout,
+            self.hub.router.call(
+                slot.plugin_id, lambda cid: Phase(cid, name, body), self.hub.config.phase_timeout,
                 f"{name} phase", answered,
             )
 
@@ -214,7 +214,7 @@ class Lifecycle:
         return maybe
 
     def _drop_routes(self, op: _Operation) -> None:
-        self.hub.router.table.clear_plugin(op.slot.plugin_id)
+        self.hub.router.table.clear_owner(op.slot.plugin_id)
         op.proceed()
 
     def _stop(self, op: _Operation) -> None:
@@ -237,7 +237,7 @@ class Lifecycle:
         slot.on_exit = exited
 
     def _forget(self, op: _Operation) -> None:
-        self.hub.router.table.clear_plugin(op.slot.plugin_id)
+        self.hub.router.table.clear_owner(op.slot.plugin_id)
         self.slots.pop(op.slot.plugin_id, None)
         op.slot.status = "unloaded"
         op.proceed()  # operations queued behind this one fail: the worker is gone

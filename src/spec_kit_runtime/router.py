@@ -28,7 +28,7 @@ from .patterns import address_problem
 from .protocol import Call, Record, Reply, Send
 from .routing_table import Route, RoutingTable
 from .scopes import SYSTEM_EVENTS
-from .slots import PluginSlot, Responder
+from .slots import Responder
 from .timers import Timer
 from .wire import pack_message, pack_value
 
@@ -41,10 +41,15 @@ CLIENT_SOURCE = "client"
 
 @dataclass
 class _Pending:
-    plugin_id: str
+    owner: str
     what: str
     timer: Timer
     respond: Responder
+
+
+def caller_key(identity: bytes) -> str:
+    """The routing-table owner of handlers living in the client connection ``identity``."""
+    return f"caller:{identity.hex()}"
 
 
 def msgpack_array(items: list[bytes]) -> bytes:
@@ -69,13 +74,38 @@ class Router:
     def __init__(self, hub: Supervisor) -> None:
         self.hub = hub
         self.table = RoutingTable()
+        self.callers: dict[str, bytes] = {}  # caller key → client connection with handlers
         self._pending: dict[int, _Pending] = {}
         self._next_cid = 1
 
+    # -- handler owners: plugin workers, or callers' connections --------------------------
+
+    def _deliverable(self, owner: str) -> bool:
+        if owner in self.callers:
+            return True
+        slot = self.hub.lifecycle.slots.get(owner)
+        return slot is not None and slot.active
+
+    def _deliver(self, owner: str, record: Record) -> bool:
+        identity = self.callers.get(owner)
+        if identity is not None:
+            if self.hub.send_client(identity, record):
+                return True
+            self.drop_caller(owner)  # the caller went away
+            return False
+        slot = self.hub.lifecycle.slots.get(owner)
+        return slot is not None and self.hub.send_worker(slot, record)
+
+    def drop_caller(self, owner: str) -> None:
+        """Forget a caller's handlers (it disconnected)."""
+        self.callers.pop(owner, None)
+        self.table.clear_owner(owner)
+        self.fail_calls_to(owner, PluginNotActiveError(f"handler owner {owner} disconnected"))
+
     # -- calls to workers ------------------------------------------------------------------
 
-    def call_worker(self, slot: PluginSlot, make: Callable[[int], Record], timeout: float,
-                    what: str, respond: Responder) -> None:
+    def call(self, owner: str, make: Callable[[int], Record], timeout: float,
+             what: str, respond: Responder) -> None:
         """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline."""
         cid = self._next_cid
         self._next_cid += 1
@@ -83,26 +113,32 @@ class Router:
         def expire() -> None:
             if self._pending.pop(cid, None) is not None:
                 respond(False, error_body(DeadlineExceeded(
-                    f"plugin '{slot.plugin_id}' did not answer {what} within {timeout:g}s",
-                    plugin=slot.plugin_id, what=what,
+                    f"plugin '{owner}' did not answer {what} within {timeout:g}s",
+                    plugin=owner, what=what,
                 )))
 
         timer = self.hub.timers.at(self.hub.now() + timeout, expire)
-        self._pending[cid] = _Pending(slot.plugin_id, what, timer, respond)
-        self.hub.send_worker(slot, make(cid))
+        self._pending[cid] = _Pending(owner, what, timer, respond)
+        if not self._deliver(owner, make(cid)):
+            lost = self._pending.pop(cid, None)  # None: already failed by drop_caller
+            if lost is not None:
+                timer.cancel()
+                respond(False, error_body(PluginNotActiveError(
+                    f"'{owner}' cannot be reached for {what}", plugin=owner)))
 
-    def worker_replied(self, plugin_id: str, reply: Reply) -> None:
+    def replied(self, owner: str, reply: Reply) -> None:
+        """A Reply from ``owner``: hand it to whoever waits for it."""
         pending = self._pending.get(reply.cid)
-        if pending is None or pending.plugin_id != plugin_id:
-            log.debug("plugin %s: late or unknown reply %s dropped", plugin_id, reply.cid)
+        if pending is None or pending.owner != owner:
+            log.debug("%s: late or unknown reply %s dropped", owner, reply.cid)
             return
         del self._pending[reply.cid]
         pending.timer.cancel()
         pending.respond(reply.ok, reply.body)
 
-    def fail_calls_to(self, plugin_id: str, error: RuntimeFailure) -> None:
-        """Answer every call in flight to ``plugin_id`` with ``error`` (its worker died)."""
-        doomed = [cid for cid, p in self._pending.items() if p.plugin_id == plugin_id]
+    def fail_calls_to(self, owner: str, error: RuntimeFailure) -> None:
+        """Answer every call in flight to ``owner`` with ``error`` (its worker died)."""
+        doomed = [cid for cid, p in self._pending.items() if p.owner == owner]
         for cid in doomed:
             pending = self._pending.pop(cid)
             pending.timer.cancel()
@@ -144,11 +180,10 @@ class Router:
 
     def _active_routes(self, address: str) -> tuple[Route, ...]:
         routes = self.table.routes(address)
-        slots = self.hub.lifecycle.slots
-        active = tuple(r for r in routes if (s := slots.get(r.plugin_id)) and s.active)
+        active = tuple(r for r in routes if self._deliverable(r.owner))
         if active or delivery_of(address) is not Delivery.ONE:
             return active
-        owners = sorted({r.plugin_id for r in routes} | self._namespace_owner(address))
+        owners = sorted({r.owner for r in routes} | self._namespace_owner(address))
         if owners:
             states = ", ".join(f"'{p}' is {self._state(p)}" for p in owners)
             raise PluginNotActiveError(f"no active handler for '{address}': {states}",
@@ -169,16 +204,12 @@ class Router:
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
               respond: Responder) -> None:
-        slot = self.hub.lifecycle.slots[route.plugin_id]
-        self.call_worker(
-            slot, lambda cid: Call(cid, route.sub_id, address, source, body), timeout,
-            f"'{address}'", respond,
-        )
+        self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
+                  timeout, f"'{address}'", respond)
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
                        source: str, deadline: float, respond: Responder) -> None:
-        slots = self.hub.lifecycle.slots
-        while routes and not ((s := slots.get(routes[0].plugin_id)) and s.active):
+        while routes and not self._deliverable(routes[0].owner):
             routes.pop(0)  # went away while an earlier hook handler ran
         if not routes:
             respond(True, msgpack_array(results))
@@ -196,8 +227,7 @@ class Router:
         self._call(route, send.address, source, send.body, remaining, answered)
 
     def _notify(self, route: Route, address: str, source: str, body: bytes) -> None:
-        slot = self.hub.lifecycle.slots[route.plugin_id]
-        self.hub.send_worker(slot, Call(0, route.sub_id, address, source, body))
+        self._deliver(route.owner, Call(0, route.sub_id, address, source, body))
 
     # -- supervisor events -----------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""Who handles which address: the subscriptions of every plugin (pure, cached).
+"""Who handles which address: every subscription, by owner (pure, cached).
+
+An owner is a plugin id (the handler runs in that plugin's worker) or a caller key
+(``caller:...``: the handler runs in a client process, subscribed with a plugin's scope).
 
 Lookups are cached per address and the cache is dropped on any change, so routing a
 message costs a dict lookup, not a scan of every subscription.
@@ -16,9 +19,9 @@ _CACHE_LIMIT = 8192
 
 @dataclass(frozen=True)
 class Route:
-    """One subscription: ``plugin_id``'s handler ``sub_id`` for ``pattern``."""
+    """One subscription: ``owner``'s handler ``sub_id`` for ``pattern``."""
 
-    plugin_id: str
+    owner: str
     sub_id: int
     pattern: str
     priority: int
@@ -27,37 +30,37 @@ class Route:
 
 
 class RoutingTable:
-    """Subscriptions by plugin, and the sorted routes for each address."""
+    """Subscriptions by owner, and the sorted routes for each address."""
 
     def __init__(self) -> None:
-        self._by_plugin: dict[str, dict[int, Route]] = defaultdict(dict)
+        self._by_owner: dict[str, dict[int, Route]] = defaultdict(dict)
         self._cache: dict[str, tuple[Route, ...]] = {}
         self._order = 0
 
-    def add(self, plugin_id: str, sub_id: int, pattern: str, priority: int, kind: str) -> None:
+    def add(self, owner: str, sub_id: int, pattern: str, priority: int, kind: str) -> None:
         self._order += 1
-        self._by_plugin[plugin_id][sub_id] = Route(
-            plugin_id, sub_id, pattern, priority, kind, self._order
+        self._by_owner[owner][sub_id] = Route(
+            owner, sub_id, pattern, priority, kind, self._order
         )
         self._cache.clear()
 
-    def remove(self, plugin_id: str, sub_id: int) -> None:
-        if self._by_plugin.get(plugin_id, {}).pop(sub_id, None) is not None:
+    def remove(self, owner: str, sub_id: int) -> None:
+        if self._by_owner.get(owner, {}).pop(sub_id, None) is not None:
             self._cache.clear()
 
-    def clear_plugin(self, plugin_id: str) -> None:
-        if self._by_plugin.pop(plugin_id, None):
+    def clear_owner(self, owner: str) -> None:
+        if self._by_owner.pop(owner, None):
             self._cache.clear()
 
-    def patterns_of(self, plugin_id: str) -> list[str]:
-        return sorted({r.pattern for r in self._by_plugin.get(plugin_id, {}).values()})
+    def patterns_of(self, owner: str) -> list[str]:
+        return sorted({r.pattern for r in self._by_owner.get(owner, {}).values()})
 
     def routes(self, address: str) -> tuple[Route, ...]:
         """Every route matching ``address``, best (lowest priority number) first."""
         found = self._cache.get(address)
         if found is None:
             found = tuple(sorted(
-                (route for subs in self._by_plugin.values() for route in subs.values()
+                (route for subs in self._by_owner.values() for route in subs.values()
                  if matches(address, route.pattern)),
                 key=lambda r: (r.priority, r.order),
             ))

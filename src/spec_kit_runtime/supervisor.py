@@ -28,7 +28,6 @@ from .lifecycle import Lifecycle
 from .manifest import PluginInfo
 from .patterns import pattern_problem
 from .protocol import (
-    Call,
     ClientHello,
     Control,
     Hello,
@@ -38,7 +37,7 @@ from .protocol import (
     Subscribe,
     Unsubscribe,
 )
-from .router import Router, error_body
+from .router import Router, caller_key, error_body
 from .rundir import RuntimeDir
 from .slots import PluginSlot, Responder
 from .timers import Timers
@@ -233,25 +232,32 @@ class Supervisor:
         if slot.worker is worker and reason is not None:
             self.lifecycle.worker_exited(slot, reason)
 
-    def send_worker(self, slot: PluginSlot, record: Record) -> None:
+    def send_worker(self, slot: PluginSlot, record: Record) -> bool:
+        """Send to the plugin's worker; False when it cannot be reached."""
         if slot.identity is None:
             log.warning("plugin %s: no connected worker for %s", slot.plugin_id,
                         type(record).__name__)
-            return
-        self._send(self._workers, slot.identity, record)
+            return False
+        return self._send(self._workers, slot.identity, record)
 
-    def _send(self, sock: zmq.Socket[bytes], identity: bytes, record: Record) -> None:
+    def send_client(self, identity: bytes, record: Record) -> bool:
+        """Send to a client connection; False when it is gone or its queue is full."""
+        return self._send(self._clients, identity, record)
+
+    def _send(self, sock: zmq.Socket[bytes], identity: bytes, record: Record) -> bool:
         try:
             frame = wire.encode_within(record, wire.receive_limit(self.config.max_message_bytes))
         except EncodeError as exc:  # e.g. a hook's joined results: answer with the error
             if not isinstance(record, Reply):
                 log.warning("could not deliver %s: %s", type(record).__name__, exc.message)
-                return
+                return False
             frame = wire.encode(Reply(record.cid, False, error_body(exc)))
         try:
             sock.send_multipart([identity, frame], zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as exc:  # peer gone (ROUTER_MANDATORY) or its queue is full
             log.warning("could not deliver %s: %s", type(record).__name__, exc.strerror)
+            return False
+        return True
 
     def _worker_record(self, identity: bytes, record: Record) -> None:
         plugin_id = self._worker_peers.get(identity)
@@ -266,7 +272,7 @@ class Supervisor:
         if slot is None or slot.identity != identity:
             return
         if isinstance(record, Reply):
-            self.router.worker_replied(plugin_id, record)
+            self.router.replied(plugin_id, record)
         elif isinstance(record, Send):
             self.router.route(plugin_id, record, self._replier(self._workers, identity, record))
         elif isinstance(record, Subscribe):
@@ -321,8 +327,11 @@ class Supervisor:
         if isinstance(record, Send):
             self.router.route(None, record, self._replier(self._clients, identity, record))
         elif isinstance(record, Control):
-            self.control.handle(record, self._replier(self._clients, identity, record))
-        elif isinstance(record, Call | Reply | Hello):
+            self.control.handle(identity, record,
+                                self._replier(self._clients, identity, record))
+        elif isinstance(record, Reply):  # from a caller's handler
+            self.router.replied(caller_key(identity), record)
+        else:
             log.warning("dropped %s from a client", type(record).__name__)
 
     def _replier(self, sock: zmq.Socket[bytes], identity: bytes,

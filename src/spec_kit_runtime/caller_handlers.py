@@ -1,0 +1,192 @@
+"""Handlers that live in the calling process, reachable from plugins (``container.subscribe``).
+
+A ZeroMQ socket belongs to one thread, so a serving thread owns a second client
+connection: it forwards subscriptions, receives the supervisor's Calls and sends the
+replies. Handlers run on a small pool, never on the serving thread, so a handler may
+itself send messages (even ones that come back to another caller handler).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import queue
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import zmq
+from spec_kit_contracts import Message
+
+from . import wire
+from .errors import HandlerError, RuntimeFailure, SupervisorUnavailable, from_data
+from .protocol import Call, ClientHello, Control, Record, Reply
+
+_CONTROL_TIMEOUT = 10.0
+
+
+class CallerHandlers:
+    """A connection serving handlers that run in this process."""
+
+    def __init__(self, endpoint: str, token: bytes, max_workers: int = 4) -> None:
+        self._endpoint, self._token = endpoint, token
+        self._handlers: dict[int, Callable[[Message], Any]] = {}
+        self._sub_ids = itertools.count(1)
+        self._outbox: queue.SimpleQueue[tuple[Record, Future[Any] | None]] = queue.SimpleQueue()
+        self._waiting: dict[int, Future[Any]] = {}
+        self._cids = itertools.count(1)
+        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="spec-kit-handler")
+        self._closing = False
+        hello: Future[Any] = Future()
+        self._thread = threading.Thread(target=self._serve, args=(hello,), daemon=True,
+                                         name="spec-kit-caller-handlers")
+        self._thread.start()
+        hello.result(_CONTROL_TIMEOUT)
+
+    def subscribe(self, plugin_id: str, pattern: str, handler: Callable[[Message], Any],
+                  priority: int = 50) -> str:
+        """Route ``pattern`` (within ``plugin_id``'s scope) to ``handler(message)`` here."""
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        sub_id = next(self._sub_ids)
+        self._handlers[sub_id] = handler
+        try:
+            self._control("subscribe", plugin=plugin_id, pattern=pattern, sub_id=sub_id,
+                          priority=priority)
+        except BaseException:
+            del self._handlers[sub_id]
+            raise
+        return f"caller_{sub_id}"
+
+    def unsubscribe(self, subscription_id: str) -> bool:
+        """Remove a handler added by ``subscribe``; False when it was not there."""
+        prefix, _, number = subscription_id.partition("_")
+        if prefix != "caller" or not number.isdigit() or int(number) not in self._handlers:
+            return False
+        self._control("unsubscribe", sub_id=int(number))
+        del self._handlers[int(number)]
+        return True
+
+    def close(self) -> None:
+        """Stop serving; the supervisor forgets these handlers when it next tries one."""
+        if self._closing:
+            return
+        self._closing = True
+        self._wake()
+        self._thread.join(_CONTROL_TIMEOUT)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for fd in (self._wake_read, self._wake_write):
+            os.close(fd)
+
+    # -- talking to the serving thread -----------------------------------------------------
+
+    def _control(self, op: str, **args: Any) -> Any:
+        future: Future[Any] = Future()
+        body = wire.pack_value(args)
+        self._outbox.put((Control(next(self._cids), op, body), future))
+        self._wake()
+        return future.result(_CONTROL_TIMEOUT)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full pipe: already awake; closed: closing
+            os.write(self._wake_write, b"x")
+
+    # -- the serving thread ----------------------------------------------------------------
+
+    def _serve(self, hello: Future[Any]) -> None:
+        context = zmq.Context()
+        sock: zmq.Socket[bytes] = context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self._endpoint)
+        sock.send(wire.encode(ClientHello(self._token)))
+        self._waiting[0] = hello
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_read, zmq.POLLIN)
+        try:
+            while not self._closing:
+                timeout = None if hello.done() else int(1000 * _CONTROL_TIMEOUT)
+                ready = dict(poller.poll(timeout))
+                if not ready and not hello.done():
+                    hello.set_exception(SupervisorUnavailable(
+                        f"no supervisor answered at {self._endpoint}"))
+                    return
+                if self._wake_read in ready:
+                    self._drain_wake()
+                self._flush(sock)
+                if sock in ready:
+                    self._receive(sock)
+        finally:
+            sock.close(0)
+            context.term()
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_read, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _flush(self, sock: zmq.Socket[bytes]) -> None:
+        while True:
+            try:
+                record, future = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            if future is not None and isinstance(record, Control):
+                self._waiting[record.cid] = future
+            sock.send(wire.encode(record))
+
+    def _receive(self, sock: zmq.Socket[bytes]) -> None:
+        while True:
+            try:
+                record = wire.decode(sock.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            except RuntimeFailure:
+                continue
+            if isinstance(record, Reply):
+                self._settle(record)
+            elif isinstance(record, Call):
+                self._pool.submit(self._run_handler, record)
+
+    def _settle(self, reply: Reply) -> None:
+        future = self._waiting.pop(reply.cid, None)
+        if future is None:
+            return
+        try:
+            value = wire.unpack_value(reply.body)
+        except RuntimeFailure as exc:
+            future.set_exception(exc)
+            return
+        if reply.ok:
+            future.set_result(value)
+        else:
+            future.set_exception(from_data(value))
+
+    def _run_handler(self, call: Call) -> None:
+        handler = self._handlers.get(call.sub_id)
+        try:
+            if handler is None:
+                raise HandlerError(f"no handler {call.sub_id} in this process")
+            message = wire.unpack_message(call.body)
+            message.source = call.source
+            body = wire.pack_value(handler(message))
+            reply = Reply(call.cid, True, body)
+        except RuntimeFailure as exc:
+            reply = Reply(call.cid, False, wire.pack_value(exc.to_data()))
+        except Exception as exc:
+            logging.getLogger(__name__).exception("caller handler for %s raised", call.address)
+            reply = Reply(call.cid, False, wire.pack_value(HandlerError(
+                f"handler for '{call.address}' raised {type(exc).__name__}: {exc}",
+                address=call.address, exception=type(exc).__name__,
+                traceback=traceback.format_exc(),
+            ).to_data()))
+        if call.cid:
+            self._outbox.put((reply, None))
+            self._wake()

@@ -122,6 +122,19 @@ def test_messages_round_trip_exactly(message: Message) -> None:
     assert again.timestamp == message.timestamp
 
 
+def test_fields_changed_after_construction_round_trip() -> None:
+    request = Request(method="m", params={"a": 1})
+    request.params = {"b": 2}  # payload still holds the old params: both must survive
+    again = wire.unpack_message(wire.pack_message(request))
+    assert again == request
+    assert again.params == {"b": 2} and again.payload["params"] == {"a": 1}
+
+
+def test_subclass_fields_shared_with_payload_are_sent_once() -> None:
+    big = "x" * 10_000
+    assert len(wire.pack_message(Request(method="m", params={"v": big}))) < 11_000
+
+
 def test_cancelled_event_payload_survives() -> None:
     event = Event(event_name="x:y", cancelable=True)
     event.cancel()

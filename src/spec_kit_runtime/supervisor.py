@@ -161,6 +161,8 @@ class Supervisor:
                 handle(identity, record)
             except RuntimeFailure as exc:
                 log.warning("refused %s: %s", type(record).__name__, exc.message)
+            except Exception:  # a bug of ours: report it loudly, but keep serving the others
+                log.exception("internal error while handling %s", type(record).__name__)
 
     def _signalled(self) -> None:
         with contextlib.suppress(BlockingIOError):

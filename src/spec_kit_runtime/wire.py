@@ -43,6 +43,7 @@ _EXT_DATETIME, _EXT_TUPLE, _EXT_MESSAGE = 1, 2, 3
 MESSAGE_CLASSES: dict[str, type[Message]] = {
     cls.__name__: cls for cls in (Message, Request, Response, Event, Command, Query, ErrorMessage)
 }
+_ABSENT = object()
 _BASE_FIELDS = ("id", "type", "timestamp", "source", "target", "priority", "payload", "metadata")
 
 
@@ -223,8 +224,12 @@ def message_to_data(message: Message) -> dict[str, Any]:
         "priority": message.priority.value, "payload": message.payload,
         "metadata": message.metadata,
     }
+    payload = message.payload
     for field, _ in _EXTRA[name]:
-        data[field] = getattr(message, field)
+        value = getattr(message, field)
+        # The contracts copy each subclass field into payload; send a shared object once.
+        if not (isinstance(payload, dict) and payload.get(field, _ABSENT) is value):
+            data[field] = value
     return data
 
 
@@ -246,8 +251,11 @@ def message_from_data(data: Any) -> Message:
         priority = MessagePriority(data.get("priority"))
     except ValueError as exc:
         raise ProtocolError(f"{name}: {exc}") from None
-    extra = {field: _typed(data, field, hint) for field, hint in _EXTRA[cls.__name__]}
-    message = cls(priority=priority, **base, **extra)
+    payload = base["payload"]
+    extra = {field: _typed(data if field in data else payload, field, hint)
+             for field, hint in _EXTRA[cls.__name__]}
+    # __post_init__ merges the subclass fields into the payload it is given: give it a copy.
+    message = cls(priority=priority, **(base | {"payload": dict(payload)}), **extra)
     message.type = kind
     message.payload = base["payload"]  # exactly as sent, whatever __post_init__ merged
     return message

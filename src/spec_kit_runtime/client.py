@@ -7,6 +7,8 @@ supervisor gives a clear error, never a hang.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -29,8 +31,10 @@ _GRACE = 5.0  # past a request's own deadline, the supervisor's error reply shou
 class SupervisorClient:
     """A connection to one supervisor (thread-safe: one request at a time)."""
 
-    def __init__(self, endpoint: str, token: bytes, *, connect_timeout: float = 5.0) -> None:
+    def __init__(self, endpoint: str, token: bytes, *, connect_timeout: float = 5.0,
+                 pid: int | None = None) -> None:
         self.endpoint = endpoint
+        self._pidfd = _watch(pid)  # the supervisor's death ends every wait at once
         self.token = token  # for further connections of this process (caller handlers)
         self._context = zmq.Context()
         self._socket: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
@@ -52,7 +56,9 @@ class SupervisorClient:
         """Connect to the supervisor running with ``runtime_dir`` (default: the user's)."""
         rundir = RuntimeDir(runtime_dir or default_runtime_dir())
         address = rundir.read_address()
-        return cls(address["endpoint"], rundir.read_token())
+        pid = address.get("pid")
+        return cls(address["endpoint"], rundir.read_token(),
+                   pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None)
 
     def control(self, op: str, timeout: float = LIFECYCLE_TIMEOUT, **args: Any) -> Any:
         """Run a control operation (status, load, activate, ...) and return its result."""
@@ -78,8 +84,15 @@ class SupervisorClient:
     def _exchange(self, record: Record, cid: int, timeout: float) -> Any:
         self._socket.send(wire.encode_within(record, self.max_message_bytes))
         end = time.monotonic() + timeout
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        if self._pidfd is not None:
+            poller.register(self._pidfd, zmq.POLLIN)
         while (remaining := end - time.monotonic()) > 0:
-            if not self._socket.poll(int(remaining * 1000) + 1):
+            ready = dict(poller.poll(int(remaining * 1000) + 1))
+            if self._socket not in ready:
+                if self._pidfd in ready and not self._socket.poll(50):  # a last reply?
+                    raise SupervisorUnavailable(f"the supervisor at {self.endpoint} exited")
                 continue
             reply = wire.decode(self._socket.recv())
             if isinstance(reply, Reply) and reply.cid == cid:  # else: a late, abandoned reply
@@ -96,3 +109,19 @@ class SupervisorClient:
         if not self._socket.closed:
             self._socket.close(0)
             self._context.term()
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
+            self._pidfd = None
+
+
+def _watch(pid: int | None) -> int | None:
+    """A pidfd for the supervisor's process; SupervisorUnavailable if it is not running."""
+    if pid is None:
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise SupervisorUnavailable(f"the supervisor (pid {pid}) is not running") from None
+    except OSError:  # no pidfds here: the deadlines still bound every wait
+        return None

@@ -89,14 +89,25 @@ class Lifecycle:
     def load(self, info: PluginInfo, config: dict[str, Any], done: Responder) -> None:
         """Spawn the worker, load the plugin and initialize it with ``config``."""
         existing = self.slots.get(info.id)
+        if (existing is not None and existing.status == "error" and not existing.busy
+                and existing.worker is not None and existing.worker.expected_exit):
+            # Loading again right after a failed load: the old worker was SIGKILLed but its
+            # exit is not seen yet. Reuse the slot and start once that worker is gone.
+            existing.info, existing.config = info, config
+            existing.scope = Scope(info.id, info.allowed_messages)
+            self._enqueue(existing, "load", [self._await_exit, *self._load_steps(config)], done)
+            return
         if existing is not None and (existing.worker is not None or existing.busy):
             log.warning("plugin %s is already loaded", info.id)
             done(True, pack_value({"id": info.id, "status": existing.status}))
             return
         slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages))
         self.slots[info.id] = slot
-        self._enqueue(slot, "load", [self._drop_routes, self._spawn, self._phase("load"),
-                                     self._phase("initialize", pack_value(config))], done)
+        self._enqueue(slot, "load", self._load_steps(config), done)
+
+    def _load_steps(self, config: dict[str, Any]) -> list[Step]:
+        return [self._drop_routes, self._spawn, self._phase("load"),
+                self._phase("initialize", pack_value(config))]
 
     def activate(self, plugin_id: str, done: Responder) -> None:
         # Routes are re-announced by the worker during the phase; drop any stale ones first.
@@ -196,6 +207,18 @@ class Lifecycle:
             )
 
         return step
+
+    def _await_exit(self, op: _Operation) -> None:
+        slot = op.slot
+        if slot.worker is None:
+            op.proceed()
+            return
+
+        def exited() -> None:
+            slot.on_exit = None
+            op.proceed()
+
+        slot.on_exit = exited
 
     def _deactivate_if_active(self, op: _Operation) -> None:
         if op.slot.status == "active" and op.slot.identity is not None:

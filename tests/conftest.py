@@ -1,0 +1,147 @@
+"""Shared fixtures for the tests that run real supervisors, workers and sockets.
+
+Every process a test starts is accounted for: containers are shut down in teardown, and
+each pid they reported is checked dead afterwards (and once more at the end of the
+session). Waiting is always on a condition with a deadline, never a bare sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+import pytest
+
+from spec_kit_runtime import PluginContainer
+
+PLUGINS = Path(__file__).parent / "plugins"
+GOOD = PLUGINS / "good"
+T = TypeVar("T")
+
+# Every supervisor and worker pid a test saw: all must be gone by the end of the session.
+_SEEN_PIDS: set[int] = set()
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01,
+               what: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (dead, not yet reaped) counts as gone."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def all_gone(pids: set[int], timeout: float = 5.0, what: str = "processes") -> None:
+    """Wait until none of ``pids`` runs (fails naming the survivors)."""
+    try:
+        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout, what=f"{what} to exit")
+    except AssertionError:
+        survivors = sorted(p for p in pids if pid_alive(p))
+        raise AssertionError(f"{what} still running after {timeout:g}s: {survivors}") from None
+
+
+def kill_survivors(pids: set[int]) -> None:
+    """SIGKILL whichever of ``pids`` still runs (cleanup after a failed orphan check)."""
+    for pid in pids:
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def plugin_pids(container: PluginContainer) -> dict[str, int]:
+    """Worker pid of every plugin that has a running worker."""
+    return {p["id"]: p["pid"] for p in container.status()["plugins"] if p["pid"]}
+
+
+def track(container: PluginContainer) -> set[int]:
+    """Remember the supervisor's and the workers' pids; returns them."""
+    status = container.status()
+    pids = {status["supervisor"]["pid"], *(p["pid"] for p in status["plugins"] if p["pid"])}
+    _SEEN_PIDS.update(pids)
+    return pids
+
+
+def copy_plugin(source: Path, dest_root: Path, plugin_id: str) -> Path:
+    """A copy of the plugin folder ``source`` whose manifest says ``plugin_id``."""
+    folder = dest_root / plugin_id
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = folder / "plugin.json"
+    data = json.loads(manifest.read_text())
+    data["id"] = plugin_id
+    manifest.write_text(json.dumps(data))
+    return folder
+
+
+def load_active(container: PluginContainer, folder: Path, plugin_id: str,
+                config: dict[str, Any] | None = None) -> None:
+    """Discover ``folder``, load ``plugin_id`` from it and activate it."""
+    container.discover_plugins([folder])
+    container.load_plugin(container.discovered_plugins[plugin_id], config=config or {})
+    container.activate_plugin(plugin_id)
+
+
+@contextlib.contextmanager
+def running_container(**runtime_config: Any) -> Iterator[PluginContainer]:
+    """A PluginContainer with a private supervisor; shut down (and checked) on exit."""
+    container = PluginContainer({"log_level": "WARNING", **runtime_config})
+    pids = {container.status()["supervisor"]["pid"]}
+    _SEEN_PIDS.update(pids)
+    try:
+        yield container
+    finally:
+        with contextlib.suppress(Exception):  # the supervisor may be dead (tests kill it)
+            pids |= track(container)
+        container.shutdown()
+        try:
+            all_gone(pids, what="supervisor and workers after shutdown()")
+        finally:
+            kill_survivors(pids)
+
+
+@pytest.fixture
+def container() -> Iterator[PluginContainer]:
+    """A fresh container for one test."""
+    with running_container() as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="module")
+def good_container() -> Iterator[PluginContainer]:
+    """A container (one per module) running the ``design`` and ``audit`` test plugins."""
+    with running_container() as shared:
+        shared.discover_plugins([GOOD])
+        for plugin_id in ("design", "audit"):
+            shared.load_plugin(shared.discovered_plugins[plugin_id], config={"enabled": True})
+            shared.activate_plugin(plugin_id)
+        track(shared)
+        yield shared
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_processes() -> Iterator[None]:
+    """After the whole run, no supervisor or worker a test saw is still running."""
+    yield
+    try:
+        all_gone(_SEEN_PIDS, what="supervisors and workers at the end of the session")
+    finally:
+        kill_survivors(_SEEN_PIDS)

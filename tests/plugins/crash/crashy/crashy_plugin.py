@@ -1,0 +1,57 @@
+"""Test plugin that misbehaves mid-request: exits, segfaults or never returns.
+
+Its commands are named after the plugin's id (``{id}:exit``, ``{id}:segv``, ``{id}:hang``,
+``{id}:ping``), so one folder serves several copies with different ids. With the config
+``{"exit_in": "activate"}`` the worker exits (code 4) in the middle of activation.
+"""
+
+import ctypes
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from spec_kit_contracts import IPluginMetadata, PluginBase
+
+
+class CrashyPlugin(PluginBase):
+    def _create_metadata(self) -> IPluginMetadata:
+        return IPluginMetadata(name="crashy", version="1.0.0", author="tests", description="c")
+
+    def get_config_schema(self) -> dict[str, Any]:
+        return {"type": "object"}
+
+    def activate(self) -> None:
+        if self._config.get("exit_in") == "activate":
+            os._exit(4)
+        super().activate()
+
+    def register_services(self, registry: Any) -> None:
+        own = registry.plugin_id
+        registry.register_command(f"{own}:exit", self.exit)
+        registry.register_command(f"{own}:segv", self.segv)
+        registry.register_command(f"{own}:hang", self.hang)
+        registry.register_command(f"{own}:ping", self.ping)
+        registry.bus.subscribe(f"request:{own}:hang", self.hang_request)
+
+    def exit(self, arguments: list[str], options: dict[str, Any]) -> None:
+        os._exit(3)
+
+    def segv(self, arguments: list[str], options: dict[str, Any]) -> None:
+        ctypes.string_at(0)
+
+    def hang(self, arguments: list[str], options: dict[str, Any]) -> None:
+        if options.get("marker"):  # tells a test that the call is in progress
+            Path(options["marker"]).touch()
+        while True:
+            time.sleep(0.05)
+
+    def hang_request(self, message: Any) -> None:
+        while True:
+            time.sleep(0.05)
+
+    def ping(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
+        return {"pong": os.getpid()}
+
+    def handle_message(self, message: Any) -> None:
+        return None

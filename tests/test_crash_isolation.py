@@ -20,11 +20,14 @@ CRASHY = PLUGINS / "crash" / "crashy"
 
 @pytest.fixture(scope="module")
 def crashing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginContainer]:
-    # Short phase/stop timeouts: the hung worker must not make shutdown slow.
+    # Short phase/stop timeouts: the hung worker must not make shutdown slow. Temporary
+    # plugins are not restarted, so what a death leaves behind can be inspected
+    # (restarts are tested in test_restarts.py).
     root = tmp_path_factory.mktemp("crash")
     for plugin_id in ("crash_exit", "crash_segv", "crash_hang"):
         copy_plugin(CRASHY, root, plugin_id)
-    with running_container(phase_timeout=2.0, stop_timeout=0.5) as container:
+    with running_container(phase_timeout=2.0, stop_timeout=0.5,
+                           restart={"type": "temporary"}) as container:
         container.discover_plugins([root, GOOD])
         for plugin_id in ("design", "audit", "crash_exit", "crash_segv", "crash_hang"):
             container.load_plugin(container.discovered_plugins[plugin_id], config={})

@@ -141,11 +141,11 @@ def _status(args: argparse.Namespace) -> int:
     sup = status["supervisor"]
     print(f"supervisor pid {sup['pid']}  version {sup['version']}  up {sup['uptime']:.0f}s  "
           f"{sup['endpoint']}")
-    rows = [("ID", "VERSION", "STATE", "PID", "UPTIME", "LAST EXIT")]
+    rows = [("ID", "VERSION", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT")]
     for p in status["plugins"]:
         uptime = f"{p['uptime']:.0f}s" if p["uptime"] is not None else "-"
         rows.append((p["id"], p["version"], p["state"], str(p["pid"] or "-"), uptime,
-                     p["last_exit"] or "-"))
+                     str(p["restarts"]), p["last_exit"] or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

@@ -7,13 +7,14 @@ to a default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import ConfigError
+from .restart_policy import RestartPolicy, RestartType
 from .security import is_valid_plugin_id
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -21,10 +22,11 @@ MAX_CONFIG_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class PluginSettings:
-    """Per-plugin settings: whether ``run`` starts it, and the config for ``initialize``."""
+    """Per-plugin settings: whether ``run`` starts it, its ``initialize`` config, restarts."""
 
     enabled: bool = True
     config: dict[str, Any] = field(default_factory=dict)
+    restart: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.restart
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,16 @@ class RuntimeConfig:
     stop_timeout: float = 5.0  # orderly stop before SIGTERM, then again before SIGKILL
     max_message_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
     def settings_for(self, plugin_id: str) -> PluginSettings:
         return self.plugins.get(plugin_id, PluginSettings())
+
+    def restart_policy_for(self, plugin_id: str) -> RestartPolicy:
+        """The runtime defaults with the plugin's own overrides applied."""
+        overrides = self.settings_for(plugin_id).restart
+        return restart_policy(overrides, self.restart, f"plugins.{plugin_id}.restart")
 
 
 _NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout"}
@@ -106,6 +114,10 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if not isinstance(value, str) or not value.startswith(("ipc://", "tcp://127.0.0.1:")):
             raise ConfigError(f"{where} must be ipc://PATH or tcp://127.0.0.1:PORT")
         return value
+    if key == "restart":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        return restart_policy(value, RestartPolicy(), f"{source}: 'runtime.restart'")
     if key == "log_level":
         if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"{where} must be DEBUG, INFO, WARNING or ERROR")
@@ -122,13 +134,46 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not is_valid_plugin_id(plugin_id):
             raise ConfigError(f"{where}: not a valid plugin id")
         entry = entry or {}
-        if not isinstance(entry, dict) or set(entry) - {"enabled", "config"}:
-            raise ConfigError(f"{where} may only hold 'enabled' and 'config'")
+        if not isinstance(entry, dict) or set(entry) - {"enabled", "config", "restart"}:
+            raise ConfigError(f"{where} may only hold 'enabled', 'config' and 'restart'")
         enabled = entry.get("enabled", True)
         config = entry.get("config") or {}
         if not isinstance(enabled, bool):
             raise ConfigError(f"{where}.enabled must be true or false")
         if not isinstance(config, dict):
             raise ConfigError(f"{where}.config must be a mapping")
-        settings[plugin_id] = PluginSettings(enabled=enabled, config=config)
+        restart = entry.get("restart") or {}
+        if not isinstance(restart, dict):
+            raise ConfigError(f"{where}.restart must be a mapping")
+        restart_policy(restart, RestartPolicy(), f"{where}.restart")  # refuse bad ones now
+        settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart)
     return settings
+
+
+_POLICY_NUMBERS = ("period", "backoff_initial", "backoff_factor", "backoff_max", "stable_after")
+
+
+def restart_policy(data: dict[str, Any], base: RestartPolicy, where: str) -> RestartPolicy:
+    """``base`` with the keys of ``data`` applied (``type`` names the restart type)."""
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "type":
+            try:
+                values["restart"] = RestartType(value)
+            except ValueError:
+                raise ConfigError(
+                    f"{where}.type must be permanent, transient or temporary") from None
+        elif key == "max_restarts":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{where}.max_restarts must be an integer >= 0")
+            values[key] = value
+        elif key in _POLICY_NUMBERS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{where}.{key} must be a number >= 0")
+            values[key] = float(value)
+        else:
+            raise ConfigError(f"{where}: unknown key '{key}'")
+    policy = replace(base, **values)
+    if policy.backoff_factor < 1:
+        raise ConfigError(f"{where}.backoff_factor must be at least 1")
+    return policy

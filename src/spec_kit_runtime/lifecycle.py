@@ -24,6 +24,7 @@ from .errors import (
 from .exits import ExitReason
 from .manifest import PluginInfo
 from .protocol import Phase, Stop
+from .restart_policy import Ending, GiveUp, Restart, RestartTracker
 from .scopes import Scope
 from .slots import PluginSlot, Responder
 from .wire import pack_value, unpack_value
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Step = Callable[["_Operation"], None]
+# The state each operation leaves a plugin in, restored after a crash ("restart" keeps it).
+_TARGETS = {"load": "initialized", "activate": "active", "deactivate": "initialized",
+            "unload": None}
 
 
 class _Operation:
@@ -70,6 +74,8 @@ class _Operation:
 
     def _finish(self, ok: bool, body: bytes) -> None:
         self.finished = True
+        if ok and self.name in _TARGETS:
+            self.slot.target = _TARGETS[self.name]
         self.slot.busy = None
         self.slot.on_hello = self.slot.on_exit = None
         self._done(ok, body)
@@ -101,7 +107,8 @@ class Lifecycle:
             log.warning("plugin %s is already loaded", info.id)
             done(True, pack_value({"id": info.id, "status": existing.status}))
             return
-        slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages))
+        tracker = RestartTracker(self.hub.config.restart_policy_for(info.id))
+        slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages), tracker)
         self.slots[info.id] = slot
         self._enqueue(slot, "load", self._load_steps(config), done)
 
@@ -150,7 +157,7 @@ class Lifecycle:
     def after_failure(self, operation: _Operation) -> None:
         """A failed load leaves no half-started worker behind."""
         slot = operation.slot
-        if operation.name == "load" and slot.worker is not None:
+        if operation.name in ("load", "restart") and slot.worker is not None:
             slot.worker.expected_exit = True
             slot.worker.signal_tree(signal.SIGKILL)
         if operation.name in ("load", "unload") or slot.worker is None:
@@ -176,6 +183,7 @@ class Lifecycle:
 
         def hello() -> None:
             timer.cancel()
+            slot.tracker.started(self.hub.now())
             op.proceed()
 
         slot.on_hello = hello
@@ -281,15 +289,65 @@ class Lifecycle:
         if reason.expected:
             log.info("plugin %s: worker %s", slot.plugin_id, reason.describe())
         else:
-            slot.status = "error"
-            slot.last_error = error.message
             log.error("plugin %s: worker %s", slot.plugin_id, reason.describe())
             self.hub.router.emit_system("plugin_crashed", {
                 "plugin": slot.plugin_id, "reason": reason.describe(),
             })
+            if slot.busy is None and slot.target is not None:
+                self._after_end(slot, Ending.CLEAN if reason.clean else Ending.CRASHED, error)
+            else:  # an operation was under way: its caller gets the error, no restart
+                slot.status = "error"
+                slot.last_error = error.message
         if slot.on_exit is not None:
             slot.on_exit()
         else:
             current = self._current.get(slot.plugin_id)
             if current is not None:
                 current.fail(error)
+
+    # -- restarts --------------------------------------------------------------------------
+
+    def _after_end(self, slot: PluginSlot, ending: Ending, error: RuntimeFailure) -> None:
+        """Apply the plugin's restart policy to a worker that ended on its own."""
+        decision = slot.tracker.decide(ending, self.hub.now())
+        slot.last_error = error.message
+        if isinstance(decision, Restart):
+            slot.status = "restarting"
+            log.warning("plugin %s: restarting in %.3gs", slot.plugin_id, decision.delay)
+            self.hub.router.emit_system("plugin_restarting", {
+                "plugin": slot.plugin_id, "delay": decision.delay, "reason": error.message,
+            })
+            slot.restart_timer = self.hub.timers.at(
+                self.hub.now() + decision.delay, lambda: self._restart(slot))
+        elif isinstance(decision, GiveUp):
+            slot.status = "failed"
+            slot.last_error = f"gave up restarting: {decision.why}; last: {error.message}"
+            log.error("plugin %s: %s", slot.plugin_id, slot.last_error)
+            self.hub.router.emit_system("plugin_failed", {
+                "plugin": slot.plugin_id, "reason": slot.last_error,
+            })
+        else:
+            slot.status = "unloaded" if ending is Ending.CLEAN else "error"
+            log.info("plugin %s: not restarted: %s", slot.plugin_id, decision.why)
+
+    def _restart(self, slot: PluginSlot) -> None:
+        """Bring the plugin back to its target state; a failed start counts as an ending."""
+        slot.restart_timer = None
+        if self.slots.get(slot.plugin_id) is not slot or slot.status != "restarting":
+            return  # unloaded or handled meanwhile
+        steps = [self._await_exit, *self._load_steps(slot.config)]
+        if slot.target == "active":
+            steps.append(self._phase("activate"))
+
+        def done(ok: bool, body: bytes) -> None:
+            if ok:
+                slot.restarts += 1
+                log.info("plugin %s: restarted (%d so far)", slot.plugin_id, slot.restarts)
+                self.hub.router.emit_system("plugin_restarted", {
+                    "plugin": slot.plugin_id, "restarts": slot.restarts,
+                })
+            else:
+                failure = from_data(unpack_value(body))
+                self._after_end(slot, Ending.START_FAILED, failure)
+
+        self._enqueue(slot, "restart", steps, done)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .manifest import PluginInfo
+from .restart_policy import RestartTracker
 from .scopes import Scope
+from .timers import Timer
 from .worker_process import WorkerProcess
 
 Responder = Callable[[bool, bytes], None]
@@ -22,7 +24,11 @@ class PluginSlot:
     info: PluginInfo
     config: dict[str, Any]
     scope: Scope
-    status: str = "unloaded"  # the plugin's PluginStatus value, as last reported
+    tracker: RestartTracker
+    status: str = "unloaded"  # PluginStatus value as last reported; or restarting / failed
+    target: str | None = None  # the state a caller asked for, restored after a crash
+    restarts: int = 0
+    restart_timer: Timer | None = None
     worker: WorkerProcess | None = None
     identity: bytes | None = None  # ZeroMQ routing id, once the worker proved its secret
     secret: bytes | None = None  # expected in the worker's Hello; single use
@@ -52,4 +58,5 @@ class PluginSlot:
             else None,
             "busy": self.busy, "last_exit": self.last_exit, "last_exit_at": self.last_exit_at,
             "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
+            "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
         }

@@ -229,8 +229,8 @@ class Supervisor:
         self._poller.unregister(pidfd)
         reason = worker.reap() or worker.wait(1.0)
         worker.close()
-        if slot.identity is not None:
-            self._worker_peers.pop(slot.identity, None)
+        if worker.identity is not None:
+            self._worker_peers.pop(worker.identity, None)
         if slot.worker is worker and reason is not None:
             self.lifecycle.worker_exited(slot, reason)
 
@@ -293,7 +293,7 @@ class Supervisor:
             raise AuthenticationError(f"worker hello for '{hello.plugin_id}' (pid {hello.pid}) "
                                       "refused: unknown plugin, pid or secret")
         slot.secret = None  # single use: a replayed Hello is refused
-        slot.identity = identity
+        slot.identity = slot.worker.identity = identity
         self._worker_peers[identity] = slot.plugin_id
         if slot.on_hello is not None:
             slot.on_hello()

@@ -27,6 +27,7 @@ class WorkerProcess:
         self._popen = popen
         self.pidfd = pidfd
         self.expected_exit = False
+        self.identity: bytes | None = None  # its ZeroMQ routing id, once it said hello
 
     @property
     def pid(self) -> int:

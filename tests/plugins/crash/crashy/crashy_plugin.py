@@ -2,7 +2,9 @@
 
 Its commands are named after the plugin's id (``{id}:exit``, ``{id}:segv``, ``{id}:hang``,
 ``{id}:ping``), so one folder serves several copies with different ids. With the config
-``{"exit_in": "activate"}`` the worker exits (code 4) in the middle of activation.
+``{"exit_in": "activate"}`` the worker exits (code 4) in the middle of activation; with
+``{"fail_start_marker": PATH}`` it does so only while PATH exists (a start that fails only
+on restart). ``{id}:quit`` exits cleanly (code 0).
 """
 
 import ctypes
@@ -22,7 +24,8 @@ class CrashyPlugin(PluginBase):
         return {"type": "object"}
 
     def activate(self) -> None:
-        if self._config.get("exit_in") == "activate":
+        marker = self._config.get("fail_start_marker")
+        if self._config.get("exit_in") == "activate" or (marker and Path(marker).exists()):
             os._exit(4)
         super().activate()
 
@@ -32,10 +35,14 @@ class CrashyPlugin(PluginBase):
         registry.register_command(f"{own}:segv", self.segv)
         registry.register_command(f"{own}:hang", self.hang)
         registry.register_command(f"{own}:ping", self.ping)
+        registry.register_command(f"{own}:quit", self.quit)
         registry.bus.subscribe(f"request:{own}:hang", self.hang_request)
 
     def exit(self, arguments: list[str], options: dict[str, Any]) -> None:
         os._exit(3)
+
+    def quit(self, arguments: list[str], options: dict[str, Any]) -> None:
+        os._exit(0)
 
     def segv(self, arguments: list[str], options: dict[str, Any]) -> None:
         ctypes.string_at(0)

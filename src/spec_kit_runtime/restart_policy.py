@@ -1,0 +1,115 @@
+"""Whether and when to restart a worker that ended: pure arithmetic, the clock passed in.
+
+The semantics are OTP's supervisor: a restart *type* per plugin (permanent, transient,
+temporary) crossed with how the worker *ended*, and an *intensity* limit (at most
+``max_restarts`` within ``period`` seconds; one more and the plugin is failed). On top of
+OTP, restarts back off exponentially — the first is immediate — and the backoff resets
+once a worker has stayed up ``stable_after`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+
+class RestartType(Enum):
+    PERMANENT = "permanent"  # always restarted, unless stopped on purpose
+    TRANSIENT = "transient"  # restarted only after an abnormal end
+    TEMPORARY = "temporary"  # never restarted
+
+
+class Ending(Enum):
+    """How a worker ended, as far as restarting is concerned."""
+
+    STOPPED = "stopped"  # the supervisor or a user asked it to stop
+    CLEAN = "clean"  # it exited with code 0 on its own
+    CRASHED = "crashed"  # non-zero exit code or a signal
+    LIMIT = "limit"  # killed for exceeding a resource limit
+    UNRESPONSIVE = "unresponsive"  # killed for missing heartbeats
+    START_FAILED = "start_failed"  # import error, handshake timeout, initialize/activate raised
+
+    @property
+    def abnormal(self) -> bool:
+        return self not in (Ending.STOPPED, Ending.CLEAN)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """A plugin's restart knobs (config defaults, overridable per plugin)."""
+
+    restart: RestartType = RestartType.PERMANENT
+    max_restarts: int = 5
+    period: float = 60.0
+    backoff_initial: float = 0.1
+    backoff_factor: float = 2.0
+    backoff_max: float = 30.0
+    stable_after: float = 30.0
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Restart after ``delay`` seconds."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Do not restart; this is not a failure."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Do not restart; the plugin is failed."""
+
+    why: str
+
+
+Decision = Restart | Remove | GiveUp
+
+
+class RestartTracker:
+    """One plugin's restart history; ``decide`` is called each time its worker ends."""
+
+    def __init__(self, policy: RestartPolicy) -> None:
+        self.policy = policy
+        self._restarts: deque[float] = deque()
+        self._consecutive = 0
+        self._started_at: float | None = None
+
+    @property
+    def restarts_in_window(self) -> int:
+        return len(self._restarts)
+
+    def started(self, now: float) -> None:
+        """The worker came up (handshake done)."""
+        self._started_at = now
+
+    def decide(self, ending: Ending, now: float) -> Decision:
+        """What to do about a worker that ended as ``ending`` at ``now``."""
+        policy = self.policy
+        if ending is Ending.STOPPED:
+            return Remove("stopped on purpose")
+        if policy.restart is RestartType.TEMPORARY:
+            return Remove("temporary plugins are not restarted")
+        if policy.restart is RestartType.TRANSIENT and not ending.abnormal:
+            return Remove("transient plugin ended normally")
+        if self._started_at is not None and now - self._started_at >= policy.stable_after:
+            self._consecutive = 0  # it was stable: start the backoff over
+        self._started_at = None
+        while self._restarts and self._restarts[0] <= now - policy.period:
+            self._restarts.popleft()
+        if len(self._restarts) >= policy.max_restarts:
+            return GiveUp(f"it would be restart {len(self._restarts) + 1} within "
+                          f"{policy.period:g}s (max_restarts {policy.max_restarts})")
+        self._restarts.append(now)
+        delay = 0.0 if self._consecutive == 0 else min(
+            policy.backoff_initial * policy.backoff_factor ** (self._consecutive - 1),
+            policy.backoff_max,
+        )
+        self._consecutive += 1
+        return Restart(delay)

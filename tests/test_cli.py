@@ -223,3 +223,22 @@ def test_send_to_a_killed_supervisor_does_not_hang(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "supervisor" in result.stderr and "Traceback" not in result.stderr
     assert elapsed < 3.0, f"took {elapsed:.1f}s"
+
+
+def test_restart_stop_start_commands(configured: Run) -> None:
+    where = ("--runtime-dir", str(configured.runtime_dir))
+
+    def audit_row() -> list[str]:
+        lines = cli("status", *where).stdout.splitlines()
+        return next(line.split() for line in lines if line.startswith("audit "))
+
+    before = audit_row()[3]
+    result = cli("restart", "audit", *where)
+    assert result.returncode == 0 and result.stdout.strip() == "audit: active", result.stderr
+    assert audit_row()[3] != before
+    assert cli("stop", "audit", *where).stdout.strip() == "audit: stopped"
+    assert audit_row()[2:4] == ["stopped", "-"]
+    assert cli("start", "audit", *where).stdout.strip() == "audit: active"
+    assert audit_row()[2] == "active"
+    missing = cli("restart", "nope", *where)
+    assert missing.returncode == 1 and "'nope' is not loaded" in missing.stderr

@@ -122,3 +122,22 @@ def test_restart_types(tmp_path: Path, restart_type: str, action: str, restarted
             wait_until(lambda: state(container, "typed")["state"] != "active", timeout=10)
             final = state(container, "typed")
             assert final["state"] == "unloaded" and final["restarts"] == 0
+
+
+def test_stop_start_restart_at_run_time(tmp_path: Path) -> None:
+    copy_plugin(CRASHY, tmp_path, "managed")
+    with running_container(restart=FAST) as container:
+        load_active(container, tmp_path, "managed")
+        first = plugin_pids(container)["managed"]
+        container.restart_plugin("managed")
+        second = plugin_pids(container)["managed"]
+        assert second != first and state(container, "managed")["state"] == "active"
+        assert command(container, "managed", "ping")["pong"] == second
+        container.stop_plugin("managed")
+        stopped = state(container, "managed")
+        assert stopped["state"] == "stopped" and stopped["pid"] is None
+        assert stopped["restarts"] == 0  # an orderly stop is not a crash
+        with pytest.raises(PluginNotActiveError, match="stopped"):
+            command(container, "managed", "ping")
+        container.start_plugin("managed")
+        assert command(container, "managed", "ping")["pong"] == plugin_pids(container)["managed"]

@@ -68,7 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     stop = commands.add_parser("shutdown", help="stop the running supervisor and its plugins")
     stop.set_defaults(handler=_shutdown)
 
-    for sub in (send, status, stop):
+    plugin_ops = []
+    for op, text in (("restart", "stop a plugin's worker in order and start it again"),
+                     ("stop", "stop a plugin's worker; it stays stopped"),
+                     ("start", "start a stopped or failed plugin")):
+        sub = commands.add_parser(op, help=text)
+        sub.add_argument("plugin")
+        sub.set_defaults(handler=_plugin_op, op=op)
+        plugin_ops.append(sub)
+
+    for sub in (send, status, stop, *plugin_ops):
         sub.add_argument("--runtime-dir", type=Path, help="runtime directory of the supervisor")
     return parser
 
@@ -149,6 +158,16 @@ def _status(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0
+
+
+def _plugin_op(args: argparse.Namespace) -> int:
+    client = SupervisorClient.find(args.runtime_dir)
+    try:
+        result = client.control(args.op, plugin=args.plugin)
+    finally:
+        client.close()
+    print(f"{result['id']}: {result['status']}")
     return 0
 
 

@@ -103,6 +103,18 @@ class PluginContainer:
         self._client.control("unload", plugin=plugin_id)
         self.plugin_info.pop(plugin_id, None)
 
+    def stop_plugin(self, plugin_id: str) -> None:
+        """Stop the plugin's worker in order; it stays stopped (no restart) until started."""
+        self._client.control("stop", plugin=plugin_id)
+
+    def start_plugin(self, plugin_id: str) -> None:
+        """Start a stopped or failed plugin again, up to active."""
+        self._client.control("start", plugin=plugin_id)
+
+    def restart_plugin(self, plugin_id: str) -> None:
+        """Stop the plugin's worker in order and start it again, up to active."""
+        self._client.control("restart", plugin=plugin_id)
+
     def get_plugin_status(self, plugin_id: str) -> PluginStatus | None:
         """The plugin's PluginStatus as its worker last reported it (None: not loaded)."""
         for entry in self.status()["plugins"]:

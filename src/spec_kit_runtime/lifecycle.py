@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Step = Callable[["_Operation"], None]
-# The state each operation leaves a plugin in, restored after a crash ("restart" keeps it).
+# The state each operation leaves a plugin in, restored after a crash ("recover" keeps it).
 _TARGETS = {"load": "initialized", "activate": "active", "deactivate": "initialized",
-            "unload": None}
+            "unload": None, "stop": None, "start": "active", "restart": "active"}
 
 
 class _Operation:
@@ -128,9 +128,37 @@ class Lifecycle:
     def unload(self, plugin_id: str, done: Responder) -> None:
         """Deactivate if active, shut down, stop the worker and forget the plugin."""
         slot = self.require(plugin_id)
-        steps: list[Step] = [self._deactivate_if_active, self._if_running(self._phase("shutdown")),
-                             self._stop, self._forget]
-        self._enqueue(slot, "unload", steps, done)
+        self._enqueue(slot, "unload", [*self._stop_steps(), self._forget], done)
+
+    def stop(self, plugin_id: str, done: Responder) -> None:
+        """Stop the plugin's worker in order and keep it stopped (not restarted)."""
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "stop", [*self._stop_steps(), self._mark_stopped], done)
+
+    def start(self, plugin_id: str, done: Responder) -> None:
+        """Start a stopped or failed plugin again, up to active, with a fresh restart history."""
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "start", self._start_steps(slot), done)
+
+    def restart(self, plugin_id: str, done: Responder) -> None:
+        """Stop the plugin's worker in order, then start it again, up to active."""
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "restart", [*self._stop_steps(), *self._start_steps(slot)], done)
+
+    def _stop_steps(self) -> list[Step]:
+        return [self._cancel_restart, self._deactivate_if_active,
+                self._if_running(self._phase("shutdown")), self._stop]
+
+    def _start_steps(self, slot: PluginSlot) -> list[Step]:
+        def fresh_history(op: _Operation) -> None:
+            if op.slot.worker is not None:
+                raise PluginStateError(f"plugin '{slot.plugin_id}' is already running "
+                                       f"(state {slot.status})", plugin=slot.plugin_id)
+            op.slot.tracker = RestartTracker(op.slot.tracker.policy)
+            op.proceed()
+
+        return [fresh_history, *self._load_steps(slot.config), self._drop_routes,
+                self._phase("activate")]
 
     def require(self, plugin_id: str) -> PluginSlot:
         slot = self.slots.get(plugin_id)
@@ -157,7 +185,7 @@ class Lifecycle:
     def after_failure(self, operation: _Operation) -> None:
         """A failed load leaves no half-started worker behind."""
         slot = operation.slot
-        if operation.name in ("load", "restart") and slot.worker is not None:
+        if operation.name in ("load", "recover", "start", "restart") and slot.worker is not None:
             slot.worker.expected_exit = True
             slot.worker.signal_tree(signal.SIGKILL)
         if operation.name in ("load", "unload") or slot.worker is None:
@@ -267,6 +295,16 @@ class Lifecycle:
 
         slot.on_exit = exited
 
+    def _cancel_restart(self, op: _Operation) -> None:
+        if op.slot.restart_timer is not None:
+            op.slot.restart_timer.cancel()
+            op.slot.restart_timer = None
+        op.proceed()
+
+    def _mark_stopped(self, op: _Operation) -> None:
+        op.slot.status = "stopped"
+        op.proceed()
+
     def _forget(self, op: _Operation) -> None:
         self.hub.router.table.clear_owner(op.slot.plugin_id)
         self.slots.pop(op.slot.plugin_id, None)
@@ -350,4 +388,4 @@ class Lifecycle:
                 failure = from_data(unpack_value(body))
                 self._after_end(slot, Ending.START_FAILED, failure)
 
-        self._enqueue(slot, "restart", steps, done)
+        self._enqueue(slot, "recover", steps, done)

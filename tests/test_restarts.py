@@ -141,3 +141,29 @@ def test_stop_start_restart_at_run_time(tmp_path: Path) -> None:
             command(container, "managed", "ping")
         container.start_plugin("managed")
         assert command(container, "managed", "ping")["pong"] == plugin_pids(container)["managed"]
+
+
+@pytest.mark.parametrize("action", ["hang", "spin"])
+def test_hung_worker_is_killed_as_unresponsive_and_restarted(tmp_path: Path,
+                                                             action: str) -> None:
+    copy_plugin(CRASHY, tmp_path, "stuck")
+    with running_container(restart=FAST, heartbeat_interval=0.1, heartbeat_misses=3,
+                           request_timeout=20.0) as container:
+        load_active(container, tmp_path, "stuck")
+        with pytest.raises(WorkerDiedError, match="unresponsive") as caught:
+            command(container, "stuck", action)  # blocks the plugin's thread for good
+        assert "no heartbeat answered for 0.3s" in str(caught.value)
+        wait_until(lambda: state(container, "stuck")["restarts"] == 1, timeout=10)
+        after = state(container, "stuck")
+        assert after["state"] == "active" and "unresponsive" in after["last_exit"]
+        assert command(container, "stuck", "ping")["pong"] == plugin_pids(container)["stuck"]
+
+
+def test_a_busy_but_healthy_worker_is_left_alone(tmp_path: Path) -> None:
+    copy_plugin(CRASHY, tmp_path, "steady")
+    with running_container(heartbeat_interval=0.05, heartbeat_misses=3) as container:
+        load_active(container, tmp_path, "steady")
+        pid = plugin_pids(container)["steady"]
+        for _ in range(40):  # 40 calls over well past the 0.15 s of tolerated silence
+            assert command(container, "steady", "nap")["pong"] == pid
+        assert state(container, "steady")["restarts"] == 0

@@ -28,6 +28,7 @@ from spec_kit_runtime.protocol import (
     Call,
     ClientHello,
     Control,
+    Heartbeat,
     Hello,
     Phase,
     Reply,
@@ -43,7 +44,7 @@ RECORDS = [
     Subscribe(3, "command:design:*", 50, "command"), Unsubscribe(3),
     Call(7, 3, "command:design:generate", "audit", b"body"),
     Send(8, "validator:python", "", 2.5, b"body"), Reply(9, False, b"\xc0"),
-    Control(10, "status", b""), Stop(),
+    Control(10, "status", b""), Stop(), Heartbeat(12),
 ]
 
 

@@ -40,6 +40,8 @@ class RuntimeConfig:
     start_timeout: float = 10.0  # spawn until the worker's Hello
     phase_timeout: float = 30.0  # each lifecycle phase (load, initialize, activate, ...)
     stop_timeout: float = 5.0  # orderly stop before SIGTERM, then again before SIGKILL
+    heartbeat_interval: float = 5.0  # seconds between heartbeats to each worker
+    heartbeat_misses: int = 6  # unanswered in a row: the worker is unresponsive, killed
     max_message_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
     restart: RestartPolicy = field(default_factory=RestartPolicy)
@@ -54,7 +56,8 @@ class RuntimeConfig:
         return restart_policy(overrides, self.restart, f"plugins.{plugin_id}.restart")
 
 
-_NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout"}
+_NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout",
+            "heartbeat_interval"}
 
 
 def load_config(path: Path) -> RuntimeConfig:
@@ -106,6 +109,10 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{where} must be a positive number of seconds")
         return float(value)
+    if key == "heartbeat_misses":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where} must be an integer of at least 1")
+        return value
     if key == "max_message_bytes":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
             raise ConfigError(f"{where} must be an integer of at least 1024")

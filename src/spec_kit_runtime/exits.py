@@ -12,6 +12,8 @@ class ExitReason:
 
     returncode: int
     expected: bool = False
+    cause: str | None = None  # why the supervisor killed it, e.g. "unresponsive: ..."
+    cause_kind: str | None = None  # "unresponsive" or "limit": how the restart policy sees it
 
     @property
     def signal_name(self) -> str | None:
@@ -27,6 +29,7 @@ class ExitReason:
         return self.returncode == 0
 
     def describe(self) -> str:
-        """e.g. "exited with code 3", "killed by SIGSEGV"."""
+        """e.g. "exited with code 3", "killed by SIGSEGV", "unresponsive: … (killed by SIGKILL)"."""
         name = self.signal_name
-        return f"killed by {name}" if name else f"exited with code {self.returncode}"
+        how = f"killed by {name}" if name else f"exited with code {self.returncode}"
+        return f"{self.cause} ({how})" if self.cause else how

@@ -332,7 +332,7 @@ class Lifecycle:
                 "plugin": slot.plugin_id, "reason": reason.describe(),
             })
             if slot.busy is None and slot.target is not None:
-                self._after_end(slot, Ending.CLEAN if reason.clean else Ending.CRASHED, error)
+                self._after_end(slot, _ending(reason), error)
             else:  # an operation was under way: its caller gets the error, no restart
                 slot.status = "error"
                 slot.last_error = error.message
@@ -389,3 +389,10 @@ class Lifecycle:
                 self._after_end(slot, Ending.START_FAILED, failure)
 
         self._enqueue(slot, "recover", steps, done)
+
+
+def _ending(reason: ExitReason) -> Ending:
+    """How the restart policy sees a worker's end."""
+    if reason.cause_kind is not None:
+        return Ending(reason.cause_kind)
+    return Ending.CLEAN if reason.clean else Ending.CRASHED

@@ -122,10 +122,20 @@ class Stop:
     KIND: ClassVar[int] = 10
 
 
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """S→W, echoed W→S by the plugin's own thread: proves that thread is not stuck."""
+
+    KIND: ClassVar[int] = 11
+    seq: int
+
+
 Record = (
     Hello | ClientHello | Phase | Subscribe | Unsubscribe | Call | Send | Reply | Control | Stop
+    | Heartbeat
 )
 
 RECORD_TYPES: tuple[type[Record], ...] = (
     Hello, ClientHello, Phase, Subscribe, Unsubscribe, Call, Send, Reply, Control, Stop,
+    Heartbeat,
 )

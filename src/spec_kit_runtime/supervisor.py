@@ -24,12 +24,14 @@ from .bootstrap import Bootstrap
 from .config import RuntimeConfig
 from .control import ControlOps
 from .errors import AuthenticationError, EncodeError, ProtocolError, RuntimeFailure
+from .heartbeats import HeartbeatMonitor
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
 from .patterns import pattern_problem
 from .protocol import (
     ClientHello,
     Control,
+    Heartbeat,
     Hello,
     Record,
     Reply,
@@ -57,6 +59,7 @@ class Supervisor:
         self.router = Router(self)
         self.lifecycle = Lifecycle(self)
         self.control = ControlOps(self)
+        self.heartbeats = HeartbeatMonitor(self)
         self.started_at = self.now()
         self._lock_fd = rundir.lock()
         self._context = zmq.Context()
@@ -104,6 +107,7 @@ class Supervisor:
     def serve(self, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]] = ()) -> None:
         """Start ``plugins`` (load, then activate), then serve until told to stop."""
         log.info("supervisor %s listening on %s", os.getpid(), self.client_endpoint)
+        self.heartbeats.start()
         for info, config in plugins:
             self.lifecycle.load(info, config, self._activate_after_load(info.id))
         try:
@@ -277,6 +281,8 @@ class Supervisor:
             self.router.replied(plugin_id, record)
         elif isinstance(record, Send):
             self.router.route(plugin_id, record, self._replier(self._workers, identity, record))
+        elif isinstance(record, Heartbeat):
+            self.heartbeats.answered(slot)
         elif isinstance(record, Subscribe):
             self._subscribe(slot, record)
         elif isinstance(record, Unsubscribe):

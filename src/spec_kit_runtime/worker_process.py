@@ -28,6 +28,8 @@ class WorkerProcess:
         self.pidfd = pidfd
         self.expected_exit = False
         self.identity: bytes | None = None  # its ZeroMQ routing id, once it said hello
+        self.missed_heartbeats = 0
+        self._cause: tuple[str, str] | None = None
 
     @property
     def pid(self) -> int:
@@ -66,6 +68,12 @@ class WorkerProcess:
         except PermissionError:
             self._popen.send_signal(sig)
 
+    def kill_for(self, cause: str, kind: str) -> None:
+        """SIGKILL the whole tree, remembering why (``kind``: unresponsive, limit)."""
+        if self._cause is None:
+            self._cause = (cause, kind)
+        self.signal_tree(signal.SIGKILL)
+
     def reap(self) -> ExitReason | None:
         """The exit reason once the process has ended (reaping it), else None."""
         code = self._popen.poll()
@@ -74,7 +82,8 @@ class WorkerProcess:
         # Leftover children of the plugin share the process group: take them down too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        return ExitReason(code, self.expected_exit)
+        cause, kind = self._cause or (None, None)
+        return ExitReason(code, self.expected_exit, cause, kind)
 
     def wait(self, timeout: float) -> ExitReason | None:
         """Block up to ``timeout`` seconds for the exit (used only when shutting down)."""

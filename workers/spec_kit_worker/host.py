@@ -30,7 +30,17 @@ from spec_kit_runtime.errors import (
     RuntimeFailure,
     from_data,
 )
-from spec_kit_runtime.protocol import Call, Hello, Phase, Record, Reply, Send, Stop, Subscribe
+from spec_kit_runtime.protocol import (
+    Call,
+    Heartbeat,
+    Hello,
+    Phase,
+    Record,
+    Reply,
+    Send,
+    Stop,
+    Subscribe,
+)
 from spec_kit_runtime.scopes import Scope
 
 from .bus import WorkerBus
@@ -93,6 +103,8 @@ class WorkerHost:
             self._run_phase(record)
         elif isinstance(record, Call):
             self._run_call(record)
+        elif isinstance(record, Heartbeat):
+            self._send(record)  # answered by the plugin's thread: it is not stuck
         elif isinstance(record, Stop):
             self._stopping = True
         elif record is not None:

@@ -4,7 +4,8 @@ Its commands are named after the plugin's id (``{id}:exit``, ``{id}:segv``, ``{i
 ``{id}:ping``), so one folder serves several copies with different ids. With the config
 ``{"exit_in": "activate"}`` the worker exits (code 4) in the middle of activation; with
 ``{"fail_start_marker": PATH}`` it does so only while PATH exists (a start that fails only
-on restart). ``{id}:quit`` exits cleanly (code 0).
+on restart). ``{id}:quit`` exits cleanly (code 0); ``{id}:spin`` holds the thread in a busy
+loop; ``{id}:nap`` sleeps 10 ms and answers.
 """
 
 import ctypes
@@ -36,10 +37,20 @@ class CrashyPlugin(PluginBase):
         registry.register_command(f"{own}:hang", self.hang)
         registry.register_command(f"{own}:ping", self.ping)
         registry.register_command(f"{own}:quit", self.quit)
+        registry.register_command(f"{own}:spin", self.spin)
+        registry.register_command(f"{own}:nap", self.nap)
         registry.bus.subscribe(f"request:{own}:hang", self.hang_request)
 
     def exit(self, arguments: list[str], options: dict[str, Any]) -> None:
         os._exit(3)
+
+    def spin(self, arguments: list[str], options: dict[str, Any]) -> None:
+        while True:  # holds the thread without sleeping
+            pass
+
+    def nap(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.01)  # busy, but answering between calls
+        return {"pong": os.getpid()}
 
     def quit(self, arguments: list[str], options: dict[str, Any]) -> None:
         os._exit(0)

@@ -81,13 +81,13 @@ def track(container: PluginContainer) -> set[int]:
     return pids
 
 
-def copy_plugin(source: Path, dest_root: Path, plugin_id: str) -> Path:
-    """A copy of the plugin folder ``source`` whose manifest says ``plugin_id``."""
+def copy_plugin(source: Path, dest_root: Path, plugin_id: str, **manifest_fields: Any) -> Path:
+    """A copy of the plugin folder ``source`` whose manifest says ``plugin_id`` (and more)."""
     folder = dest_root / plugin_id
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__"))
     manifest = folder / "plugin.json"
     data = json.loads(manifest.read_text())
-    data["id"] = plugin_id
+    data.update(manifest_fields, id=plugin_id)
     manifest.write_text(json.dumps(data))
     return folder
 

@@ -45,6 +45,7 @@ class RuntimeConfig:
     max_message_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
     def settings_for(self, plugin_id: str) -> PluginSettings:
@@ -125,6 +126,10 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping")
         return restart_policy(value, RestartPolicy(), f"{source}: 'runtime.restart'")
+    if key == "strategy":
+        if value not in ("one_for_one", "rest_for_one"):
+            raise ConfigError(f"{where} must be one_for_one or rest_for_one")
+        return value
     if key == "log_level":
         if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"{where} must be DEBUG, INFO, WARNING or ERROR")

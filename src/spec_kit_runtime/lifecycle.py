@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .dependencies import dependency_order, dependents_of
 from .errors import (
     DeadlineExceeded,
     PluginStateError,
@@ -108,6 +109,11 @@ class Lifecycle:
             done(True, pack_value({"id": info.id, "status": existing.status}))
             return
         tracker = RestartTracker(self.hub.config.restart_policy_for(info.id))
+        missing = [d for d in info.dependencies if d not in self.slots]
+        if missing:
+            raise PluginStateError(
+                f"plugin '{info.id}' depends on {', '.join(repr(m) for m in missing)}, "
+                "which is not loaded: load dependencies first", plugin=info.id)
         slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages), tracker)
         self.slots[info.id] = slot
         self._enqueue(slot, "load", self._load_steps(config), done)
@@ -159,6 +165,14 @@ class Lifecycle:
 
         return [fresh_history, *self._load_steps(slot.config), self._drop_routes,
                 self._phase("activate")]
+
+    def shutdown_order(self) -> list[str]:
+        """Every plugin, dependents before their dependencies."""
+        ordered = dependency_order(self._graph()).shutdown_order()
+        return [*(p for p in self.slots if p not in ordered), *ordered]
+
+    def _graph(self) -> dict[str, tuple[str, ...]]:
+        return {pid: slot.info.dependencies for pid, slot in self.slots.items()}
 
     def require(self, plugin_id: str) -> PluginSlot:
         slot = self.slots.get(plugin_id)
@@ -384,11 +398,31 @@ class Lifecycle:
                 self.hub.router.emit_system("plugin_restarted", {
                     "plugin": slot.plugin_id, "restarts": slot.restarts,
                 })
+                if self.hub.config.strategy == "rest_for_one":
+                    self._restart_dependents(slot.plugin_id)
             else:
                 failure = from_data(unpack_value(body))
                 self._after_end(slot, Ending.START_FAILED, failure)
 
         self._enqueue(slot, "recover", steps, done)
+
+
+    def _restart_dependents(self, plugin_id: str) -> None:
+        """rest_for_one: the plugins depending on ``plugin_id`` restart after it, in order."""
+        for dependent in dependents_of(plugin_id, self._graph()):
+            slot = self.slots[dependent]
+            if slot.target == "active" and slot.status == "active":
+                log.info("plugin %s: restarting after its dependency %s (rest_for_one)",
+                         dependent, plugin_id)
+                self.restart(dependent, self._log_failure(dependent, "restart after a dependency"))
+
+
+    @staticmethod
+    def _log_failure(plugin_id: str, what: str) -> Responder:
+        def logged(ok: bool, _body: bytes) -> None:
+            if not ok:
+                log.error("plugin %s: %s failed", plugin_id, what)
+        return logged
 
 
 def _ending(reason: ExitReason) -> Ending:

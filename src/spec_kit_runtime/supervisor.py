@@ -42,6 +42,7 @@ from .protocol import (
 from .router import Router, caller_key, error_body
 from .rundir import RuntimeDir
 from .slots import PluginSlot, Responder
+from .startup import StartUp
 from .timers import Timers
 from .worker_process import WorkerProcess
 
@@ -60,6 +61,7 @@ class Supervisor:
         self.lifecycle = Lifecycle(self)
         self.control = ControlOps(self)
         self.heartbeats = HeartbeatMonitor(self)
+        self.startup = StartUp(self, ())
         self.started_at = self.now()
         self._lock_fd = rundir.lock()
         self._context = zmq.Context()
@@ -108,24 +110,13 @@ class Supervisor:
         """Start ``plugins`` (load, then activate), then serve until told to stop."""
         log.info("supervisor %s listening on %s", os.getpid(), self.client_endpoint)
         self.heartbeats.start()
-        for info, config in plugins:
-            self.lifecycle.load(info, config, self._activate_after_load(info.id))
+        self.startup = StartUp(self, plugins)
+        self.startup.begin()
         try:
             while not self._done:
                 self._poll_once()
         finally:
             self._close()
-
-    def _activate_after_load(self, plugin_id: str) -> Responder:
-        def activated(ok: bool, _body: bytes) -> None:
-            if ok:
-                log.info("plugin %s is active", plugin_id)
-
-        def loaded(ok: bool, _body: bytes) -> None:
-            if ok:
-                self.lifecycle.activate(plugin_id, activated)
-
-        return loaded
 
     def _poll_once(self) -> None:
         due = self.timers.next_due()
@@ -175,13 +166,13 @@ class Supervisor:
         self.begin_shutdown()
 
     def begin_shutdown(self) -> None:
-        """Unload every plugin (newest first), then leave the loop."""
+        """Unload every plugin (dependents before their dependencies), then leave the loop."""
         if self._stopping:
             return
         self._stopping = True
         deadline = self.config.phase_timeout + 3 * self.config.stop_timeout
         self.timers.at(self.now() + deadline, self._force_done)
-        self._unload_next(list(reversed(self.lifecycle.slots)))
+        self._unload_next(self.lifecycle.shutdown_order())
 
     def _unload_next(self, remaining: list[str]) -> None:
         while remaining:

@@ -1,0 +1,70 @@
+"""Starting the configured plugins in dependency order, as fast as the order allows.
+
+Each plugin is loaded and activated as soon as all its dependencies are active, so
+independent plugins start in parallel. A plugin whose dependency fails to start is not
+started, and says why in ``refused``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .dependencies import dependency_order
+from .manifest import PluginInfo
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+class StartUp:
+    """One ordered start of a set of plugins."""
+
+    def __init__(self, hub: Supervisor, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]]
+                 ) -> None:
+        self.hub = hub
+        self._plugins = {info.id: (info, config) for info, config in plugins}
+        ordered = dependency_order({pid: info.dependencies
+                                    for pid, (info, _) in self._plugins.items()})
+        self.refused: dict[str, str] = dict(ordered.refused)
+        self._waiting = {pid: set(self._plugins[pid][0].dependencies) for pid in ordered.order}
+
+    def begin(self) -> None:
+        for plugin_id, reason in self.refused.items():
+            log.error("plugin %s not started: %s", plugin_id, reason)
+        for plugin_id in [p for p, needs in self._waiting.items() if not needs]:
+            self._start(plugin_id)
+
+    def _start(self, plugin_id: str) -> None:
+        del self._waiting[plugin_id]
+        info, config = self._plugins[plugin_id]
+
+        def activated(ok: bool, _body: bytes) -> None:
+            self._finished(plugin_id, ok)
+
+        def loaded(ok: bool, _body: bytes) -> None:
+            if ok:
+                self.hub.lifecycle.activate(plugin_id, activated)
+            else:
+                self._finished(plugin_id, False)
+
+        self.hub.lifecycle.load(info, config, loaded)
+
+    def _finished(self, plugin_id: str, ok: bool) -> None:
+        if ok:
+            log.info("plugin %s is active", plugin_id)
+        for waiting, needs in list(self._waiting.items()):
+            if plugin_id not in needs:
+                continue
+            if ok:
+                needs.discard(plugin_id)
+                if not needs:
+                    self._start(waiting)
+            else:
+                del self._waiting[waiting]
+                self.refused[waiting] = f"its dependency '{plugin_id}' did not start"
+                log.error("plugin %s not started: %s", waiting, self.refused[waiting])
+                self._finished(waiting, False)

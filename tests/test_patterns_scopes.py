@@ -1,6 +1,10 @@
 """Tables for the pure routing logic: patterns, scopes, addresses, the routing table."""
 
+import fnmatch
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from spec_kit_contracts import Command, Event, Message, MessageType, Query, Request
 
 from spec_kit_runtime.addressing import Delivery, address_of, delivery_of
@@ -120,3 +124,14 @@ def test_routing_table_orders_by_priority_then_registration() -> None:
     assert [r.owner for r in table.routes("hook:save")] == ["c"]
     assert table.routes("hook:other") == ()
     assert table.patterns_of("c") == ["hook:save"]
+
+
+@given(st.text(alphabet="ab:*", max_size=12), st.text(alphabet="ab:", max_size=12))
+def test_matches_agrees_with_fnmatch_on_star_patterns(pattern: str, address: str) -> None:
+    assert matches(address, pattern) is fnmatch.fnmatchcase(address, pattern)
+
+
+def test_hostile_pattern_does_not_backtrack_exponentially() -> None:
+    pattern = "validator:" + "*a" * 40 + "*b"
+    assert covers("validator:*", pattern)  # a plugin may subscribe to it
+    assert not matches("validator:" + "a" * 240, pattern)  # and routing still answers

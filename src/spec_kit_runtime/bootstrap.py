@@ -28,6 +28,7 @@ class Bootstrap:
     sandbox: bool
     scope: tuple[str, ...]
     max_message_bytes: int
+    request_timeout: float
 
     def write_to(self, fd: int) -> None:
         """Write the whole record to ``fd`` and close it."""

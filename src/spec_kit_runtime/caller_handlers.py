@@ -23,7 +23,14 @@ import zmq
 from spec_kit_contracts import Message
 
 from . import wire
-from .errors import HandlerError, RuntimeFailure, SupervisorUnavailable, from_data
+from .addressing import address_of
+from .errors import (
+    HandlerError,
+    ProtocolError,
+    RuntimeFailure,
+    SupervisorUnavailable,
+    from_data,
+)
 from .protocol import Call, ClientHello, Control, Record, Reply
 
 _CONTROL_TIMEOUT = 10.0
@@ -42,11 +49,18 @@ class CallerHandlers:
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="spec-kit-handler")
         self._closing = False
+        self.max_message_bytes = 1 << 20  # until the supervisor tells its own limit
         hello: Future[Any] = Future()
         self._thread = threading.Thread(target=self._serve, args=(hello,), daemon=True,
                                          name="spec-kit-caller-handlers")
         self._thread.start()
-        hello.result(_CONTROL_TIMEOUT)
+        try:
+            limits = hello.result(_CONTROL_TIMEOUT)
+        except BaseException:
+            self.close()
+            raise
+        if isinstance(limits, dict) and isinstance(limits.get("max_message_bytes"), int):
+            self.max_message_bytes = limits["max_message_bytes"]
 
     def subscribe(self, plugin_id: str, pattern: str, handler: Callable[[Message], Any],
                   priority: int = 50) -> str:
@@ -77,7 +91,8 @@ class CallerHandlers:
         if self._closing:
             return
         self._closing = True
-        self._wake()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_write, b"x")  # _wake() no longer does, now we are closing
         self._thread.join(_CONTROL_TIMEOUT)
         self._pool.shutdown(wait=False, cancel_futures=True)
         for fd in (self._wake_read, self._wake_write):
@@ -93,6 +108,8 @@ class CallerHandlers:
         return future.result(_CONTROL_TIMEOUT)
 
     def _wake(self) -> None:
+        if self._closing:  # the pipe may be closed (and its fd number reused) by now
+            return
         with contextlib.suppress(OSError):  # full pipe: already awake; closed: closing
             os.write(self._wake_write, b"x")
 
@@ -175,9 +192,11 @@ class CallerHandlers:
             if handler is None:
                 raise HandlerError(f"no handler {call.sub_id} in this process")
             message = wire.unpack_message(call.body)
+            if address_of(message) != call.address:
+                raise ProtocolError(f"message body does not match its address '{call.address}'")
             message.source = call.source
-            body = wire.pack_value(handler(message))
-            reply = Reply(call.cid, True, body)
+            reply = Reply(call.cid, True, wire.pack_value(handler(message)))
+            wire.encode_within(reply, self.max_message_bytes)  # too big: answer with the error
         except RuntimeFailure as exc:
             reply = Reply(call.cid, False, wire.pack_value(exc.to_data()))
         except Exception as exc:

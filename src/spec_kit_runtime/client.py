@@ -19,8 +19,8 @@ from spec_kit_contracts import Message
 
 from . import wire
 from .addressing import address_of
-from .errors import DeadlineExceeded, SupervisorUnavailable, from_data
-from .protocol import ClientHello, Control, Record, Reply, Send
+from .errors import DeadlineExceeded, RoutingError, SupervisorUnavailable, from_data
+from .protocol import ClientHello, Control, Record, Reply, Send, timeout_problem
 from .rundir import RuntimeDir, default_runtime_dir
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -34,6 +34,7 @@ class SupervisorClient:
     def __init__(self, endpoint: str, token: bytes, *, connect_timeout: float = 5.0,
                  pid: int | None = None) -> None:
         self.endpoint = endpoint
+        self._pid = pid
         self._pidfd = _watch(pid)  # the supervisor's death ends every wait at once
         self.token = token  # for further connections of this process (caller handlers)
         self._context = zmq.Context()
@@ -43,6 +44,7 @@ class SupervisorClient:
         self._lock = threading.Lock()
         self._next_cid = 1
         self.max_message_bytes = 1 << 20  # until the supervisor tells its own limit
+        self.request_timeout = DEFAULT_REQUEST_TIMEOUT  # likewise, its default deadline
         try:
             limits = self._exchange(ClientHello(token), 0, connect_timeout)
         except BaseException:
@@ -50,6 +52,8 @@ class SupervisorClient:
             raise
         if isinstance(limits, dict) and isinstance(limits.get("max_message_bytes"), int):
             self.max_message_bytes = limits["max_message_bytes"]
+        if isinstance(limits, dict) and isinstance(limits.get("request_timeout"), float):
+            self.request_timeout = limits["request_timeout"]
 
     @classmethod
     def find(cls, runtime_dir: Path | None = None) -> SupervisorClient:
@@ -60,6 +64,10 @@ class SupervisorClient:
         return cls(address["endpoint"], rundir.read_token(),
                    pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None)
 
+    def another(self) -> SupervisorClient:
+        """A new connection to the same supervisor (for another thread)."""
+        return SupervisorClient(self.endpoint, self.token, pid=self._pid)
+
     def control(self, op: str, timeout: float = LIFECYCLE_TIMEOUT, **args: Any) -> Any:
         """Run a control operation (status, load, activate, ...) and return its result."""
         body = wire.pack_value(args)
@@ -69,11 +77,13 @@ class SupervisorClient:
              timeout: float | None = None) -> Any:
         """Route ``message`` with ``as_plugin``'s scope; returns the handler's result."""
         address = address_of(message)
-        own = getattr(message, "timeout", None)
-        limit = float(timeout or own or DEFAULT_REQUEST_TIMEOUT)
+        chosen = float(timeout or getattr(message, "timeout", None) or 0.0)  # 0: the default
+        problem = timeout_problem(chosen)
+        if problem:
+            raise RoutingError(problem, address=address)
         body = wire.pack_message(message)
-        return self._request(lambda cid: Send(cid, address, as_plugin, limit, body),
-                             limit + _GRACE)
+        return self._request(lambda cid: Send(cid, address, as_plugin, chosen, body),
+                             (chosen or self.request_timeout) + _GRACE)
 
     def _request(self, make: Any, timeout: float) -> Any:
         with self._lock:

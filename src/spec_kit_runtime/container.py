@@ -12,6 +12,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -48,9 +49,30 @@ class PluginContainer:
         self._private_dir: Path | None = None
         if self.runtime_config.get("attach"):
             runtime_dir = self.runtime_config.get("runtime_dir")
-            self._client = SupervisorClient.find(Path(runtime_dir) if runtime_dir else None)
+            self._first = SupervisorClient.find(Path(runtime_dir) if runtime_dir else None)
         else:
-            self._client = self._start_private_supervisor()
+            self._first = self._start_private_supervisor()
+        # One connection per thread: a caller handler (on a pool thread) may call back into
+        # the container while the thread that sent the message still waits on its own.
+        self._clients_lock = threading.Lock()
+        self._clients = [self._first]
+        self._local = threading.local()
+        self._local.client = self._first
+
+    @property
+    def _client(self) -> SupervisorClient:
+        client: SupervisorClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._first.another()
+            with self._clients_lock:
+                self._clients.append(client)
+            self._local.client = client
+        return client
+
+    def _close_clients(self) -> None:
+        with self._clients_lock:
+            for client in self._clients:
+                client.close()
 
     def _start_private_supervisor(self) -> SupervisorClient:
         self._private_dir = Path(tempfile.mkdtemp(prefix="spec-kit-runtime-"))
@@ -144,7 +166,7 @@ class PluginContainer:
         (or a caller) sends to a matching address; returns a subscription id.
         """
         if self._callers is None:
-            self._callers = CallerHandlers(self._client.endpoint, self._client.token)
+            self._callers = CallerHandlers(self._first.endpoint, self._first.token)
         return self._callers.subscribe(plugin_id, pattern, handler, priority)
 
     def unsubscribe(self, subscription_id: str) -> bool:
@@ -159,7 +181,7 @@ class PluginContainer:
             self._callers.close()
             self._callers = None
         if self._process is None:
-            self._client.close()
+            self._close_clients()
             return
         try:
             if self._process.poll() is None:  # else it is gone: nobody would answer
@@ -167,7 +189,7 @@ class PluginContainer:
         except Exception as exc:  # the supervisor may be gone already
             log.warning("shutdown request failed: %s", exc)
         finally:
-            self._client.close()
+            self._close_clients()
             self._discard_private()
 
     def _discard_private(self) -> None:

@@ -105,7 +105,12 @@ class Lifecycle:
             self._enqueue(existing, "load", [self._await_exit, *self._load_steps(config)], done)
             return
         if existing is not None and (existing.worker is not None or existing.busy):
-            log.warning("plugin %s is already loaded", info.id)
+            if existing.busy or existing.status not in ("initialized", "active"):
+                raise PluginStateError(
+                    f"plugin '{info.id}' cannot be loaded now: it is {existing.status}"
+                    + (f" ({existing.busy} in progress)" if existing.busy else ""),
+                    plugin=info.id)
+            log.warning("plugin %s is already loaded", info.id)  # 1.0: not an error
             done(True, pack_value({"id": info.id, "status": existing.status}))
             return
         tracker = RestartTracker(self.hub.config.restart_policy_for(info.id))

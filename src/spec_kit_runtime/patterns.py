@@ -10,7 +10,6 @@ scope S" has an exact answer (``covers``).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 MAX_ADDRESS_LENGTH = 256
 _ADDRESS_CHARS = re.compile(r"[A-Za-z0-9_.:/@+-]+")
@@ -39,16 +38,32 @@ def _problem(value: object, chars: re.Pattern[str], allowed: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
-def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
-
-
 def matches(address: str, pattern: str) -> bool:
-    """True when ``address`` is matched by ``pattern``."""
+    """True when ``address`` is matched by ``pattern``.
+
+    Greedy two-pointer matching: on a mismatch, retry from the last ``*`` one character
+    further. At most len(address) * len(pattern) steps, whatever the pattern: a plugin's
+    subscription cannot make routing backtrack exponentially (a regex would).
+    """
     if "*" not in pattern:
         return address == pattern
-    return _compile(pattern).fullmatch(address) is not None
+    a = p = 0
+    star = resume = -1
+    while a < len(address):
+        if p < len(pattern) and pattern[p] == "*":
+            star, resume = p, a
+            p += 1
+        elif p < len(pattern) and pattern[p] == address[a]:
+            a += 1
+            p += 1
+        elif star >= 0:
+            resume += 1
+            a, p = resume, star + 1
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
 
 
 def covers(scope: str, pattern: str) -> bool:

@@ -11,6 +11,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 PROTOCOL_VERSION = 1
+MAX_TIMEOUT = 86_400.0  # Send.timeout: 0 (the default) up to a day; longer is a mistake
+
+
+def timeout_problem(value: float) -> str | None:
+    """Why ``value`` is not a valid ``Send.timeout`` (NaN and infinity included), or None."""
+    if 0 <= value <= MAX_TIMEOUT:
+        return None
+    return f"timeout must be 0 (the default) to {MAX_TIMEOUT:g} seconds, not {value!r}"
 
 
 @dataclass(frozen=True, slots=True)

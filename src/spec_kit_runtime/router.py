@@ -25,7 +25,7 @@ from .errors import (
     ScopeError,
 )
 from .patterns import address_problem
-from .protocol import Call, Record, Reply, Send
+from .protocol import Call, Record, Reply, Send, timeout_problem
 from .routing_table import Route, RoutingTable
 from .scopes import SYSTEM_EVENTS
 from .slots import Responder
@@ -154,12 +154,12 @@ class Router:
         except RuntimeFailure as exc:
             respond(False, error_body(exc))
             return
-        timeout = send.timeout if send.timeout > 0 else self.hub.config.request_timeout
+        timeout = send.timeout or self.hub.config.request_timeout
         delivery = delivery_of(send.address)
         if delivery is Delivery.FAN_OUT:
-            for route in routes:
-                self._notify(route, send.address, source, send.body)
-            respond(True, pack_value(len(routes)))
+            reached = sum(self._notify(route, send.address, source, send.body)
+                          for route in routes)
+            respond(True, pack_value(reached))
         elif delivery is Delivery.ALL_IN_ORDER:
             deadline = self.hub.now() + timeout
             self._call_in_order(list(routes), [], send, source, deadline, respond)
@@ -170,6 +170,9 @@ class Router:
         problem = address_problem(send.address)
         if problem:
             raise RoutingError(f"invalid address: {problem}")
+        problem = timeout_problem(send.timeout)
+        if problem:
+            raise RoutingError(problem, address=send.address)
         as_plugin = sender if sender is not None else send.as_plugin
         if as_plugin:
             self.hub.lifecycle.require(as_plugin).scope.check_send(send.address)
@@ -226,8 +229,8 @@ class Router:
         remaining = max(deadline - self.hub.now(), 0.001)
         self._call(route, send.address, source, send.body, remaining, answered)
 
-    def _notify(self, route: Route, address: str, source: str, body: bytes) -> None:
-        self._deliver(route.owner, Call(0, route.sub_id, address, source, body))
+    def _notify(self, route: Route, address: str, source: str, body: bytes) -> bool:
+        return self._deliver(route.owner, Call(0, route.sub_id, address, source, body))
 
     # -- supervisor events -----------------------------------------------------------------
 

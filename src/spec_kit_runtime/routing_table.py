@@ -52,6 +52,9 @@ class RoutingTable:
         if self._by_owner.pop(owner, None):
             self._cache.clear()
 
+    def count(self, owner: str) -> int:
+        return len(self._by_owner.get(owner, ()))
+
     def patterns_of(self, owner: str) -> list[str]:
         return sorted({r.pattern for r in self._by_owner.get(owner, {}).values()})
 

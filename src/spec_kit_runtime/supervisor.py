@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import zmq
@@ -47,6 +47,8 @@ from .timers import Timers
 from .worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
+_MAX_POLL_MS = 60_000
+MAX_SUBSCRIPTIONS = 1000  # per plugin: each one costs every uncached route lookup
 
 
 class Supervisor:
@@ -120,7 +122,8 @@ class Supervisor:
 
     def _poll_once(self) -> None:
         due = self.timers.next_due()
-        timeout = None if due is None else max(0, int((due - self.now()) * 1000) + 1)
+        timeout = None if due is None else min(max(0, int((due - self.now()) * 1000) + 1),
+                                               _MAX_POLL_MS)
         for source, _ in self._poller.poll(timeout):
             if source is self._clients:
                 self._drain(self._clients, self._client_record)
@@ -133,8 +136,16 @@ class Supervisor:
                 log.warning("the process that started this supervisor is gone; stopping")
                 self.begin_shutdown()
             elif isinstance(source, int) and source in self._pidfds:
-                self._reap(source)
-        self.timers.run_due(self.now())
+                self._guarded(self._reap, source)
+        self._guarded(self.timers.run_due, self.now())
+
+    @staticmethod
+    def _guarded(action: Callable[..., None], *args: Any) -> None:
+        """Run one unit of loop work; a bug of ours in it is logged, not fatal to the loop."""
+        try:
+            action(*args)
+        except Exception:
+            log.exception("internal error in %s", getattr(action, "__name__", action))
 
     def _drain(self, sock: zmq.Socket[bytes], handle: Any, budget: int = 256) -> None:
         """Read what is waiting (bounded, so one busy socket cannot starve the others)."""
@@ -213,6 +224,7 @@ class Supervisor:
             secret=slot.secret, supervisor_pid=os.getpid(), plugin_file=str(slot.info.path),
             entry_point=slot.info.entry_point, sandbox=slot.info.sandbox_enabled,
             scope=slot.scope.patterns, max_message_bytes=self.config.max_message_bytes,
+            request_timeout=self.config.request_timeout,
         ))
         self._pidfds[worker.pidfd] = (slot, worker)
         self._poller.register(worker.pidfd, zmq.POLLIN)
@@ -296,6 +308,10 @@ class Supervisor:
             slot.on_hello()
 
     def _subscribe(self, slot: PluginSlot, sub: Subscribe) -> None:
+        if self.router.table.count(slot.plugin_id) >= MAX_SUBSCRIPTIONS:
+            log.warning("plugin %s: subscription to %r refused: more than %d", slot.plugin_id,
+                        sub.pattern, MAX_SUBSCRIPTIONS)
+            return
         problem = pattern_problem(sub.pattern)
         if problem or not slot.scope.may_subscribe(sub.pattern):
             log.warning("plugin %s: subscription to %r refused: %s", slot.plugin_id,
@@ -312,7 +328,8 @@ class Supervisor:
                 self._client_peers.add(identity)
             else:
                 log.warning("refused a client with a wrong token")
-            body = (wire.pack_value({"max_message_bytes": self.config.max_message_bytes}) if ok
+            body = (wire.pack_value({"max_message_bytes": self.config.max_message_bytes,
+                                     "request_timeout": self.config.request_timeout}) if ok
                     else error_body(AuthenticationError("wrong client token")))
             self._send(self._clients, identity, Reply(0, ok, body))
             return

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import traceback
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ from .loader import load_plugin_class
 from .registry import FALLBACK_PRIORITY, Handler, WorkerRegistry
 
 log = logging.getLogger("spec_kit_worker")
-_REPLY_GRACE = 5.0  # seconds past the deadline before giving up on the supervisor
+_REPLY_GRACE = 5.0  # past the deadline, the supervisor's own timeout error should be here
 
 
 class WorkerHost:
@@ -66,6 +68,9 @@ class WorkerHost:
         self._socket.setsockopt(zmq.MAXMSGSIZE, wire.receive_limit(bootstrap.max_message_bytes))
         self._stopping = False
         self._next_cid = 1
+        self._waiting: set[int] = set()  # cids of sends whose handler is still waiting
+        self._parked: dict[int, Reply] = {}
+        self._deferred: deque[Record] = deque()
 
     def run(self) -> int:
         """Serve until told to stop; the return value is the process exit code."""
@@ -77,7 +82,8 @@ class WorkerHost:
         self._send(Hello(self.boot.plugin_id, os.getpid(), self.boot.secret))
         try:
             while not self._stopping:
-                self._serve(self._receive(None))
+                deferred = self._deferred.popleft() if self._deferred else None
+                self._serve(deferred or self._receive(None))
         finally:
             self._socket.close()
             self._context.term()
@@ -111,23 +117,36 @@ class WorkerHost:
             log.warning("ignored an unexpected %s from the supervisor", type(record).__name__)
 
     def request(self, address: str, body: bytes, timeout: float) -> Any:
-        """Send a message through the supervisor and wait for its reply, serving calls."""
+        """Send a message through the supervisor and wait for its reply, serving calls.
+
+        Replies meant for outer waits (a handler that sent while another waited) are parked
+        for them; lifecycle records wait until the handlers in flight have finished.
+        """
         cid = self._next_cid
         self._next_cid += 1
         self._send(Send(cid, address, "", timeout, body))
-        limit = (timeout or 3600.0) + _REPLY_GRACE
-        while not self._stopping:
-            record = self._receive(limit)
-            if record is None:
-                raise DeadlineExceeded(f"no reply from the supervisor for '{address}'",
-                                       address=address)
-            if isinstance(record, Reply) and record.cid == cid:
-                value = wire.unpack_value(record.body)
-                if record.ok:
-                    return value
-                raise from_data(value)
-            self._serve(record)
-        raise RuntimeFailure("the worker is stopping")
+        self._waiting.add(cid)
+        deadline = time.monotonic() + (timeout or self.boot.request_timeout) + _REPLY_GRACE
+        try:
+            while (reply := self._parked.pop(cid, None)) is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping:
+                    raise DeadlineExceeded(f"no reply from the supervisor for '{address}'",
+                                           address=address)
+                record = self._receive(remaining)
+                if isinstance(record, Reply):
+                    if record.cid in self._waiting:
+                        self._parked[record.cid] = record
+                elif isinstance(record, Phase | Stop):
+                    self._deferred.append(record)
+                else:
+                    self._serve(record)
+        finally:
+            self._waiting.discard(cid)
+        value = wire.unpack_value(reply.body)
+        if reply.ok:
+            return value
+        raise from_data(value)
 
     def _announce(self, handler: Handler) -> None:
         self._send(Subscribe(handler.sub_id, handler.pattern, handler.priority, handler.kind))
@@ -170,11 +189,11 @@ class WorkerHost:
                 plugin.activate()
                 self._register(plugin)
             elif phase.phase == "deactivate":
+                plugin.deactivate()  # raising leaves the plugin, and its handlers, as they were
                 self.registry.clear()
-                plugin.deactivate()
             elif phase.phase == "shutdown":
-                self.registry.clear()
                 plugin.shutdown()
+                self.registry.clear()
             else:
                 raise ProtocolError(f"unknown phase '{phase.phase}'")
         return self._status()

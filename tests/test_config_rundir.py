@@ -102,3 +102,13 @@ def test_timers_run_in_order_and_skip_cancelled() -> None:
     timers.run_due(5.0)
     assert fired == ["a", "b"]
     assert timers.next_due() is None
+
+
+def test_cancelled_timers_do_not_pile_up() -> None:
+    timers, fired = Timers(), []
+    for i in range(10_000):
+        timers.at(1000.0 + i, lambda: None).cancel()  # request deadlines, answered in time
+    assert len(timers) < 3000
+    timers.at(5.0, lambda: fired.append(1))
+    timers.run_due(6.0)
+    assert fired == [1]

@@ -19,7 +19,13 @@ from spec_kit_contracts import Message
 
 from . import wire
 from .addressing import address_of
-from .errors import DeadlineExceeded, RoutingError, SupervisorUnavailable, from_data
+from .errors import (
+    AuthenticationError,
+    DeadlineExceeded,
+    RoutingError,
+    SupervisorUnavailable,
+    from_data,
+)
 from .protocol import ClientHello, Control, Record, Reply, Send, timeout_problem
 from .rundir import RuntimeDir, default_runtime_dir
 
@@ -88,8 +94,15 @@ class SupervisorClient:
     def _request(self, make: Any, timeout: float) -> Any:
         with self._lock:
             cid = self._next_cid
-            self._next_cid += 1
-            return self._exchange(make(cid), cid, timeout)
+            self._next_cid += 2  # odd: first try; even: the retry after re-authenticating
+            try:
+                return self._exchange(make(cid), cid, timeout)
+            except AuthenticationError as exc:
+                if exc.context.get("reason") != "unauthenticated":
+                    raise
+                # The supervisor forgot this idle connection: prove the token again, retry.
+                self._exchange(ClientHello(self.token), 0, timeout)
+                return self._exchange(make(cid + 1), cid + 1, timeout)
 
     def _exchange(self, record: Record, cid: int, timeout: float) -> Any:
         self._socket.send(wire.encode_within(record, self.max_message_bytes))

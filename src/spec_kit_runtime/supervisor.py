@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,6 +49,7 @@ from .worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 _MAX_POLL_MS = 60_000
+MAX_CLIENTS = 4096  # authenticated client connections remembered
 MAX_SUBSCRIPTIONS = 1000  # per plugin: each one costs every uncached route lookup
 
 
@@ -76,7 +78,7 @@ class Supervisor:
         self._poller.register(self._workers, zmq.POLLIN)
         self._pidfds: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
         self._worker_peers: dict[bytes, str] = {}
-        self._client_peers: set[bytes] = set()
+        self._client_peers: OrderedDict[bytes, None] = OrderedDict()  # least recent first
         self._signal_fd = self._catch_signals()
         self._parent_fd = os.pidfd_open(parent_pid) if parent_pid else None
         if self._parent_fd is not None:
@@ -325,7 +327,7 @@ class Supervisor:
         if isinstance(record, ClientHello):
             ok = hmac.compare_digest(record.token, self._token)
             if ok:
-                self._client_peers.add(identity)
+                self._admit(identity)
             else:
                 log.warning("refused a client with a wrong token")
             body = (wire.pack_value({"max_message_bytes": self.config.max_message_bytes,
@@ -338,8 +340,10 @@ class Supervisor:
             log.warning("dropped %s from an unauthenticated client", type(record).__name__)
             if isinstance(cid, int):
                 self._send(self._clients, identity, Reply(cid, False, error_body(
-                    AuthenticationError("say ClientHello with the token first"))))
+                    AuthenticationError("say ClientHello with the token first",
+                                        reason="unauthenticated"))))
             return
+        self._client_peers.move_to_end(identity)
         if isinstance(record, Send):
             self.router.route(None, record, self._replier(self._clients, identity, record))
         elif isinstance(record, Control):
@@ -349,6 +353,22 @@ class Supervisor:
             self.router.replied(caller_key(identity), record)
         else:
             log.warning("dropped %s from a client", type(record).__name__)
+
+    def _admit(self, identity: bytes) -> None:
+        """Remember an authenticated client; forget the least recent beyond MAX_CLIENTS.
+
+        ZeroMQ does not say when a client goes away, so the table is bounded instead. A
+        forgotten client is asked to authenticate again (the client library does so); a
+        connection serving caller handlers is never forgotten.
+        """
+        self._client_peers[identity] = None
+        self._client_peers.move_to_end(identity)
+        serving = set(self.router.callers.values())
+        for old in list(self._client_peers):
+            if len(self._client_peers) <= MAX_CLIENTS:
+                break
+            if old not in serving:
+                del self._client_peers[old]
 
     def _replier(self, sock: zmq.Socket[bytes], identity: bytes,
                  record: Send | Control) -> Responder:

@@ -7,6 +7,8 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+_COMPACT_AFTER = 1024
+
 
 @dataclass(order=True)
 class Timer:
@@ -16,9 +18,13 @@ class Timer:
     seq: int
     callback: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
+    owner: Timers | None = field(default=None, compare=False, repr=False)
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            if self.owner is not None:
+                self.owner.cancelled_one()
 
 
 class Timers:
@@ -27,21 +33,37 @@ class Timers:
     def __init__(self) -> None:
         self._heap: list[Timer] = []
         self._seq = itertools.count()
+        self._cancelled = 0
+
+    def __len__(self) -> int:
+        return len(self._heap)
 
     def at(self, when: float, callback: Callable[[], None]) -> Timer:
-        timer = Timer(when, next(self._seq), callback)
+        timer = Timer(when, next(self._seq), callback, owner=self)
         heapq.heappush(self._heap, timer)
         return timer
+
+    def cancelled_one(self) -> None:
+        """Most timers are deadlines that get cancelled: compact before they pile up."""
+        self._cancelled += 1
+        if self._cancelled > _COMPACT_AFTER and self._cancelled * 2 > len(self._heap):
+            self._heap = [t for t in self._heap if not t.cancelled]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
 
     def next_due(self) -> float | None:
         """When the earliest live timer is due, or None."""
         while self._heap and self._heap[0].cancelled:
             heapq.heappop(self._heap)
+            self._cancelled -= 1
         return self._heap[0].when if self._heap else None
 
     def run_due(self, now: float) -> None:
         """Run every live timer due at ``now`` (callbacks may add timers)."""
         while self._heap and self._heap[0].when <= now:
             timer = heapq.heappop(self._heap)
-            if not timer.cancelled:
+            if timer.cancelled:
+                self._cancelled -= 1
+            else:
+                timer.owner = None  # cancelling a fired timer must not count
                 timer.callback()

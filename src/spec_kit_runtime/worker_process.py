@@ -76,12 +76,17 @@ class WorkerProcess:
 
     def reap(self) -> ExitReason | None:
         """The exit reason once the process has ended (reaping it), else None."""
-        code = self._popen.poll()
-        if code is None:
-            return None
-        # Leftover children of the plugin share the process group: take them down too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+        if self._popen.returncode is None:
+            try:  # ended? WNOWAIT: the zombie keeps its pid and group from being reused...
+                ended = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                ended = None
+            if ended is None and self._popen.poll() is None:
+                return None
+            # ...so the plugin's leftover children, in its group, can be killed safely.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+        code = self._popen.wait()
         cause, kind = self._cause or (None, None)
         return ExitReason(code, self.expected_exit, cause, kind)
 

@@ -5,41 +5,107 @@ The 1.0 API is the front door: ``PluginContainer`` (backed by a supervisor proce
 ``PluginSandbox`` and the security helpers. Errors are listed in ``spec_kit_runtime.errors``.
 """
 
-from ._version import __version__
-from .client import SupervisorClient
-from .config import PluginSettings, RuntimeConfig, load_config
-from .container import PluginContainer
-from .discovery import DiscoveryResult, discover
-from .errors import (
-    AuthenticationError,
-    ConfigError,
-    DeadlineExceeded,
-    EncodeError,
-    HandlerError,
-    LifecycleError,
-    ManifestError,
-    NoHandlerError,
-    PluginNotActiveError,
-    PluginStateError,
-    ProtocolError,
-    RoutingError,
-    RuntimeFailure,
-    ScopeError,
-    SupervisorUnavailable,
-    WorkerDiedError,
-)
-from .manifest import PluginInfo, read_manifest
-from .message_bus import DeliveryMode, MessageBus, ScopedMessageBus
-from .sandbox import PluginSandbox, SandboxViolation
-from .security import (
-    InputValidationError,
-    PathTraversalError,
-    SecurityError,
-    sanitize_plugin_id,
-    validate_path,
-    validate_plugin_path,
-)
-from .service_provider import ServiceProvider
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._version import __version__
+    from .client import SupervisorClient
+    from .config import (
+        PluginSettings,
+        RuntimeConfig,
+        load_config,
+    )
+    from .container import PluginContainer
+    from .discovery import (
+        DiscoveryResult,
+        discover,
+    )
+    from .errors import (
+        AuthenticationError,
+        ConfigError,
+        DeadlineExceeded,
+        EncodeError,
+        HandlerError,
+        LifecycleError,
+        ManifestError,
+        NoHandlerError,
+        PluginNotActiveError,
+        PluginStateError,
+        ProtocolError,
+        RoutingError,
+        RuntimeFailure,
+        ScopeError,
+        SupervisorUnavailable,
+        WorkerDiedError,
+    )
+    from .manifest import (
+        PluginInfo,
+        read_manifest,
+    )
+    from .message_bus import (
+        DeliveryMode,
+        MessageBus,
+        ScopedMessageBus,
+    )
+    from .sandbox import (
+        PluginSandbox,
+        SandboxViolation,
+    )
+    from .security import (
+        InputValidationError,
+        PathTraversalError,
+        SecurityError,
+        sanitize_plugin_id,
+        validate_path,
+        validate_plugin_path,
+    )
+    from .service_provider import ServiceProvider
+
+# Where each public name lives. Imported on first use (PEP 562), so that a worker process,
+# which needs only the codec, does not pay for the client, the config loader or yaml.
+_HOME = {
+    "__version__": "._version",
+    "SupervisorClient": ".client",
+    "PluginSettings": ".config",
+    "RuntimeConfig": ".config",
+    "load_config": ".config",
+    "PluginContainer": ".container",
+    "DiscoveryResult": ".discovery",
+    "discover": ".discovery",
+    "AuthenticationError": ".errors",
+    "ConfigError": ".errors",
+    "DeadlineExceeded": ".errors",
+    "EncodeError": ".errors",
+    "HandlerError": ".errors",
+    "LifecycleError": ".errors",
+    "ManifestError": ".errors",
+    "NoHandlerError": ".errors",
+    "PluginNotActiveError": ".errors",
+    "PluginStateError": ".errors",
+    "ProtocolError": ".errors",
+    "RoutingError": ".errors",
+    "RuntimeFailure": ".errors",
+    "ScopeError": ".errors",
+    "SupervisorUnavailable": ".errors",
+    "WorkerDiedError": ".errors",
+    "PluginInfo": ".manifest",
+    "read_manifest": ".manifest",
+    "DeliveryMode": ".message_bus",
+    "MessageBus": ".message_bus",
+    "ScopedMessageBus": ".message_bus",
+    "PluginSandbox": ".sandbox",
+    "SandboxViolation": ".sandbox",
+    "InputValidationError": ".security",
+    "PathTraversalError": ".security",
+    "SecurityError": ".security",
+    "sanitize_plugin_id": ".security",
+    "validate_path": ".security",
+    "validate_plugin_path": ".security",
+    "ServiceProvider": ".service_provider",
+}
 
 __all__ = [
     "AuthenticationError",
@@ -81,3 +147,16 @@ __all__ = [
     "validate_path",
     "validate_plugin_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'spec_kit_runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

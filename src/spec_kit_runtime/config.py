@@ -7,14 +7,15 @@ to a default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import ConfigError
-from .restart_policy import RestartPolicy, RestartType
+from .restart_policy import RestartPolicy, policy_from_data
 from .security import is_valid_plugin_id
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -51,10 +52,13 @@ class RuntimeConfig:
     def settings_for(self, plugin_id: str) -> PluginSettings:
         return self.plugins.get(plugin_id, PluginSettings())
 
-    def restart_policy_for(self, plugin_id: str) -> RestartPolicy:
-        """The runtime defaults with the plugin's own overrides applied."""
+    def restart_policy_for(self, plugin_id: str, manifest: Mapping[str, Any] | None = None
+                           ) -> RestartPolicy:
+        """Runtime defaults, then the manifest's ``restart``, then this config's overrides."""
+        policy = restart_policy(dict(manifest or {}), self.restart,
+                                f"{plugin_id}: manifest restart")
         overrides = self.settings_for(plugin_id).restart
-        return restart_policy(overrides, self.restart, f"plugins.{plugin_id}.restart")
+        return restart_policy(overrides, policy, f"plugins.{plugin_id}.restart")
 
 
 _NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout",
@@ -157,35 +161,15 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         restart = entry.get("restart") or {}
         if not isinstance(restart, dict):
             raise ConfigError(f"{where}.restart must be a mapping")
-        restart_policy(restart, RestartPolicy(), f"{where}.restart")  # refuse bad ones now
+        restart_policy(restart, RestartPolicy(), f"{source}: 'plugins.{plugin_id}.restart'")
         settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart)
     return settings
 
 
-_POLICY_NUMBERS = ("period", "backoff_initial", "backoff_factor", "backoff_max", "stable_after")
-
 
 def restart_policy(data: dict[str, Any], base: RestartPolicy, where: str) -> RestartPolicy:
-    """``base`` with the keys of ``data`` applied (``type`` names the restart type)."""
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "type":
-            try:
-                values["restart"] = RestartType(value)
-            except ValueError:
-                raise ConfigError(
-                    f"{where}.type must be permanent, transient or temporary") from None
-        elif key == "max_restarts":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{where}.max_restarts must be an integer >= 0")
-            values[key] = value
-        elif key in _POLICY_NUMBERS:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"{where}.{key} must be a number >= 0")
-            values[key] = float(value)
-        else:
-            raise ConfigError(f"{where}: unknown key '{key}'")
-    policy = replace(base, **values)
-    if policy.backoff_factor < 1:
-        raise ConfigError(f"{where}.backoff_factor must be at least 1")
-    return policy
+    """``base`` with ``data`` applied; ConfigError names where the bad setting is."""
+    try:
+        return policy_from_data(data, base)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

@@ -113,7 +113,8 @@ class Lifecycle:
             log.warning("plugin %s is already loaded", info.id)  # 1.0: not an error
             done(True, pack_value({"id": info.id, "status": existing.status}))
             return
-        tracker = RestartTracker(self.hub.config.restart_policy_for(info.id))
+        tracker = RestartTracker(self.hub.config.restart_policy_for(
+            info.id, info.manifest.get("restart")))
         missing = [d for d in info.dependencies if d not in self.slots]
         if missing:
             raise PluginStateError(

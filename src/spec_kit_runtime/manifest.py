@@ -22,6 +22,7 @@ import yaml
 
 from .errors import ManifestError
 from .patterns import pattern_problem
+from .restart_policy import RestartPolicy, policy_from_data
 from .security import (
     PathTraversalError,
     is_semver,
@@ -108,6 +109,7 @@ def parse_manifest_data(
     isolated = _bool_field(raw, where, "process_isolated", False)
     allowed = _allowed_messages(raw, where)
     dependencies = _dependencies(raw, where, plugin_id)
+    _restart(raw, where)
     for key in TEXT_FIELDS:
         if key in raw:
             _str_field(raw, where, key, "")
@@ -483,6 +485,17 @@ def _dependencies(raw: Mapping[str, Any], where: str, plugin_id: str) -> list[st
     if repeated:
         raise ManifestError(where, "dependencies", f"lists {repeated[0]!r} more than once")
     return deps
+
+
+def _restart(raw: Mapping[str, Any], where: str) -> None:
+    """An optional ``restart`` mapping: the plugin's own restart policy settings."""
+    value = raw.get("restart", {})
+    if not isinstance(value, dict):
+        raise ManifestError(where, "restart", f"must be a mapping, got {_kind(value)}")
+    try:
+        policy_from_data(value, RestartPolicy())
+    except ValueError as exc:
+        raise ManifestError(where, "restart", str(exc)) from None
 
 
 def _plugin_file(plugin_dir: Path, file_text: str, where: str) -> Path:

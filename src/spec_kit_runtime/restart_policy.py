@@ -10,8 +10,10 @@ once a worker has stayed up ``stable_after`` seconds.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
 
 class RestartType(Enum):
@@ -113,3 +115,36 @@ class RestartTracker:
         )
         self._consecutive += 1
         return Restart(delay)
+
+
+_NUMBERS = ("period", "backoff_initial", "backoff_factor", "backoff_max", "stable_after")
+
+
+def policy_from_data(data: Mapping[str, Any], base: RestartPolicy) -> RestartPolicy:
+    """``base`` with the settings in ``data`` applied; ValueError says what is wrong.
+
+    Keys: ``type`` (permanent, transient, temporary), ``max_restarts`` and the numbers
+    ``period``, ``backoff_initial``, ``backoff_factor`` (at least 1), ``backoff_max``,
+    ``stable_after``. Shared by the config file and manifests, which word the error.
+    """
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "type":
+            try:
+                values["restart"] = RestartType(value)
+            except ValueError:
+                raise ValueError("type must be permanent, transient or temporary") from None
+        elif key == "max_restarts":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError("max_restarts must be an integer >= 0")
+            values[key] = value
+        elif key in _NUMBERS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{key} must be a number >= 0")
+            values[key] = float(value)
+        else:
+            raise ValueError(f"unknown key '{key}'")
+    policy = replace(base, **values)
+    if policy.backoff_factor < 1:
+        raise ValueError("backoff_factor must be at least 1")
+    return policy

@@ -158,8 +158,9 @@ class Lifecycle:
         self._enqueue(slot, "restart", [*self._stop_steps(), *self._start_steps(slot)], done)
 
     def _stop_steps(self) -> list[Step]:
+        """Deactivate and shut down if possible; stop the worker in any case."""
         return [self._cancel_restart, self._deactivate_if_active,
-                self._if_running(self._phase("shutdown")), self._stop]
+                self._if_running(self._phase("shutdown", best_effort=True)), self._stop]
 
     def _start_steps(self, slot: PluginSlot) -> list[Step]:
         def fresh_history(op: _Operation) -> None:
@@ -236,7 +237,9 @@ class Lifecycle:
 
         slot.on_hello = hello
 
-    def _phase(self, name: str, body: bytes = b"") -> Step:
+    def _phase(self, name: str, body: bytes = b"", best_effort: bool = False) -> Step:
+        """Run lifecycle phase ``name`` in the worker; ``best_effort``: a failure (or a hang
+        past phase_timeout) is logged and the operation goes on: stopping must not stall."""
         def step(op: _Operation) -> None:
             slot = op.slot
             if slot.identity is None:
@@ -253,6 +256,11 @@ class Lifecycle:
                     return
                 if ok and isinstance(value, dict) and isinstance(value.get("status"), str):
                     slot.status = value["status"]
+                    op.proceed()
+                elif best_effort:
+                    slot.last_error = from_data(value).message
+                    log.warning("plugin %s: %s failed, stopping anyway: %s", slot.plugin_id,
+                                name, slot.last_error)
                     op.proceed()
                 else:
                     op.fail(from_data(value))
@@ -278,7 +286,7 @@ class Lifecycle:
 
     def _deactivate_if_active(self, op: _Operation) -> None:
         if op.slot.status == "active" and op.slot.identity is not None:
-            self._phase("deactivate")(op)
+            self._phase("deactivate", best_effort=True)(op)
         else:
             op.proceed()
 

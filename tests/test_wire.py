@@ -37,7 +37,6 @@ from spec_kit_runtime.protocol import (
     Subscribe,
     Unsubscribe,
 )
-from spec_kit_runtime.router import msgpack_array
 
 RECORDS = [
     Hello("design", 42, b"s" * 32), ClientHello(b"t" * 32), Phase(1, "initialize", b"\x80"),
@@ -181,7 +180,7 @@ def test_mistyped_message_fields_are_refused(change: dict[str, Any], why: str) -
 @pytest.mark.parametrize("count", [0, 1, 15, 16, 70_000])
 def test_msgpack_array_joins_encoded_items(count: int) -> None:
     items = [wire.pack_value({"i": i}) for i in range(count)]
-    assert wire.unpack_value(msgpack_array(items)) == [{"i": i} for i in range(count)]
+    assert wire.unpack_value(wire.msgpack_array(items)) == [{"i": i} for i in range(count)]
 
 
 def test_errors_cross_the_wire_with_their_cause() -> None:

@@ -198,14 +198,14 @@ class CallerHandlers:
             reply = Reply(call.cid, True, wire.pack_value(handler(message)))
             wire.encode_within(reply, self.max_message_bytes)  # too big: answer with the error
         except RuntimeFailure as exc:
-            reply = Reply(call.cid, False, wire.pack_value(exc.to_data()))
+            reply = Reply(call.cid, False, wire.pack_error(exc))
         except Exception as exc:
             logging.getLogger(__name__).exception("caller handler for %s raised", call.address)
-            reply = Reply(call.cid, False, wire.pack_value(HandlerError(
+            reply = Reply(call.cid, False, wire.pack_error(HandlerError(
                 f"handler for '{call.address}' raised {type(exc).__name__}: {exc}",
                 address=call.address, exception=type(exc).__name__,
                 traceback=traceback.format_exc(),
-            ).to_data()))
+            )))
         if call.cid:
             self._outbox.put((reply, None))
             self._wake()

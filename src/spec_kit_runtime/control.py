@@ -18,7 +18,7 @@ from .patterns import pattern_problem
 from .protocol import Control
 from .router import caller_key
 from .slots import Responder
-from .wire import pack_value, unpack_value
+from .wire import pack_error, pack_value, unpack_value
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -55,7 +55,7 @@ class ControlOps:
                 raise ProtocolError(f"arguments of '{control.op}' must be a map")
             op(peer, args, respond)
         except RuntimeFailure as exc:
-            respond(False, pack_value(exc.to_data()))
+            respond(False, pack_error(exc))
 
     def _status(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         hub = self.hub

@@ -28,7 +28,7 @@ from .protocol import Phase, Stop
 from .restart_policy import Ending, GiveUp, Restart, RestartTracker
 from .scopes import Scope
 from .slots import PluginSlot, Responder
-from .wire import pack_value, unpack_value
+from .wire import pack_error, pack_value, unpack_value
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -71,7 +71,7 @@ class _Operation:
         self.slot.last_error = error.message
         log.error("plugin %s: %s failed: %s", self.slot.plugin_id, self.name, error.message)
         self.lifecycle.after_failure(self)
-        self._finish(False, pack_value(error.to_data()))
+        self._finish(False, pack_error(error))
 
     def _finish(self, ok: bool, body: bytes) -> None:
         self.finished = True

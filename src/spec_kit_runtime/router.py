@@ -30,7 +30,7 @@ from .routing_table import Route, RoutingTable
 from .scopes import SYSTEM_EVENTS
 from .slots import Responder
 from .timers import Timer
-from .wire import pack_message, pack_value
+from .wire import msgpack_array, pack_error, pack_message, pack_value
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -50,22 +50,6 @@ class _Pending:
 def caller_key(identity: bytes) -> str:
     """The routing-table owner of handlers living in the client connection ``identity``."""
     return f"caller:{identity.hex()}"
-
-
-def msgpack_array(items: list[bytes]) -> bytes:
-    """A msgpack array of already-encoded items (no decoding, no re-encoding)."""
-    count = len(items)
-    if count < 16:
-        head = bytes([0x90 | count])
-    elif count < 1 << 16:
-        head = b"\xdc" + count.to_bytes(2, "big")
-    else:
-        head = b"\xdd" + count.to_bytes(4, "big")
-    return head + b"".join(items)
-
-
-def error_body(error: RuntimeFailure) -> bytes:
-    return pack_value(error.to_data())
 
 
 class Router:
@@ -112,7 +96,7 @@ class Router:
 
         def expire() -> None:
             if self._pending.pop(cid, None) is not None:
-                respond(False, error_body(DeadlineExceeded(
+                respond(False, pack_error(DeadlineExceeded(
                     f"plugin '{owner}' did not answer {what} within {timeout:g}s",
                     plugin=owner, what=what,
                 )))
@@ -123,7 +107,7 @@ class Router:
             lost = self._pending.pop(cid, None)  # None: already failed by drop_caller
             if lost is not None:
                 timer.cancel()
-                respond(False, error_body(PluginNotActiveError(
+                respond(False, pack_error(PluginNotActiveError(
                     f"'{owner}' cannot be reached for {what}", plugin=owner)))
 
     def replied(self, owner: str, reply: Reply) -> None:
@@ -142,7 +126,7 @@ class Router:
         for cid in doomed:
             pending = self._pending.pop(cid)
             pending.timer.cancel()
-            pending.respond(False, error_body(error))
+            pending.respond(False, pack_error(error))
 
     # -- sends -----------------------------------------------------------------------------
 
@@ -152,7 +136,7 @@ class Router:
             source = self._check_sender(sender, send)
             routes = self._active_routes(send.address)
         except RuntimeFailure as exc:
-            respond(False, error_body(exc))
+            respond(False, pack_error(exc))
             return
         timeout = send.timeout or self.hub.config.request_timeout
         delivery = delivery_of(send.address)

@@ -40,7 +40,7 @@ from .protocol import (
     Subscribe,
     Unsubscribe,
 )
-from .router import Router, caller_key, error_body
+from .router import Router, caller_key
 from .rundir import RuntimeDir
 from .slots import PluginSlot, Responder
 from .startup import StartUp
@@ -262,7 +262,7 @@ class Supervisor:
             if not isinstance(record, Reply):
                 log.warning("could not deliver %s: %s", type(record).__name__, exc.message)
                 return False
-            frame = wire.encode(Reply(record.cid, False, error_body(exc)))
+            frame = wire.encode(Reply(record.cid, False, wire.pack_error(exc)))
         try:
             sock.send_multipart([identity, frame], zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as exc:  # peer gone (ROUTER_MANDATORY) or its queue is full
@@ -332,14 +332,14 @@ class Supervisor:
                 log.warning("refused a client with a wrong token")
             body = (wire.pack_value({"max_message_bytes": self.config.max_message_bytes,
                                      "request_timeout": self.config.request_timeout}) if ok
-                    else error_body(AuthenticationError("wrong client token")))
+                    else wire.pack_error(AuthenticationError("wrong client token")))
             self._send(self._clients, identity, Reply(0, ok, body))
             return
         cid = getattr(record, "cid", None)
         if identity not in self._client_peers:
             log.warning("dropped %s from an unauthenticated client", type(record).__name__)
             if isinstance(cid, int):
-                self._send(self._clients, identity, Reply(cid, False, error_body(
+                self._send(self._clients, identity, Reply(cid, False, wire.pack_error(
                     AuthenticationError("say ClientHello with the token first",
                                         reason="unauthenticated"))))
             return

@@ -34,7 +34,7 @@ from spec_kit_contracts.message_types import (
     Response,
 )
 
-from .errors import EncodeError, ProtocolError
+from .errors import EncodeError, ProtocolError, RuntimeFailure
 from .protocol import PROTOCOL_VERSION, RECORD_TYPES, Record
 
 _HEADER_LENGTH = struct.Struct(">H")
@@ -139,6 +139,23 @@ def pack_value(value: Any) -> bytes:
     except (TypeError, ValueError, OverflowError) as exc:
         raise EncodeError(f"value cannot be encoded: {exc}") from None
     return packed
+
+
+def pack_error(error: RuntimeFailure) -> bytes:
+    """The body of an error reply."""
+    return pack_value(error.to_data())
+
+
+def msgpack_array(items: list[bytes]) -> bytes:
+    """A msgpack array of already-encoded items (no decoding, no re-encoding)."""
+    count = len(items)
+    if count < 16:
+        head = bytes([0x90 | count])
+    elif count < 1 << 16:
+        head = b"\xdc" + count.to_bytes(2, "big")
+    else:
+        head = b"\xdd" + count.to_bytes(4, "big")
+    return head + b"".join(items)
 
 
 def unpack_value(data: bytes) -> Any:

@@ -158,7 +158,7 @@ class WorkerHost:
             self._reply_error(cid, exc)
 
     def _reply_error(self, cid: int, error: RuntimeFailure) -> None:
-        self._send(Reply(cid, False, wire.pack_value(error.to_data())))
+        self._send(Reply(cid, False, wire.pack_error(error)))
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,19 @@ def test_a_busy_but_healthy_worker_is_left_alone(tmp_path: Path) -> None:
         for _ in range(40):  # 40 calls over well past the 0.15 s of tolerated silence
             assert command(container, "steady", "nap")["pong"] == pid
         assert state(container, "steady")["restarts"] == 0
+
+
+def test_requests_during_a_restart_backoff_fail_fast(tmp_path: Path) -> None:
+    copy_plugin(CRASHY, tmp_path, "backing")
+    with running_container(restart={"backoff_initial": 5.0}) as container:
+        load_active(container, tmp_path, "backing")
+        with pytest.raises(WorkerDiedError):
+            command(container, "backing", "exit")  # first restart: immediate
+        wait_until(lambda: state(container, "backing")["restarts"] == 1, timeout=10)
+        with pytest.raises(WorkerDiedError):
+            command(container, "backing", "exit")  # second: waits 5 s
+        wait_until(lambda: state(container, "backing")["state"] == "restarting")
+        started = time.monotonic()
+        with pytest.raises(PluginNotActiveError, match="'backing' is restarting"):
+            command(container, "backing", "ping")
+        assert time.monotonic() - started < 1.0  # not held until the restart

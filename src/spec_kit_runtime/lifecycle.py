@@ -3,29 +3,25 @@
 A lifecycle operation is a list of steps run on the supervisor's loop, never blocking it:
 each step starts something (a spawn, a phase call, a stop) and continues when the worker
 answers, a timer fires or the process exits. One operation runs per plugin at a time;
-later ones queue behind it.
+later ones queue behind it. The steps that handle the worker process are in
+``worker_steps``; what follows a worker's own end (the restart policy) is in ``recovery``.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import signal
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .dependencies import dependency_order, dependents_of
-from .errors import (
-    DeadlineExceeded,
-    PluginStateError,
-    RuntimeFailure,
-    WorkerDiedError,
-    from_data,
-)
+from . import worker_steps
+from .dependencies import dependency_order
+from .errors import PluginStateError, RuntimeFailure, WorkerDiedError, from_data
 from .exits import ExitReason
 from .manifest import PluginInfo
-from .protocol import Phase, Stop
-from .restart_policy import Ending, GiveUp, Restart, RestartTracker
+from .protocol import Phase
+from .recovery import Recovery
+from .restart_policy import RestartTracker
 from .scopes import Scope
 from .slots import PluginSlot, Responder
 from .wire import pack_error, pack_value, unpack_value
@@ -90,6 +86,7 @@ class Lifecycle:
         self.hub = hub
         self.slots: dict[str, PluginSlot] = {}
         self._current: dict[str, _Operation] = {}
+        self.recovery = Recovery(self)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -102,7 +99,8 @@ class Lifecycle:
             # exit is not seen yet. Reuse the slot and start once that worker is gone.
             existing.info, existing.config = info, config
             existing.scope = Scope(info.id, info.allowed_messages)
-            self._enqueue(existing, "load", [self._await_exit, *self._load_steps(config)], done)
+            steps = [worker_steps.await_exit, *self._load_steps(config)]
+            self._enqueue(existing, "load", steps, done)
             return
         if existing is not None and (existing.worker is not None or existing.busy):
             if existing.busy or existing.status not in ("initialized", "active"):
@@ -125,7 +123,7 @@ class Lifecycle:
         self._enqueue(slot, "load", self._load_steps(config), done)
 
     def _load_steps(self, config: dict[str, Any]) -> list[Step]:
-        return [self._drop_routes, self._spawn, self._phase("load"),
+        return [self._drop_routes, worker_steps.spawn, self._phase("load"),
                 self._phase("initialize", pack_value(config))]
 
     def activate(self, plugin_id: str, done: Responder) -> None:
@@ -160,7 +158,7 @@ class Lifecycle:
     def _stop_steps(self) -> list[Step]:
         """Deactivate and shut down if possible; stop the worker in any case."""
         return [self._cancel_restart, self._deactivate_if_active,
-                self._if_running(self._phase("shutdown", best_effort=True)), self._stop]
+                self._if_running(self._phase("shutdown", best_effort=True)), worker_steps.stop]
 
     def _start_steps(self, slot: PluginSlot) -> list[Step]:
         def fresh_history(op: _Operation) -> None:
@@ -173,12 +171,20 @@ class Lifecycle:
         return [fresh_history, *self._load_steps(slot.config), self._drop_routes,
                 self._phase("activate")]
 
+    def recover(self, slot: PluginSlot, done: Responder) -> None:
+        """Once the crashed worker is gone, start the plugin again up to its target state."""
+        steps = [worker_steps.await_exit, *self._load_steps(slot.config)]
+        if slot.target == "active":
+            steps.append(self._phase("activate"))
+        self._enqueue(slot, "recover", steps, done)
+
     def shutdown_order(self) -> list[str]:
         """Every plugin, dependents before their dependencies."""
-        ordered = dependency_order(self._graph()).shutdown_order()
+        ordered = dependency_order(self.graph()).shutdown_order()
         return [*(p for p in self.slots if p not in ordered), *ordered]
 
-    def _graph(self) -> dict[str, tuple[str, ...]]:
+    def graph(self) -> dict[str, tuple[str, ...]]:
+        """Each plugin's dependencies."""
         return {pid: slot.info.dependencies for pid, slot in self.slots.items()}
 
     def require(self, plugin_id: str) -> PluginSlot:
@@ -213,29 +219,6 @@ class Lifecycle:
             slot.status = "error"
 
     # -- steps -----------------------------------------------------------------------------
-
-    def _spawn(self, op: _Operation) -> None:
-        slot = op.slot
-        slot.secret = secrets.token_bytes(32)
-        slot.status = "loading"
-        slot.worker = self.hub.spawn_worker(slot)
-        slot.started_at = self.hub.now()
-        limit = self.hub.config.start_timeout
-
-        def too_late() -> None:
-            op.fail(DeadlineExceeded(
-                f"plugin '{slot.plugin_id}': worker did not connect within {limit:g}s",
-                plugin=slot.plugin_id, phase="start",
-            ))
-
-        timer = self.hub.timers.at(self.hub.now() + limit, too_late)
-
-        def hello() -> None:
-            timer.cancel()
-            slot.tracker.started(self.hub.now())
-            op.proceed()
-
-        slot.on_hello = hello
 
     def _phase(self, name: str, body: bytes = b"", best_effort: bool = False) -> Step:
         """Run lifecycle phase ``name`` in the worker; ``best_effort``: a failure (or a hang
@@ -272,18 +255,6 @@ class Lifecycle:
 
         return step
 
-    def _await_exit(self, op: _Operation) -> None:
-        slot = op.slot
-        if slot.worker is None:
-            op.proceed()
-            return
-
-        def exited() -> None:
-            slot.on_exit = None
-            op.proceed()
-
-        slot.on_exit = exited
-
     def _deactivate_if_active(self, op: _Operation) -> None:
         if op.slot.status == "active" and op.slot.identity is not None:
             self._phase("deactivate", best_effort=True)(op)
@@ -303,25 +274,6 @@ class Lifecycle:
     def _drop_routes(self, op: _Operation) -> None:
         self.hub.router.table.clear_owner(op.slot.plugin_id)
         op.proceed()
-
-    def _stop(self, op: _Operation) -> None:
-        slot, worker = op.slot, op.slot.worker
-        if worker is None:
-            op.proceed()
-            return
-        worker.expected_exit = True
-        self.hub.send_worker(slot, Stop())
-        grace = self.hub.config.stop_timeout
-        now = self.hub.now()
-        term = self.hub.timers.at(now + grace, lambda: worker.signal_tree(signal.SIGTERM))
-        kill = self.hub.timers.at(now + 2 * grace, lambda: worker.signal_tree(signal.SIGKILL))
-
-        def exited() -> None:
-            term.cancel()
-            kill.cancel()
-            op.proceed()
-
-        slot.on_exit = exited
 
     def _cancel_restart(self, op: _Operation) -> None:
         if op.slot.restart_timer is not None:
@@ -360,7 +312,7 @@ class Lifecycle:
                 "plugin": slot.plugin_id, "reason": reason.describe(),
             })
             if slot.busy is None and slot.target is not None:
-                self._after_end(slot, _ending(reason), error)
+                self.recovery.worker_ended(slot, reason, error)
             else:  # an operation was under way: its caller gets the error, no restart
                 slot.status = "error"
                 slot.last_error = error.message
@@ -370,77 +322,3 @@ class Lifecycle:
             current = self._current.get(slot.plugin_id)
             if current is not None:
                 current.fail(error)
-
-    # -- restarts --------------------------------------------------------------------------
-
-    def _after_end(self, slot: PluginSlot, ending: Ending, error: RuntimeFailure) -> None:
-        """Apply the plugin's restart policy to a worker that ended on its own."""
-        decision = slot.tracker.decide(ending, self.hub.now())
-        slot.last_error = error.message
-        if isinstance(decision, Restart):
-            slot.status = "restarting"
-            log.warning("plugin %s: restarting in %.3gs", slot.plugin_id, decision.delay)
-            self.hub.router.emit_system("plugin_restarting", {
-                "plugin": slot.plugin_id, "delay": decision.delay, "reason": error.message,
-            })
-            slot.restart_timer = self.hub.timers.at(
-                self.hub.now() + decision.delay, lambda: self._restart(slot))
-        elif isinstance(decision, GiveUp):
-            slot.status = "failed"
-            slot.last_error = f"gave up restarting: {decision.why}; last: {error.message}"
-            log.error("plugin %s: %s", slot.plugin_id, slot.last_error)
-            self.hub.router.emit_system("plugin_failed", {
-                "plugin": slot.plugin_id, "reason": slot.last_error,
-            })
-        else:
-            slot.status = "unloaded" if ending is Ending.CLEAN else "error"
-            log.info("plugin %s: not restarted: %s", slot.plugin_id, decision.why)
-
-    def _restart(self, slot: PluginSlot) -> None:
-        """Bring the plugin back to its target state; a failed start counts as an ending."""
-        slot.restart_timer = None
-        if self.slots.get(slot.plugin_id) is not slot or slot.status != "restarting":
-            return  # unloaded or handled meanwhile
-        steps = [self._await_exit, *self._load_steps(slot.config)]
-        if slot.target == "active":
-            steps.append(self._phase("activate"))
-
-        def done(ok: bool, body: bytes) -> None:
-            if ok:
-                slot.restarts += 1
-                log.info("plugin %s: restarted (%d so far)", slot.plugin_id, slot.restarts)
-                self.hub.router.emit_system("plugin_restarted", {
-                    "plugin": slot.plugin_id, "restarts": slot.restarts,
-                })
-                if self.hub.config.strategy == "rest_for_one":
-                    self._restart_dependents(slot.plugin_id)
-            else:
-                failure = from_data(unpack_value(body))
-                self._after_end(slot, Ending.START_FAILED, failure)
-
-        self._enqueue(slot, "recover", steps, done)
-
-
-    def _restart_dependents(self, plugin_id: str) -> None:
-        """rest_for_one: the plugins depending on ``plugin_id`` restart after it, in order."""
-        for dependent in dependents_of(plugin_id, self._graph()):
-            slot = self.slots[dependent]
-            if slot.target == "active" and slot.status == "active":
-                log.info("plugin %s: restarting after its dependency %s (rest_for_one)",
-                         dependent, plugin_id)
-                self.restart(dependent, self._log_failure(dependent, "restart after a dependency"))
-
-
-    @staticmethod
-    def _log_failure(plugin_id: str, what: str) -> Responder:
-        def logged(ok: bool, _body: bytes) -> None:
-            if not ok:
-                log.error("plugin %s: %s failed", plugin_id, what)
-        return logged
-
-
-def _ending(reason: ExitReason) -> Ending:
-    """How the restart policy sees a worker's end."""
-    if reason.cause_kind is not None:
-        return Ending(reason.cause_kind)
-    return Ending.CLEAN if reason.clean else Ending.CRASHED

@@ -25,7 +25,7 @@ from .errors import (
     ScopeError,
 )
 from .patterns import address_problem
-from .protocol import Call, Record, Reply, Send, timeout_problem
+from .protocol import Call, Control, Record, Reply, Send, timeout_problem
 from .routing_table import Route, RoutingTable
 from .scopes import SYSTEM_EVENTS
 from .slots import Responder
@@ -50,6 +50,17 @@ class _Pending:
 def caller_key(identity: bytes) -> str:
     """The routing-table owner of handlers living in the client connection ``identity``."""
     return f"caller:{identity.hex()}"
+
+
+def replier(send: Callable[[bytes, Record], bool], identity: bytes,
+            record: Send | Control) -> Responder:
+    """Where the answer to ``record`` goes: a Reply with its cid, sent to ``identity``."""
+    cid = record.cid
+
+    def respond(ok: bool, body: bytes) -> None:
+        send(identity, Reply(cid, ok, body))
+
+    return respond
 
 
 class Router:

@@ -1,20 +1,19 @@
 """The supervisor process: one loop waiting on sockets, worker pidfds, signals and timers.
 
 Two ROUTER sockets: one for workers (each proves its per-spawn secret in a Hello) and one
-for clients (each proves the token in the runtime directory). Worker deaths arrive
-through pidfds in the same poll, so they are seen the moment they happen. Nothing a
-plugin sends can raise out of the loop: bad frames are dropped and logged.
+for clients (each proves the token in the runtime directory); what arrives on each is
+handed to its door (``worker_door``, ``client_door``). Worker deaths arrive through
+pidfds in the same poll, so they are seen the moment they happen. Nothing a plugin sends
+can raise out of the loop: bad frames are dropped and logged.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import os
 import signal
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,35 +21,24 @@ import zmq
 
 from . import wire
 from .bootstrap import Bootstrap
+from .client_door import ClientDoor
 from .config import RuntimeConfig
 from .control import ControlOps
-from .errors import AuthenticationError, EncodeError, ProtocolError, RuntimeFailure
+from .errors import EncodeError, ProtocolError, RuntimeFailure
 from .heartbeats import HeartbeatMonitor
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
-from .patterns import pattern_problem
-from .protocol import (
-    ClientHello,
-    Control,
-    Heartbeat,
-    Hello,
-    Record,
-    Reply,
-    Send,
-    Subscribe,
-    Unsubscribe,
-)
-from .router import Router, caller_key
+from .protocol import Record, Reply
+from .router import Router
 from .rundir import RuntimeDir
-from .slots import PluginSlot, Responder
+from .slots import PluginSlot
 from .startup import StartUp
 from .timers import Timers
+from .worker_door import WorkerDoor
 from .worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 _MAX_POLL_MS = 60_000
-MAX_CLIENTS = 4096  # authenticated client connections remembered
-MAX_SUBSCRIPTIONS = 1000  # per plugin: each one costs every uncached route lookup
 
 
 class Supervisor:
@@ -72,13 +60,13 @@ class Supervisor:
         self._workers = self._router_socket(rundir.workers_endpoint)
         self.client_endpoint = config.endpoint or rundir.clients_endpoint
         self._clients = self._router_socket(self.client_endpoint)
-        self._token = rundir.new_token()
+        self.client_door = ClientDoor(self, rundir.new_token())
         self._poller = zmq.Poller()
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
         self._pidfds: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
-        self._worker_peers: dict[bytes, str] = {}
-        self._client_peers: OrderedDict[bytes, None] = OrderedDict()  # least recent first
+        self.worker_door = WorkerDoor(
+            self, lambda identity, record: self._send(self._workers, identity, record))
         self._signal_fd = self._catch_signals()
         self._parent_fd = os.pidfd_open(parent_pid) if parent_pid else None
         if self._parent_fd is not None:
@@ -128,9 +116,9 @@ class Supervisor:
                                                _MAX_POLL_MS)
         for source, _ in self._poller.poll(timeout):
             if source is self._clients:
-                self._drain(self._clients, self._client_record)
+                self._drain(self._clients, self.client_door.received)
             elif source is self._workers:
-                self._drain(self._workers, self._worker_record)
+                self._drain(self._workers, self.worker_door.received)
             elif source == self._signal_fd:
                 self._signalled()
             elif source == self._parent_fd:
@@ -239,7 +227,7 @@ class Supervisor:
         reason = worker.reap() or worker.wait(1.0)
         worker.close()
         if worker.identity is not None:
-            self._worker_peers.pop(worker.identity, None)
+            self.worker_door.forget(worker.identity)
         if slot.worker is worker and reason is not None:
             self.lifecycle.worker_exited(slot, reason)
 
@@ -269,112 +257,3 @@ class Supervisor:
             log.warning("could not deliver %s: %s", type(record).__name__, exc.strerror)
             return False
         return True
-
-    def _worker_record(self, identity: bytes, record: Record) -> None:
-        plugin_id = self._worker_peers.get(identity)
-        if plugin_id is None:
-            if isinstance(record, Hello):
-                self._worker_hello(identity, record)
-            else:
-                log.warning("dropped %s from an unidentified worker connection",
-                            type(record).__name__)
-            return
-        slot = self.lifecycle.slots.get(plugin_id)
-        if slot is None or slot.identity != identity:
-            return
-        if isinstance(record, Reply):
-            self.router.replied(plugin_id, record)
-        elif isinstance(record, Send):
-            self.router.route(plugin_id, record, self._replier(self._workers, identity, record))
-        elif isinstance(record, Heartbeat):
-            self.heartbeats.answered(slot)
-        elif isinstance(record, Subscribe):
-            self._subscribe(slot, record)
-        elif isinstance(record, Unsubscribe):
-            self.router.table.remove(plugin_id, record.sub_id)
-        else:
-            log.warning("plugin %s: unexpected %s dropped", plugin_id, type(record).__name__)
-
-    def _worker_hello(self, identity: bytes, hello: Hello) -> None:
-        slot = self.lifecycle.slots.get(hello.plugin_id)
-        expected = slot.secret if slot is not None else None
-        if (slot is None or expected is None or slot.worker is None
-                or slot.worker.pid != hello.pid
-                or not hmac.compare_digest(expected, hello.secret)):
-            raise AuthenticationError(f"worker hello for '{hello.plugin_id}' (pid {hello.pid}) "
-                                      "refused: unknown plugin, pid or secret")
-        slot.secret = None  # single use: a replayed Hello is refused
-        slot.identity = slot.worker.identity = identity
-        self._worker_peers[identity] = slot.plugin_id
-        if slot.on_hello is not None:
-            slot.on_hello()
-
-    def _subscribe(self, slot: PluginSlot, sub: Subscribe) -> None:
-        if self.router.table.count(slot.plugin_id) >= MAX_SUBSCRIPTIONS:
-            log.warning("plugin %s: subscription to %r refused: more than %d", slot.plugin_id,
-                        sub.pattern, MAX_SUBSCRIPTIONS)
-            return
-        problem = pattern_problem(sub.pattern)
-        if problem or not slot.scope.may_subscribe(sub.pattern):
-            log.warning("plugin %s: subscription to %r refused: %s", slot.plugin_id,
-                        sub.pattern, problem or "outside its scope")
-            return
-        self.router.table.add(slot.plugin_id, sub.sub_id, sub.pattern, sub.priority, sub.kind)
-
-    # -- clients ---------------------------------------------------------------------------
-
-    def _client_record(self, identity: bytes, record: Record) -> None:
-        if isinstance(record, ClientHello):
-            ok = hmac.compare_digest(record.token, self._token)
-            if ok:
-                self._admit(identity)
-            else:
-                log.warning("refused a client with a wrong token")
-            body = (wire.pack_value({"max_message_bytes": self.config.max_message_bytes,
-                                     "request_timeout": self.config.request_timeout}) if ok
-                    else wire.pack_error(AuthenticationError("wrong client token")))
-            self._send(self._clients, identity, Reply(0, ok, body))
-            return
-        cid = getattr(record, "cid", None)
-        if identity not in self._client_peers:
-            log.warning("dropped %s from an unauthenticated client", type(record).__name__)
-            if isinstance(cid, int):
-                self._send(self._clients, identity, Reply(cid, False, wire.pack_error(
-                    AuthenticationError("say ClientHello with the token first",
-                                        reason="unauthenticated"))))
-            return
-        self._client_peers.move_to_end(identity)
-        if isinstance(record, Send):
-            self.router.route(None, record, self._replier(self._clients, identity, record))
-        elif isinstance(record, Control):
-            self.control.handle(identity, record,
-                                self._replier(self._clients, identity, record))
-        elif isinstance(record, Reply):  # from a caller's handler
-            self.router.replied(caller_key(identity), record)
-        else:
-            log.warning("dropped %s from a client", type(record).__name__)
-
-    def _admit(self, identity: bytes) -> None:
-        """Remember an authenticated client; forget the least recent beyond MAX_CLIENTS.
-
-        ZeroMQ does not say when a client goes away, so the table is bounded instead. A
-        forgotten client is asked to authenticate again (the client library does so); a
-        connection serving caller handlers is never forgotten.
-        """
-        self._client_peers[identity] = None
-        self._client_peers.move_to_end(identity)
-        serving = set(self.router.callers.values())
-        for old in list(self._client_peers):
-            if len(self._client_peers) <= MAX_CLIENTS:
-                break
-            if old not in serving:
-                del self._client_peers[old]
-
-    def _replier(self, sock: zmq.Socket[bytes], identity: bytes,
-                 record: Send | Control) -> Responder:
-        cid = record.cid
-
-        def respond(ok: bool, body: bytes) -> None:
-            self._send(sock, identity, Reply(cid, ok, body))
-
-        return respond

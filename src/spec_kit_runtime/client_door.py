@@ -1,0 +1,82 @@
+"""The supervisor's door for clients: who may come in, and where what they send goes.
+
+A client proves the token in the runtime directory with a ClientHello before anything else
+it sends is taken; the table of authenticated connections is bounded (see ``_admit``).
+Kept apart from ``supervisor``, whose loop only reads frames off the socket and hands
+them here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from . import wire
+from .errors import AuthenticationError
+from .protocol import ClientHello, Control, Record, Reply, Send
+from .router import caller_key, replier
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+MAX_CLIENTS = 4096  # authenticated client connections remembered
+
+
+class ClientDoor:
+    """Authenticates client connections and dispatches their records; owned by the Supervisor."""
+
+    def __init__(self, hub: Supervisor, token: bytes) -> None:
+        self.hub = hub
+        self._token = token
+        self._peers: OrderedDict[bytes, None] = OrderedDict()  # least recent first
+
+    def received(self, identity: bytes, record: Record) -> None:
+        """A record from client connection ``identity``."""
+        if isinstance(record, ClientHello):
+            ok = hmac.compare_digest(record.token, self._token)
+            if ok:
+                self._admit(identity)
+            else:
+                log.warning("refused a client with a wrong token")
+            body = (wire.pack_value({"max_message_bytes": self.hub.config.max_message_bytes,
+                                     "request_timeout": self.hub.config.request_timeout}) if ok
+                    else wire.pack_error(AuthenticationError("wrong client token")))
+            self.hub.send_client(identity, Reply(0, ok, body))
+            return
+        cid = getattr(record, "cid", None)
+        if identity not in self._peers:
+            log.warning("dropped %s from an unauthenticated client", type(record).__name__)
+            if isinstance(cid, int):
+                self.hub.send_client(identity, Reply(cid, False, wire.pack_error(
+                    AuthenticationError("say ClientHello with the token first",
+                                        reason="unauthenticated"))))
+            return
+        self._peers.move_to_end(identity)
+        if isinstance(record, Send):
+            self.hub.router.route(None, record, replier(self.hub.send_client, identity, record))
+        elif isinstance(record, Control):
+            self.hub.control.handle(identity, record,
+                                    replier(self.hub.send_client, identity, record))
+        elif isinstance(record, Reply):  # from a caller's handler
+            self.hub.router.replied(caller_key(identity), record)
+        else:
+            log.warning("dropped %s from a client", type(record).__name__)
+
+    def _admit(self, identity: bytes) -> None:
+        """Remember an authenticated client; forget the least recent beyond MAX_CLIENTS.
+
+        ZeroMQ does not say when a client goes away, so the table is bounded instead. A
+        forgotten client is asked to authenticate again (the client library does so); a
+        connection serving caller handlers is never forgotten.
+        """
+        self._peers[identity] = None
+        self._peers.move_to_end(identity)
+        serving = set(self.hub.router.callers.values())
+        for old in list(self._peers):
+            if len(self._peers) <= MAX_CLIENTS:
+                break
+            if old not in serving:
+                del self._peers[old]

@@ -1,0 +1,97 @@
+"""The supervisor's door for workers: which connection is which plugin, and what it may send.
+
+A worker connection counts as its plugin only after a Hello proving the per-spawn secret
+(single use, and for the pid the supervisor spawned). After that its replies, sends,
+heartbeats and subscriptions are taken, subscriptions only within the plugin's scope and
+up to MAX_SUBSCRIPTIONS. Kept apart from ``supervisor``, whose loop only reads frames off
+the socket and hands them here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .errors import AuthenticationError
+from .patterns import pattern_problem
+from .protocol import Heartbeat, Hello, Record, Reply, Send, Subscribe, Unsubscribe
+from .router import replier
+from .slots import PluginSlot
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+MAX_SUBSCRIPTIONS = 1000  # per plugin: each one costs every uncached route lookup
+
+
+class WorkerDoor:
+    """Authenticates worker connections and dispatches their records; owned by the Supervisor.
+
+    ``send`` sends to a worker connection by its identity: a reply goes back to the
+    connection that asked, even if the plugin has another worker by then.
+    """
+
+    def __init__(self, hub: Supervisor, send: Callable[[bytes, Record], bool]) -> None:
+        self.hub = hub
+        self._send = send
+        self._peers: dict[bytes, str] = {}  # connection identity → plugin id
+
+    def received(self, identity: bytes, record: Record) -> None:
+        """A record from worker connection ``identity``."""
+        plugin_id = self._peers.get(identity)
+        if plugin_id is None:
+            if isinstance(record, Hello):
+                self._hello(identity, record)
+            else:
+                log.warning("dropped %s from an unidentified worker connection",
+                            type(record).__name__)
+            return
+        slot = self.hub.lifecycle.slots.get(plugin_id)
+        if slot is None or slot.identity != identity:
+            return
+        if isinstance(record, Reply):
+            self.hub.router.replied(plugin_id, record)
+        elif isinstance(record, Send):
+            self.hub.router.route(plugin_id, record, replier(self._send, identity, record))
+        elif isinstance(record, Heartbeat):
+            self.hub.heartbeats.answered(slot)
+        elif isinstance(record, Subscribe):
+            self._subscribe(slot, record)
+        elif isinstance(record, Unsubscribe):
+            self.hub.router.table.remove(plugin_id, record.sub_id)
+        else:
+            log.warning("plugin %s: unexpected %s dropped", plugin_id, type(record).__name__)
+
+    def forget(self, identity: bytes) -> None:
+        """The worker behind connection ``identity`` is gone."""
+        self._peers.pop(identity, None)
+
+    def _hello(self, identity: bytes, hello: Hello) -> None:
+        slot = self.hub.lifecycle.slots.get(hello.plugin_id)
+        expected = slot.secret if slot is not None else None
+        if (slot is None or expected is None or slot.worker is None
+                or slot.worker.pid != hello.pid
+                or not hmac.compare_digest(expected, hello.secret)):
+            raise AuthenticationError(f"worker hello for '{hello.plugin_id}' (pid {hello.pid}) "
+                                      "refused: unknown plugin, pid or secret")
+        slot.secret = None  # single use: a replayed Hello is refused
+        slot.identity = slot.worker.identity = identity
+        self._peers[identity] = slot.plugin_id
+        if slot.on_hello is not None:
+            slot.on_hello()
+
+    def _subscribe(self, slot: PluginSlot, sub: Subscribe) -> None:
+        table = self.hub.router.table
+        if table.count(slot.plugin_id) >= MAX_SUBSCRIPTIONS:
+            log.warning("plugin %s: subscription to %r refused: more than %d", slot.plugin_id,
+                        sub.pattern, MAX_SUBSCRIPTIONS)
+            return
+        problem = pattern_problem(sub.pattern)
+        if problem or not slot.scope.may_subscribe(sub.pattern):
+            log.warning("plugin %s: subscription to %r refused: %s", slot.plugin_id,
+                        sub.pattern, problem or "outside its scope")
+            return
+        table.add(slot.plugin_id, sub.sub_id, sub.pattern, sub.priority, sub.kind)

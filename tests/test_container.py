@@ -8,12 +8,23 @@ lifecycle errors naming plugin, phase, exception type and message.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 from spec_kit_contracts import Command, Event, PluginStatus, Request
 
-from conftest import GOOD, PLUGINS, copy_plugin, pid_alive, plugin_pids, track, wait_until
+from conftest import (
+    GOOD,
+    PLUGINS,
+    copy_plugin,
+    load_active,
+    pid_alive,
+    plugin_pids,
+    running_container,
+    track,
+    wait_until,
+)
 from spec_kit_runtime import PluginContainer
 from spec_kit_runtime.errors import LifecycleError, PluginContractError
 
@@ -238,3 +249,15 @@ def test_status_through_the_lifecycle(good_container: PluginContainer, tmp_path:
     good_container.unload_plugin("cycle")
     assert good_container.get_plugin_status("cycle") is None
     wait_until(lambda: not pid_alive(pid), what="the unloaded plugin's worker to exit")
+
+
+def test_clients_over_tcp_loopback() -> None:
+    with socket.socket() as probe:  # a free port on loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with running_container(endpoint=f"tcp://127.0.0.1:{port}") as container:
+        load_active(container, GOOD, "design")
+        assert container.status()["supervisor"]["endpoint"] == f"tcp://127.0.0.1:{port}"
+        reply = container.send_message("design", Command(command_name="design:generate",
+                                                         arguments=["over", "tcp"]))
+        assert reply

@@ -29,6 +29,9 @@ class Bootstrap:
     scope: tuple[str, ...]
     max_message_bytes: int
     request_timeout: float
+    memory_mb: int | None
+    cpu_seconds: int | None
+    open_files: int | None
 
     def write_to(self, fd: int) -> None:
         """Write the whole record to ``fd`` and close it."""

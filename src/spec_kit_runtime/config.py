@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .limits import Limits, limits_from_data
 from .restart_policy import RestartPolicy, policy_from_data
 from .security import is_valid_plugin_id
 
@@ -28,6 +29,7 @@ class PluginSettings:
     enabled: bool = True
     config: dict[str, Any] = field(default_factory=dict)
     restart: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.restart
+    limits: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.limits
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,17 @@ class RuntimeConfig:
     max_message_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    limits: Limits = field(default_factory=Limits)
     strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
     def settings_for(self, plugin_id: str) -> PluginSettings:
         return self.plugins.get(plugin_id, PluginSettings())
+
+    def limits_for(self, plugin_id: str) -> Limits:
+        """Runtime default limits with the plugin's own overrides applied."""
+        return _limits(self.settings_for(plugin_id).limits, self.limits,
+                       f"plugins.{plugin_id}.limits")
 
     def restart_policy_for(self, plugin_id: str, manifest: Mapping[str, Any] | None = None
                            ) -> RestartPolicy:
@@ -130,6 +138,10 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping")
         return restart_policy(value, RestartPolicy(), f"{source}: 'runtime.restart'")
+    if key == "limits":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        return _limits(value, Limits(), f"{source}: 'runtime.limits'")
     if key == "strategy":
         if value not in ("one_for_one", "rest_for_one"):
             raise ConfigError(f"{where} must be one_for_one or rest_for_one")
@@ -150,8 +162,8 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not is_valid_plugin_id(plugin_id):
             raise ConfigError(f"{where}: not a valid plugin id")
         entry = entry or {}
-        if not isinstance(entry, dict) or set(entry) - {"enabled", "config", "restart"}:
-            raise ConfigError(f"{where} may only hold 'enabled', 'config' and 'restart'")
+        if not isinstance(entry, dict) or set(entry) - {"enabled", "config", "restart", "limits"}:
+            raise ConfigError(f"{where} may only hold 'enabled', 'config', 'restart', 'limits'")
         enabled = entry.get("enabled", True)
         config = entry.get("config") or {}
         if not isinstance(enabled, bool):
@@ -162,7 +174,12 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not isinstance(restart, dict):
             raise ConfigError(f"{where}.restart must be a mapping")
         restart_policy(restart, RestartPolicy(), f"{source}: 'plugins.{plugin_id}.restart'")
-        settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart)
+        limits = entry.get("limits") or {}
+        if not isinstance(limits, dict):
+            raise ConfigError(f"{where}.limits must be a mapping")
+        _limits(limits, Limits(), f"{source}: 'plugins.{plugin_id}.limits'")
+        settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart,
+                                             limits=limits)
     return settings
 
 
@@ -171,5 +188,12 @@ def restart_policy(data: dict[str, Any], base: RestartPolicy, where: str) -> Res
     """``base`` with ``data`` applied; ConfigError names where the bad setting is."""
     try:
         return policy_from_data(data, base)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _limits(data: dict[str, Any], base: Limits, where: str) -> Limits:
+    try:
+        return limits_from_data(data, base)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None

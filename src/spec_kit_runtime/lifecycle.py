@@ -118,7 +118,8 @@ class Lifecycle:
             raise PluginStateError(
                 f"plugin '{info.id}' depends on {', '.join(repr(m) for m in missing)}, "
                 "which is not loaded: load dependencies first", plugin=info.id)
-        slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages), tracker)
+        slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages), tracker,
+                          self.hub.config.limits_for(info.id))
         self.slots[info.id] = slot
         self._enqueue(slot, "load", self._load_steps(config), done)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .limits import Limits
 from .manifest import PluginInfo
 from .restart_policy import RestartTracker
 from .scopes import Scope
@@ -25,6 +26,7 @@ class PluginSlot:
     config: dict[str, Any]
     scope: Scope
     tracker: RestartTracker
+    limits: Limits
     status: str = "unloaded"  # PluginStatus value as last reported; or restarting / failed
     target: str | None = None  # the state a caller asked for, restored after a crash
     restarts: int = 0
@@ -59,4 +61,5 @@ class PluginSlot:
             "busy": self.busy, "last_exit": self.last_exit, "last_exit_at": self.last_exit_at,
             "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
             "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
+            "limits": self.limits.describe(),
         }

@@ -215,6 +215,7 @@ class Supervisor:
             entry_point=slot.info.entry_point, sandbox=slot.info.sandbox_enabled,
             scope=slot.scope.patterns, max_message_bytes=self.config.max_message_bytes,
             request_timeout=self.config.request_timeout,
+            **slot.limits.describe(),
         ))
         self._pidfds[worker.pidfd] = (slot, worker)
         self._poller.register(worker.pidfd, zmq.POLLIN)

@@ -87,6 +87,8 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
         code = self._popen.wait()
+        if self._cause is None and code == -signal.SIGXCPU:  # the kernel enforced RLIMIT_CPU
+            self._cause = ("cpu_seconds limit exceeded", "limit")
         cause, kind = self._cause or (None, None)
         return ExitReason(code, self.expected_exit, cause, kind)
 

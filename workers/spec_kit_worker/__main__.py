@@ -7,6 +7,7 @@ from spec_kit_runtime.bootstrap import Bootstrap
 
 from .host import WorkerHost
 from .parent import die_with_parent
+from .rlimits import apply_limits
 
 
 def main() -> int:
@@ -15,6 +16,7 @@ def main() -> int:
     args = parser.parse_args()
     bootstrap = Bootstrap.read_from(args.bootstrap_fd)
     die_with_parent(bootstrap.supervisor_pid)
+    apply_limits(bootstrap)
     return WorkerHost(bootstrap).run()
 
 

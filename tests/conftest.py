@@ -19,8 +19,14 @@ from typing import Any, TypeVar
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, settings
 
 from spec_kit_runtime import PluginContainer
+
+# Property tests share two cores with live supervisors: judge them by their findings, not speed.
+settings.register_profile("shared-machine", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-machine")
 
 PLUGINS = Path(__file__).parent / "plugins"
 GOOD = PLUGINS / "good"

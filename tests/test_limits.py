@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from spec_kit_contracts import Command
 
-from conftest import PLUGINS, load_active, running_container, wait_until
+from conftest import PLUGINS, all_gone, load_active, running_container, wait_until
 from spec_kit_runtime import HandlerError, WorkerDiedError
 from spec_kit_runtime.config import config_from_data
 from spec_kit_runtime.errors import ConfigError
@@ -27,6 +27,8 @@ def hog(container: Any, action: str, **options: Any) -> Any:
     ({"open_files": "many"}, "open_files must be null"),
     ({"cpu_seconds": True}, "cpu_seconds must be null"),
     ({"disk_mb": 5}, "unknown key 'disk_mb'"),
+    ({"cpu_window": None}, "cpu_window must be a number >= 1"),
+    ({"max_processes": 0}, "max_processes must be null"),
 ])
 def test_bad_limits_are_refused(data: dict[str, Any], why: str) -> None:
     with pytest.raises(ValueError, match=why):
@@ -38,7 +40,7 @@ def test_bad_limits_are_refused(data: dict[str, Any], why: str) -> None:
 def test_per_plugin_limits_override_the_defaults() -> None:
     config = config_from_data({"runtime": {"limits": {"memory_mb": 256}},
                                "plugins": {"hog": {"limits": {"open_files": 64}}}}, Path("c"))
-    assert config.limits_for("hog") == Limits(memory_mb=256, cpu_seconds=None, open_files=64)
+    assert config.limits_for("hog") == Limits(memory_mb=256, open_files=64)
     assert config.limits_for("other") == Limits(memory_mb=256)
 
 
@@ -53,7 +55,7 @@ def test_memory_and_files_fail_inside_the_plugin_which_keeps_serving() -> None:
         assert hog(container, "memory", mb=16) == 16 * 1024 * 1024
         assert hog(container, "ping") == pid  # the same worker, contained
         limits = container.status()["plugins"][0]["limits"]
-        assert limits == {"memory_mb": 128, "cpu_seconds": None, "open_files": 64}
+        assert (limits["memory_mb"], limits["open_files"], limits["cpu_seconds"]) == (128, 64, None)
 
 
 def test_cpu_seconds_kills_the_worker_with_the_reason_and_it_restarts() -> None:
@@ -65,3 +67,34 @@ def test_cpu_seconds_kills_the_worker_with_the_reason_and_it_restarts() -> None:
         entry = container.status()["plugins"][0]
         assert entry["last_exit"] == "cpu_seconds limit exceeded (killed by SIGXCPU)"
         assert entry["state"] == "active"
+
+
+WATCH = {"watchdog_interval": 0.1}
+
+
+@pytest.mark.parametrize(("limits", "action", "options", "reason"), [
+    ({"cpu_percent": 50, "cpu_window": 1}, "spin_thread", {}, "cpu limit 50% exceeded"),
+    ({"max_processes": 4}, "swarm", {"count": 6}, "process limit 4 exceeded"),
+    ({"memory_mb": 200}, "child_memory", {"mb": 120, "count": 2},
+     "memory limit 200 MiB exceeded"),
+])
+def test_watchdog_kills_the_tree_with_the_reason(limits: dict[str, Any], action: str,
+                                                 options: dict[str, Any], reason: str) -> None:
+    with running_container(limits=limits, restart={"type": "temporary"}, **WATCH) as container:
+        load_active(container, HOG, "hog")
+        started = hog(container, action, **options)
+        children = set(started) if isinstance(started, list) else set()
+        wait_until(lambda: container.status()["plugins"][0]["state"] == "error", timeout=15)
+        entry = container.status()["plugins"][0]
+        assert entry["last_exit"].startswith(reason), entry["last_exit"]
+        assert entry["last_exit"].endswith("(killed by SIGKILL)")
+        all_gone(children, timeout=3.0, what="the worker's children")
+
+
+def test_status_shows_usage_against_limits() -> None:
+    with running_container(**WATCH) as container:
+        load_active(container, HOG, "hog")
+        wait_until(lambda: container.status()["plugins"][0]["usage"] is not None)
+        usage = container.status()["plugins"][0]["usage"]
+        assert 5 < usage["rss_mb"] < 1024 and usage["processes"] == 1
+        assert usage["cpu_percent"] >= 0

@@ -45,6 +45,7 @@ class RuntimeConfig:
     stop_timeout: float = 5.0  # orderly stop before SIGTERM, then again before SIGKILL
     heartbeat_interval: float = 5.0  # seconds between heartbeats to each worker
     heartbeat_misses: int = 6  # unanswered in a row: the worker is unresponsive, killed
+    watchdog_interval: float = 1.0  # seconds between samples of every worker's usage
     max_message_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
     restart: RestartPolicy = field(default_factory=RestartPolicy)
@@ -70,7 +71,7 @@ class RuntimeConfig:
 
 
 _NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout",
-            "heartbeat_interval"}
+            "heartbeat_interval", "watchdog_interval"}
 
 
 def load_config(path: Path) -> RuntimeConfig:

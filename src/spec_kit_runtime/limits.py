@@ -1,16 +1,21 @@
 """Per-plugin resource limits (pure): what each worker may use, and how they are written.
 
-The worker applies the kernel's share at spawn (``setrlimit``, before any plugin code):
-``memory_mb`` as RLIMIT_DATA (a clean MemoryError; RLIMIT_AS would also count thread
-stacks), ``cpu_seconds`` as RLIMIT_CPU (SIGXCPU, then SIGKILL a few seconds later),
-``open_files`` as RLIMIT_NOFILE, and no core dumps. ``None`` means no limit.
+Two layers. The worker applies the kernel's share at spawn (``setrlimit``, before any
+plugin code): ``memory_mb`` as RLIMIT_DATA (a clean MemoryError; RLIMIT_AS would also
+count thread stacks), ``cpu_seconds`` as RLIMIT_CPU (SIGXCPU, then SIGKILL a few seconds
+later), ``open_files`` as RLIMIT_NOFILE, and no core dumps. The supervisor's watchdog
+samples the worker's whole process tree for what rlimits cannot see: the tree's RSS
+against ``memory_mb``, ``cpu_percent`` sustained over ``cpu_window`` seconds, and
+``max_processes``. ``None`` means no limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+from .limit_judge import WatchedLimits
 
 CPU_HARD_GRACE = 5  # seconds of CPU between SIGXCPU (catchable) and the kernel's SIGKILL
 
@@ -22,23 +27,62 @@ class Limits:
     memory_mb: int | None = 1024
     cpu_seconds: int | None = None
     open_files: int | None = 1024
+    cpu_percent: float | None = None  # opt-in: long honest work must not be killed
+    cpu_window: float = 60.0
+    max_processes: int | None = 32
 
     def describe(self) -> dict[str, Any]:
         return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
+                "open_files": self.open_files, "cpu_percent": self.cpu_percent,
+                "cpu_window": self.cpu_window, "max_processes": self.max_processes}
+
+    def rlimits(self) -> dict[str, int | None]:
+        """What the worker applies to itself."""
+        return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
                 "open_files": self.open_files}
 
+    def watched(self) -> WatchedLimits:
+        """What the supervisor's watchdog checks."""
+        return WatchedLimits(self.memory_mb, self.cpu_percent, self.cpu_window,
+                             self.max_processes)
 
-_MINIMUM = {"memory_mb": 64, "cpu_seconds": 1, "open_files": 32}  # below: the worker can't run
+
+def _integer(minimum: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            return f"an integer >= {minimum}"
+        return None
+    return check
+
+
+def _number(minimum: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            return f"a number >= {minimum:g}"
+        return None
+    return check
+
+
+_CHECKS: dict[str, tuple[Callable[[Any], str | None], bool]] = {  # check, may be null
+    "memory_mb": (_integer(64), True),  # below: the worker itself cannot run
+    "cpu_seconds": (_integer(1), True),
+    "open_files": (_integer(32), True),
+    "cpu_percent": (_number(1), True),
+    "cpu_window": (_number(1), False),
+    "max_processes": (_integer(1), True),
+}
 
 
 def limits_from_data(data: Mapping[str, Any], base: Limits) -> Limits:
     """``base`` with the settings in ``data`` applied; ValueError says what is wrong."""
     values: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in _MINIMUM:
-            raise ValueError(f"unknown key '{key}' (known: {', '.join(_MINIMUM)})")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < _MINIMUM[key]):
-            raise ValueError(f"{key} must be null (no limit) or an integer >= {_MINIMUM[key]}")
-        values[key] = value
+        if key not in _CHECKS:
+            raise ValueError(f"unknown key '{key}' (known: {', '.join(_CHECKS)})")
+        check, nullable = _CHECKS[key]
+        problem = None if value is None and nullable else check(value)
+        if problem:
+            prefix = "null (no limit) or " if nullable else ""
+            raise ValueError(f"{key} must be {prefix}{problem}")
+        values[key] = float(value) if key in ("cpu_percent", "cpu_window") and value else value
     return replace(base, **values)

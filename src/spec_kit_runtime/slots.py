@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .limit_judge import Usage
 from .limits import Limits
 from .manifest import PluginInfo
 from .restart_policy import RestartTracker
@@ -31,6 +32,7 @@ class PluginSlot:
     target: str | None = None  # the state a caller asked for, restored after a crash
     restarts: int = 0
     restart_timer: Timer | None = None
+    usage: Usage | None = None  # the watchdog's latest sample of the worker's tree
     worker: WorkerProcess | None = None
     identity: bytes | None = None  # ZeroMQ routing id, once the worker proved its secret
     secret: bytes | None = None  # expected in the worker's Hello; single use
@@ -62,4 +64,9 @@ class PluginSlot:
             "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
             "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
             "limits": self.limits.describe(),
+            "usage": None if self.usage is None or self.worker is None else {
+                "rss_mb": round(self.usage.rss_mb, 1),
+                "cpu_percent": round(self.usage.cpu_percent, 1),
+                "processes": self.usage.processes,
+            },
         }

@@ -34,6 +34,7 @@ from .rundir import RuntimeDir
 from .slots import PluginSlot
 from .startup import StartUp
 from .timers import Timers
+from .watchdog import Watchdog
 from .worker_door import WorkerDoor
 from .worker_process import WorkerProcess
 
@@ -53,6 +54,7 @@ class Supervisor:
         self.lifecycle = Lifecycle(self)
         self.control = ControlOps(self)
         self.heartbeats = HeartbeatMonitor(self)
+        self.watchdog = Watchdog(self)
         self.startup = StartUp(self, ())
         self.started_at = self.now()
         self._lock_fd = rundir.lock()
@@ -102,6 +104,7 @@ class Supervisor:
         """Start ``plugins`` (load, then activate), then serve until told to stop."""
         log.info("supervisor %s listening on %s", os.getpid(), self.client_endpoint)
         self.heartbeats.start()
+        self.watchdog.start()
         self.startup = StartUp(self, plugins)
         self.startup.begin()
         try:
@@ -215,7 +218,7 @@ class Supervisor:
             entry_point=slot.info.entry_point, sandbox=slot.info.sandbox_enabled,
             scope=slot.scope.patterns, max_message_bytes=self.config.max_message_bytes,
             request_timeout=self.config.request_timeout,
-            **slot.limits.describe(),
+            **slot.limits.rlimits(),
         ))
         self._pidfds[worker.pidfd] = (slot, worker)
         self._poller.register(worker.pidfd, zmq.POLLIN)

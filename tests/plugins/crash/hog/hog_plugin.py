@@ -1,6 +1,11 @@
-"""Test plugin that overuses resources on request: memory, open files, CPU time."""
+"""Test plugin that overuses resources on request: memory, open files, CPU time, and what
+only a watchdog over the process tree sees: a spinning thread, a process swarm, a child
+hoarding memory. Children sleep until killed with the worker's process group."""
 
 import os
+import subprocess
+import sys
+import threading
 from typing import Any
 
 from spec_kit_contracts import IPluginMetadata, PluginBase
@@ -18,6 +23,9 @@ class HogPlugin(PluginBase):
         registry.register_command("hog:files", self.files)
         registry.register_command("hog:burn", self.burn)
         registry.register_command("hog:ping", lambda arguments, options: os.getpid())
+        registry.register_command("hog:spin_thread", self.spin_thread)
+        registry.register_command("hog:swarm", self.swarm)
+        registry.register_command("hog:child_memory", self.child_memory)
 
     def memory(self, arguments: list[str], options: dict[str, Any]) -> int:
         hoard = bytearray(int(options["mb"]) * 1024 * 1024)
@@ -36,6 +44,27 @@ class HogPlugin(PluginBase):
     def burn(self, arguments: list[str], options: dict[str, Any]) -> None:
         while True:
             pass
+
+    def spin_thread(self, arguments: list[str], options: dict[str, Any]) -> str:
+        def spin() -> None:
+            while True:
+                pass
+
+        threading.Thread(target=spin, daemon=True).start()
+        return "spinning"  # the plugin's own thread stays free: heartbeats keep coming
+
+    def swarm(self, arguments: list[str], options: dict[str, Any]) -> list[int]:
+        return [self._child("import time; time.sleep(1000)").pid
+                for _ in range(int(options["count"]))]
+
+    def child_memory(self, arguments: list[str], options: dict[str, Any]) -> list[int]:
+        mb = int(options["mb"])  # each child, under the inherited RLIMIT_DATA; together over
+        code = (f"import time; x = bytearray({mb} << 20); x[::4096] = b'1' * len(x[::4096]); "
+                "time.sleep(1000)")
+        return [self._child(code).pid for _ in range(int(options["count"]))]
+
+    def _child(self, code: str) -> "subprocess.Popen[bytes]":
+        return subprocess.Popen([sys.executable, "-c", code])
 
     def handle_message(self, message: Any) -> None:
         return None

@@ -80,9 +80,11 @@ def plugin_pids(container: PluginContainer) -> dict[str, int]:
 
 
 def track(container: PluginContainer) -> set[int]:
-    """Remember the supervisor's and the workers' pids; returns them."""
+    """Remember the supervisor's, the fork server's and the workers' pids; returns them."""
     status = container.status()
     pids = {status["supervisor"]["pid"], *(p["pid"] for p in status["plugins"] if p["pid"])}
+    if status["supervisor"]["forkserver_pid"]:
+        pids.add(status["supervisor"]["forkserver_pid"])
     _SEEN_PIDS.update(pids)
     return pids
 

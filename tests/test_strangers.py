@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +29,13 @@ from spec_kit_runtime.protocol import (
     Call,
     ClientHello,
     Control,
+    Exited,
     Hello,
     Record,
     Reply,
     Send,
+    Signal,
+    Spawn,
     Stop,
     Subscribe,
 )
@@ -156,6 +160,21 @@ def test_client_with_the_token_is_served(target: Target, stranger: Any) -> None:
     assert isinstance(reply, Reply) and reply.ok and reply.cid == STATUS.cid
     expected = target.container.status()["supervisor"]["pid"]
     assert wire.unpack_value(reply.body)["supervisor"]["pid"] == expected
+
+
+def test_fork_server_records_on_the_sockets_do_nothing(target: Target, stranger: Any) -> None:
+    """Signal and Spawn are for the fork server's private socketpair only."""
+    design_pid = plugin_pids(target.container)["design"]
+    token = (target.runtime_dir / "token").read_bytes()
+    client = stranger(target.clients)
+    hello = ask(client, ClientHello(token))
+    assert isinstance(hello, Reply) and hello.ok
+    worker = stranger(target.workers)
+    for sock in (client, worker):
+        for record in (Signal(design_pid, signal.SIGKILL), Spawn(1, "fork", b"\x80"),
+                       Exited(design_pid, 0)):
+            assert ask(sock, record, SILENCE_MS) is None
+    healthy(target, design_pid)
 
 
 # -- the worker socket ---------------------------------------------------------------------

@@ -28,11 +28,15 @@ from spec_kit_runtime.protocol import (
     Call,
     ClientHello,
     Control,
+    Exited,
     Heartbeat,
     Hello,
     Phase,
     Reply,
     Send,
+    Signal,
+    Spawn,
+    Spawned,
     Stop,
     Subscribe,
     Unsubscribe,
@@ -44,6 +48,7 @@ RECORDS = [
     Call(7, 3, "command:design:generate", "audit", b"body"),
     Send(8, "validator:python", "", 2.5, b"body"), Reply(9, False, b"\xc0"),
     Control(10, "status", b""), Stop(), Heartbeat(12),
+    Spawn(13, "fork", b"\x80"), Spawned(13, 4242, ""), Signal(4242, 15), Exited(4242, -9),
 ]
 
 

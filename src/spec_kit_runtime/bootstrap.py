@@ -22,7 +22,7 @@ class Bootstrap:
     endpoint: str
     plugin_id: str
     secret: bytes
-    supervisor_pid: int
+    parent_pid: int  # the fork server: the worker dies with it
     plugin_file: str
     entry_point: str
     sandbox: bool
@@ -33,17 +33,12 @@ class Bootstrap:
     cpu_seconds: int | None
     open_files: int | None
 
-    def write_to(self, fd: int) -> None:
-        """Write the whole record to ``fd`` and close it."""
-        data = pack_value(asdict(self))
-        with os.fdopen(fd, "wb") as pipe:
-            pipe.write(data)
+    def pack(self) -> bytes:
+        return pack_value(asdict(self))
 
     @classmethod
-    def read_from(cls, fd: int) -> Bootstrap:
-        """Read the record from ``fd`` until EOF and close it."""
-        with os.fdopen(fd, "rb") as pipe:
-            data = pipe.read(MAX_BOOTSTRAP_BYTES + 1)
+    def unpack(cls, data: bytes) -> Bootstrap:
+        """The record in ``data``; ProtocolError when it is not one."""
         if len(data) > MAX_BOOTSTRAP_BYTES:
             raise ProtocolError("bootstrap record too large")
         fields = unpack_value(data)
@@ -53,3 +48,9 @@ class Bootstrap:
             return cls(**fields)
         except TypeError as exc:
             raise ProtocolError(f"bootstrap record: {exc}") from None
+
+    @classmethod
+    def read_from(cls, fd: int) -> Bootstrap:
+        """Read the record from ``fd`` until EOF and close it."""
+        with os.fdopen(fd, "rb") as pipe:
+            return cls.unpack(pipe.read(MAX_BOOTSTRAP_BYTES + 1))

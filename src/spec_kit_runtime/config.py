@@ -16,6 +16,7 @@ import yaml
 
 from .errors import ConfigError
 from .limits import Limits, limits_from_data
+from .manifest import START_METHODS
 from .restart_policy import RestartPolicy, policy_from_data
 from .security import is_valid_plugin_id
 
@@ -51,6 +52,7 @@ class RuntimeConfig:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     limits: Limits = field(default_factory=Limits)
     strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
+    start_method: str = "fork"  # fork: from the pre-imported fork server; spawn: a fresh python
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
     def settings_for(self, plugin_id: str) -> PluginSettings:
@@ -72,6 +74,13 @@ class RuntimeConfig:
 
 _NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout",
             "heartbeat_interval", "watchdog_interval"}
+
+
+_CHOICES = {
+    "strategy": ("one_for_one", "rest_for_one"),
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "start_method": START_METHODS,
+}
 
 
 def load_config(path: Path) -> RuntimeConfig:
@@ -143,13 +152,10 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping")
         return _limits(value, Limits(), f"{source}: 'runtime.limits'")
-    if key == "strategy":
-        if value not in ("one_for_one", "rest_for_one"):
-            raise ConfigError(f"{where} must be one_for_one or rest_for_one")
-        return value
-    if key == "log_level":
-        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigError(f"{where} must be DEBUG, INFO, WARNING or ERROR")
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            *others, last = _CHOICES[key]
+            raise ConfigError(f"{where} must be {', '.join(others)} or {last}")
         return value
     raise ConfigError(f"{where} is not supported")  # pragma: no cover - guarded by `known`
 

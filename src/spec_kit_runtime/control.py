@@ -65,6 +65,8 @@ class ControlOps:
                 "pid": os.getpid(), "version": __version__, "endpoint": hub.client_endpoint,
                 "uptime": round(now - hub.started_at, 3),
                 "plugins": len(hub.lifecycle.slots),
+                "forkserver_pid": hub.forkserver.pid if hub.forkserver.running else None,
+                "start_method": hub.config.start_method,
             },
             "plugins": [slot.snapshot(now) | {"subscriptions": hub.router.table.patterns_of(pid)}
                         for pid, slot in hub.lifecycle.slots.items()],

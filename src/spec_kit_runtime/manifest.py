@@ -61,6 +61,7 @@ class PluginInfo:
     dependencies: tuple[str, ...] = ()
     allowed_messages: tuple[str, ...] = ()
     manifest_path: Path | None = None
+    start_method: str | None = None  # fork or spawn; None: the runtime's start_method
 
     @property
     def root(self) -> Path:
@@ -110,6 +111,7 @@ def parse_manifest_data(
     allowed = _allowed_messages(raw, where)
     dependencies = _dependencies(raw, where, plugin_id)
     _restart(raw, where)
+    start_method = _start_method(raw, where)
     for key in TEXT_FIELDS:
         if key in raw:
             _str_field(raw, where, key, "")
@@ -137,6 +139,7 @@ def parse_manifest_data(
         dependencies=tuple(dependencies),
         allowed_messages=tuple(allowed),
         manifest_path=Path(os.path.abspath(source)),
+        start_method=start_method,
     )
 
 
@@ -485,6 +488,17 @@ def _dependencies(raw: Mapping[str, Any], where: str, plugin_id: str) -> list[st
     if repeated:
         raise ManifestError(where, "dependencies", f"lists {repeated[0]!r} more than once")
     return deps
+
+
+START_METHODS = ("fork", "spawn")
+
+
+def _start_method(raw: Mapping[str, Any], where: str) -> str | None:
+    """An optional ``start_method``: ``spawn`` asks for a fresh interpreter, not a fork."""
+    value = raw.get("start_method")
+    if value is not None and value not in START_METHODS:
+        raise ManifestError(where, "start_method", f"must be fork or spawn, got {value!r}")
+    return value
 
 
 def _restart(raw: Mapping[str, Any], where: str) -> None:

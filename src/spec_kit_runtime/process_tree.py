@@ -7,6 +7,7 @@ process on the machine per call, which for 50 workers each second is a real shar
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 
@@ -35,3 +36,12 @@ def descendants(pid: int) -> list[int]:
         found.extend(below)
         pending.extend(below)
     return found
+
+
+def signal_descendants(pid: int, signum: int) -> list[int]:
+    """Send ``signum`` to every process below ``pid`` (not ``pid`` itself); returns them."""
+    below = descendants(pid)
+    for member in below:
+        with contextlib.suppress(OSError):  # it just ended
+            os.kill(member, signum)
+    return below

@@ -4,7 +4,8 @@ Every record travels as one ZeroMQ frame (see ``wire``): a routing header holdin
 record's fields, then an opaque ``body`` (msgpack) that the supervisor forwards without
 decoding. Field types are checked on decode, so a record in hand is well-formed.
 
-Direction legend: W worker, S supervisor, C client.
+Direction legend: W worker, S supervisor, C client, F the fork server (whose records
+travel on a private socketpair, never on a ZeroMQ socket).
 """
 
 from dataclasses import dataclass
@@ -138,12 +139,52 @@ class Heartbeat:
     seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """S→F, start a worker: ``method`` fork (from the pre-imported fork server) or spawn (a
+    fresh interpreter); body: the worker's Bootstrap. Spawned answers with the same tag."""
+
+    KIND: ClassVar[int] = 12
+    tag: int
+    method: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    """F→S, the worker of Spawn ``tag`` runs as ``pid``; or pid 0 and why it could not start."""
+
+    KIND: ClassVar[int] = 13
+    tag: int
+    pid: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """S→F, send ``signum`` to the worker ``pid``, its process group and its whole tree."""
+
+    KIND: ClassVar[int] = 14
+    pid: int
+    signum: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """F→S, the worker ``pid`` ended (``returncode``: negative for a signal), its leftovers
+    killed and the worker reaped."""
+
+    KIND: ClassVar[int] = 15
+    pid: int
+    returncode: int
+
+
 Record = (
     Hello | ClientHello | Phase | Subscribe | Unsubscribe | Call | Send | Reply | Control | Stop
-    | Heartbeat
+    | Heartbeat | Spawn | Spawned | Signal | Exited
 )
 
 RECORD_TYPES: tuple[type[Record], ...] = (
     Hello, ClientHello, Phase, Subscribe, Unsubscribe, Call, Send, Reply, Control, Stop,
-    Heartbeat,
+    Heartbeat, Spawn, Spawned, Signal, Exited,
 )

@@ -1,10 +1,11 @@
-"""The supervisor process: one loop waiting on sockets, worker pidfds, signals and timers.
+"""The supervisor process: one loop waiting on sockets, the fork server, signals and timers.
 
 Two ROUTER sockets: one for workers (each proves its per-spawn secret in a Hello) and one
 for clients (each proves the token in the runtime directory); what arrives on each is
-handed to its door (``worker_door``, ``client_door``). Worker deaths arrive through
-pidfds in the same poll, so they are seen the moment they happen. Nothing a plugin sends
-can raise out of the loop: bad frames are dropped and logged.
+handed to its door (``worker_door``, ``client_door``). Workers are forked by the fork
+server, whose reports of their ends arrive in the same poll, so a death is seen the moment
+it happens. Nothing a plugin sends can raise out of the loop: bad frames are dropped and
+logged.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .client_door import ClientDoor
 from .config import RuntimeConfig
 from .control import ControlOps
 from .errors import EncodeError, ProtocolError, RuntimeFailure
+from .forkserver_link import ForkServerLink
 from .heartbeats import HeartbeatMonitor
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
@@ -66,7 +68,9 @@ class Supervisor:
         self._poller = zmq.Poller()
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
-        self._pidfds: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
+        self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
+        self.forkserver = ForkServerLink(config.start_timeout)
+        self._start_forkserver()
         self.worker_door = WorkerDoor(
             self, lambda identity, record: self._send(self._workers, identity, record))
         self._signal_fd = self._catch_signals()
@@ -128,8 +132,10 @@ class Supervisor:
                 self._poller.unregister(source)  # a pidfd stays readable: notice it once
                 log.warning("the process that started this supervisor is gone; stopping")
                 self.begin_shutdown()
-            elif isinstance(source, int) and source in self._pidfds:
-                self._guarded(self._reap, source)
+            elif source == self.forkserver.control_fd:
+                self._guarded(self._workers_ended)
+            elif source == self.forkserver.pidfd:
+                self._guarded(self._forkserver_died)
         self._guarded(self.timers.run_due, self.now())
 
     @staticmethod
@@ -191,12 +197,11 @@ class Supervisor:
         self._done = True
 
     def _close(self) -> None:
-        for _, worker in list(self._pidfds.values()):
+        for _, worker in self._workers_by_pid.values():
             worker.expected_exit = True
-            worker.signal_tree(signal.SIGKILL)
-            worker.wait(2.0)
-            worker.close()
-        self._pidfds.clear()
+        # The fork server kills and reaps whatever is left below it, then exits.
+        self.forkserver.stop(timeout=2 * self.config.stop_timeout)
+        self._workers_by_pid.clear()
         signal.set_wakeup_fd(-1)
         for sock in (self._clients, self._workers):
             sock.close(0)
@@ -209,30 +214,56 @@ class Supervisor:
 
     # -- workers ---------------------------------------------------------------------------
 
+    def _start_forkserver(self) -> None:
+        self.forkserver.start()
+        self._poller.register(self.forkserver.control_fd, zmq.POLLIN)
+        self._poller.register(self.forkserver.pidfd, zmq.POLLIN)
+
     def spawn_worker(self, slot: PluginSlot) -> WorkerProcess:
-        """Start the worker for ``slot`` and watch its pidfd."""
+        """Have the fork server start the worker for ``slot``; OSError if it cannot."""
         assert slot.secret is not None
-        worker = WorkerProcess.spawn(Bootstrap(
+        if not self.forkserver.running:
+            self._start_forkserver()
+        pid = self.forkserver.spawn(Bootstrap(
             endpoint=self.rundir.workers_endpoint, plugin_id=slot.plugin_id,
-            secret=slot.secret, supervisor_pid=os.getpid(), plugin_file=str(slot.info.path),
-            entry_point=slot.info.entry_point, sandbox=slot.info.sandbox_enabled,
-            scope=slot.scope.patterns, max_message_bytes=self.config.max_message_bytes,
-            request_timeout=self.config.request_timeout,
-            **slot.limits.rlimits(),
-        ))
-        self._pidfds[worker.pidfd] = (slot, worker)
-        self._poller.register(worker.pidfd, zmq.POLLIN)
-        log.info("plugin %s: worker pid %d started", slot.plugin_id, worker.pid)
+            secret=slot.secret, parent_pid=self.forkserver.pid,
+            plugin_file=str(slot.info.path), entry_point=slot.info.entry_point,
+            sandbox=slot.info.sandbox_enabled, scope=slot.scope.patterns,
+            max_message_bytes=self.config.max_message_bytes,
+            request_timeout=self.config.request_timeout, **slot.limits.rlimits(),
+        ), slot.info.start_method or self.config.start_method)
+        worker = WorkerProcess(pid, self.forkserver.signal)
+        self._workers_by_pid[pid] = (slot, worker)
+        if self.forkserver.has_exits:  # read while waiting for the spawn: handle on the loop
+            self.timers.at(self.now(), self._workers_ended)
+        log.info("plugin %s: worker pid %d started", slot.plugin_id, pid)
         return worker
 
-    def _reap(self, pidfd: int) -> None:
-        slot, worker = self._pidfds.pop(pidfd)
-        self._poller.unregister(pidfd)
-        reason = worker.reap() or worker.wait(1.0)
-        worker.close()
+    def _workers_ended(self) -> None:
+        for exited in self.forkserver.exits():
+            self._worker_ended(exited.pid, exited.returncode, None)
+
+    def _forkserver_died(self) -> None:
+        """Its workers die with it (parent-death signal): each ends as a crash."""
+        self._workers_ended()
+        self._poller.unregister(self.forkserver.control_fd)
+        self._poller.unregister(self.forkserver.pidfd)
+        code = self.forkserver.reap()
+        log.error("the fork server exited (code %d); its workers are gone", code)
+        for pid in list(self._workers_by_pid):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            self._worker_ended(pid, -signal.SIGKILL, "the fork server exited")
+
+    def _worker_ended(self, pid: int, returncode: int, cause: str | None) -> None:
+        entry = self._workers_by_pid.pop(pid, None)
+        if entry is None:
+            return
+        slot, worker = entry
+        reason = worker.ended(returncode, cause)
         if worker.identity is not None:
             self.worker_door.forget(worker.identity)
-        if slot.worker is worker and reason is not None:
+        if slot.worker is worker:
             self.lifecycle.worker_exited(slot, reason)
 
     def send_worker(self, slot: PluginSlot, record: Record) -> bool:

@@ -1,105 +1,49 @@
-"""Spawning, signalling and reaping one worker process (the OS edge of a plugin slot).
+"""The supervisor's handle on one worker process: its pid, why it is being killed, how it ended.
 
-Each worker gets its own session (process group), so a stop reaches the plugin's own
-children too, and a pidfd, which the supervisor's poller waits on: the kernel tells us
-of a death the moment it happens, no polling interval.
+Workers are children of the fork server (``forkserver_link``), which forks, signals and
+reaps them; this handle asks it for signals and turns the exit it reports into an
+``ExitReason``. Signals go to the worker's whole tree, so a stop reaches the plugin's own
+children too.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import signal
-import subprocess
-import sys
+from collections.abc import Callable
 
-from .bootstrap import Bootstrap
 from .exits import ExitReason
-
-log = logging.getLogger(__name__)
 
 
 class WorkerProcess:
     """A running (or just ended) worker process."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], pidfd: int) -> None:
-        self._popen = popen
-        self.pidfd = pidfd
+    def __init__(self, pid: int, send_signal: Callable[[int, int], None]) -> None:
+        self.pid = pid
+        self._send_signal = send_signal
         self.expected_exit = False
         self.identity: bytes | None = None  # its ZeroMQ routing id, once it said hello
         self.missed_heartbeats = 0
-        self._cause: tuple[str, str] | None = None
-
-    @property
-    def pid(self) -> int:
-        return self._popen.pid
-
-    @classmethod
-    def spawn(cls, bootstrap: Bootstrap) -> WorkerProcess:
-        """Start ``python -m spec_kit_worker`` and hand it ``bootstrap`` through a pipe."""
-        read_fd, write_fd = os.pipe()
-        try:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "spec_kit_worker", "--bootstrap-fd", str(read_fd)],
-                pass_fds=(read_fd,), start_new_session=True, stdin=subprocess.DEVNULL,
-            )
-        except BaseException:
-            os.close(write_fd)
-            raise
-        finally:
-            os.close(read_fd)
-        pidfd = os.pidfd_open(popen.pid)
-        try:
-            bootstrap.write_to(write_fd)
-        except BrokenPipeError:
-            log.warning("worker %s for %s exited before reading its bootstrap",
-                        popen.pid, bootstrap.plugin_id)
-        return cls(popen, pidfd)
+        self._cause: tuple[str, str | None] | None = None
+        self._ended = False
 
     def signal_tree(self, sig: signal.Signals) -> None:
-        """Send ``sig`` to the worker's whole process group (its children too)."""
-        if self._popen.returncode is not None:
-            return
-        try:
-            os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            self._popen.send_signal(sig)
+        """Send ``sig`` to the worker, its process group and all its descendants."""
+        if not self._ended:
+            self._send_signal(self.pid, sig)
 
-    def kill_for(self, cause: str, kind: str) -> None:
-        """SIGKILL the whole tree, remembering why (``kind``: unresponsive, limit)."""
+    def kill_for(self, cause: str, kind: str | None) -> None:
+        """SIGKILL the whole tree, remembering why (``kind``: unresponsive, limit, None)."""
         if self._cause is None:
             self._cause = (cause, kind)
         self.signal_tree(signal.SIGKILL)
 
-    def reap(self) -> ExitReason | None:
-        """The exit reason once the process has ended (reaping it), else None."""
-        if self._popen.returncode is None:
-            try:  # ended? WNOWAIT: the zombie keeps its pid and group from being reused...
-                ended = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                ended = None
-            if ended is None and self._popen.poll() is None:
-                return None
-            # ...so the plugin's leftover children, in its group, can be killed safely.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
-        code = self._popen.wait()
-        if self._cause is None and code == -signal.SIGXCPU:  # the kernel enforced RLIMIT_CPU
+    def ended(self, returncode: int, cause: str | None = None) -> ExitReason:
+        """How it ended, given its exit code (negative: the signal that killed it), and
+        ``cause`` when the supervisor knows one that the worker did not get from it."""
+        self._ended = True
+        if self._cause is None and cause is not None:
+            self._cause = (cause, None)
+        if self._cause is None and returncode == -signal.SIGXCPU:  # the kernel's RLIMIT_CPU
             self._cause = ("cpu_seconds limit exceeded", "limit")
         cause, kind = self._cause or (None, None)
-        return ExitReason(code, self.expected_exit, cause, kind)
-
-    def wait(self, timeout: float) -> ExitReason | None:
-        """Block up to ``timeout`` seconds for the exit (used only when shutting down)."""
-        try:
-            self._popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        return self.reap()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.pidfd)
+        return ExitReason(returncode, self.expected_exit, cause, kind)

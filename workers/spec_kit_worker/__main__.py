@@ -1,23 +1,18 @@
-"""Entry point of a worker process."""
+"""Entry point of a worker started as a fresh interpreter (the fork server's spawn method)."""
 
 import argparse
 import sys
 
 from spec_kit_runtime.bootstrap import Bootstrap
 
-from .host import WorkerHost
-from .parent import die_with_parent
-from .rlimits import apply_limits
+from .start import run_worker
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="spec_kit_worker")
     parser.add_argument("--bootstrap-fd", type=int, required=True)
     args = parser.parse_args()
-    bootstrap = Bootstrap.read_from(args.bootstrap_fd)
-    die_with_parent(bootstrap.supervisor_pid)
-    apply_limits(bootstrap)
-    return WorkerHost(bootstrap).run()
+    return run_worker(Bootstrap.read_from(args.bootstrap_fd))
 
 
 if __name__ == "__main__":

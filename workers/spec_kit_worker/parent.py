@@ -1,4 +1,4 @@
-"""Make the worker die with its supervisor, even when the supervisor is SIGKILLed."""
+"""Make a process die with its parent, even when the parent is SIGKILLed."""
 
 import ctypes
 import os
@@ -6,16 +6,27 @@ import signal
 import sys
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 
 
-def die_with_parent(supervisor_pid: int) -> None:
-    """Ask the kernel for SIGKILL when the parent dies, then check it has not already.
-
-    PR_SET_PDEATHSIG fires when the parent *thread* exits; the supervisor spawns workers
-    from its loop thread, which lives as long as the supervisor.
-    """
+def _prctl(option: int, value: int) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != supervisor_pid:
-        os._exit(70)  # the supervisor died between fork and prctl
+        if libc.prctl(option, value, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def die_with_parent(parent_pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    """Ask the kernel for ``sig`` when the parent dies, then check it has not already.
+
+    PR_SET_PDEATHSIG fires when the parent *thread* exits: workers are forked by the fork
+    server's only thread, which lives as long as the fork server.
+    """
+    _prctl(_PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent_pid:
+        os._exit(70)  # the parent died before prctl took effect
+
+
+def adopt_orphans() -> None:
+    """Become the child subreaper: orphans below this process are reparented to it, not init."""
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)

@@ -1,0 +1,248 @@
+"""The fork server: the pre-imported parent of every worker, and the one place they are reaped.
+
+The supervisor starts it once (``python -m spec_kit_worker.forkserver``) with one end of a
+private socketpair. It imports the worker host and everything it needs up front, so a
+worker is a fork away (about 2 ms, its pages shared copy-on-write) instead of a fresh
+interpreter (about 30 ms); the spawn method still gives a plugin a fresh interpreter.
+
+It is a child subreaper: whatever a worker's tree orphans is reparented here, never to
+init, so the supervisor's promise "nothing outlives its worker" has a process to keep it:
+
+* a worker that ends, on its own or killed, takes its process group with it, and every
+  adopted process that was its own: marked so by the ``SPEC_KIT_WORKER`` variable each
+  worker puts in its environment for its children to inherit, else by its session;
+* a signal the supervisor asks for reaches the worker's group and its whole tree, so a
+  child that left the group (``setsid``) is not missed;
+* when the supervisor goes, by shutdown or SIGKILL (the fork server watches it through a
+  pidfd), everything below the fork server is killed before it exits.
+
+It never runs plugin code itself: only its forked children do, after leaving its loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import gc
+import os
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+
+from spec_kit_runtime import wire
+from spec_kit_runtime.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
+from spec_kit_runtime.errors import ProtocolError
+from spec_kit_runtime.process_tree import children, signal_descendants
+from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
+
+from . import host as _preloaded_host  # noqa: F401  (imported here so that forks share it)
+from . import loader as _preloaded_loader  # noqa: F401
+from .parent import adopt_orphans, die_with_parent
+from .start import run_worker
+
+MAX_RECORD_BYTES = MAX_BOOTSTRAP_BYTES + wire.HEADER_MARGIN
+OWNER_VARIABLE = b"SPEC_KIT_WORKER"  # set by each worker to its pid (see start.py)
+_EXIT_SETUP_FAILED = 70  # a child that could not become a worker
+
+
+class ForkServer:
+    """Forks workers on request, reports their ends, and kills whatever they leave behind."""
+
+    def __init__(self, control: socket.socket, supervisor_pid: int) -> None:
+        self.control = control
+        self.supervisor_fd = os.pidfd_open(supervisor_pid)
+        die_with_parent(supervisor_pid, signal.SIGTERM)  # also checks the pidfd's pid is it
+        adopt_orphans()
+        self.workers: set[int] = set()
+        self._wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up fd carries the news
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+        self._wake_write = wake_write
+        self._running = True
+
+    # -- loop ------------------------------------------------------------------------------
+
+    def serve(self) -> int:
+        poller = select.poll()
+        for fd in (self.control.fileno(), self._wake_read, self.supervisor_fd):
+            poller.register(fd, select.POLLIN)
+        while self._running:
+            for fd, _ in poller.poll():
+                try:
+                    if fd == self.control.fileno():
+                        self._control()
+                    elif fd == self._wake_read:
+                        self._woken()
+                    else:
+                        self._running = False  # the supervisor is gone
+                except Exception:  # a bug of ours: every worker depends on this loop
+                    traceback.print_exc()
+        self._kill_everything()
+        return 0
+
+    def _control(self) -> None:
+        try:
+            frame = self.control.recv(MAX_RECORD_BYTES)
+        except OSError:
+            frame = b""
+        if not frame:  # the supervisor closed its end: it is stopping
+            self._running = False
+            return
+        try:
+            record = wire.decode(frame)
+        except ProtocolError as exc:
+            print(f"fork server: dropped a malformed record: {exc.message}", file=sys.stderr)
+            return
+        if isinstance(record, Spawn):
+            self._spawn(record)
+        elif isinstance(record, Signal):
+            self._signal(record.pid, record.signum)
+
+    def _woken(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            signals = os.read(self._wake_read, 512)
+            if signal.SIGTERM in signals:
+                self._running = False
+        self._reap()
+
+    def _send(self, record: Record) -> None:
+        with contextlib.suppress(OSError):  # the supervisor is gone: the loop notices
+            self.control.send(wire.encode(record))
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _spawn(self, request: Spawn) -> None:
+        try:
+            boot = Bootstrap.unpack(request.body)
+            if request.method not in ("fork", "spawn"):
+                raise ProtocolError(f"unknown start method {request.method!r}")
+            pid = self._fork(boot, request.method == "spawn")
+        except (ProtocolError, OSError) as exc:
+            self._send(Spawned(request.tag, 0, str(exc)))
+            return
+        self.workers.add(pid)
+        self._send(Spawned(request.tag, pid, ""))
+
+    def _fork(self, boot: Bootstrap, fresh_interpreter: bool) -> int:
+        read_fd, write_fd = os.pipe() if fresh_interpreter else (-1, -1)
+        pid = os.fork()
+        if pid == 0:
+            self._become_worker(boot, read_fd, write_fd)
+        if fresh_interpreter:
+            os.close(read_fd)
+            with contextlib.suppress(OSError):  # room for the whole record: never blocks
+                fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, MAX_BOOTSTRAP_BYTES)
+            try:
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(boot.pack())
+            except BrokenPipeError:
+                pass  # it died at once: its Exited follows
+        return pid
+
+    def _become_worker(self, boot: Bootstrap, read_fd: int, write_fd: int) -> None:
+        """In the child: leave the fork server's loop for good, then run the worker."""
+        code = _EXIT_SETUP_FAILED
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_DFL)
+            for fd in (self.control.fileno(), self._wake_read, self._wake_write,
+                       self.supervisor_fd):
+                os.close(fd)
+            os.setsid()  # its own session and process group: a stop reaches its children
+            if read_fd < 0:
+                code = run_worker(boot)
+            else:
+                os.close(write_fd)
+                os.set_inheritable(read_fd, True)
+                os.execv(sys.executable, [sys.executable, "-m", "spec_kit_worker",
+                                          "--bootstrap-fd", str(read_fd)])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def _signal(self, pid: int, signum: int) -> None:
+        """``signum`` to a live worker's whole tree and its group; others are ignored."""
+        if pid not in self.workers:
+            return
+        signal_descendants(pid, signum)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signum)
+
+    def _reap(self) -> None:
+        """Reap every ended child; for a worker, kill its leftovers first and report it."""
+        while True:
+            try:  # WNOWAIT: the zombie keeps its pid (and group) from being reused...
+                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                ended = None
+            if ended is None:
+                break
+            pid = ended.si_pid
+            if pid in self.workers:  # ...while its group is killed
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            if pid in self.workers:
+                self.workers.discard(pid)
+                self._send(Exited(pid, os.waitstatus_to_exitcode(status)))
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Kill every adopted process (with its tree) whose worker is no longer running."""
+        for child in children(os.getpid()):
+            if child not in self.workers and _owner(child) not in self.workers:
+                signal_descendants(child, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    os.kill(child, signal.SIGKILL)
+
+    def _kill_everything(self, patience: float = 5.0) -> None:
+        """Before exiting: SIGKILL every process below this one, and reap them all.
+
+        Rounds, since a process forked while its parent is being killed is adopted here
+        only afterwards; bounded, since reaping must not wait on anything forever.
+        """
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            if not signal_descendants(os.getpid(), signal.SIGKILL):
+                return
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            time.sleep(0.002)
+
+
+def _owner(pid: int) -> int | None:
+    """The worker an adopted process came from: its inherited mark, else its session."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            for entry in environ.read().split(b"\0"):
+                name, _, value = entry.partition(b"=")
+                if name == OWNER_VARIABLE and value.isdigit():
+                    return int(value)
+        return os.getsid(pid)
+    except OSError:
+        return None  # gone already
+
+
+def main() -> int:
+    gc.freeze()  # what is imported stays out of the children's collections: fewer copied pages
+    parser = argparse.ArgumentParser(prog="spec_kit_worker.forkserver")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--supervisor-pid", type=int, required=True)
+    args = parser.parse_args()
+    control = socket.socket(fileno=args.control_fd)
+    return ForkServer(control, args.supervisor_pid).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""A worker's life, forked or spawned: bind it to its parent, take on its limits, serve its
+plugin; nothing of the plugin runs before this. At the end nothing of the plugin is left:
+its processes go with the worker, those that left its process group too."""
+
+import os
+import signal
+
+from spec_kit_runtime.bootstrap import Bootstrap
+from spec_kit_runtime.process_tree import signal_descendants
+
+from .host import WorkerHost
+from .parent import die_with_parent
+from .rlimits import apply_limits
+
+
+def run_worker(bootstrap: Bootstrap) -> int:
+    """Run the worker host for ``bootstrap``; the return value is the exit code."""
+    die_with_parent(bootstrap.parent_pid)
+    os.environ["SPEC_KIT_WORKER"] = str(os.getpid())  # inherited: marks the plugin's processes
+    apply_limits(bootstrap)
+    code = WorkerHost(bootstrap).run()
+    signal_descendants(os.getpid(), signal.SIGKILL)
+    return code

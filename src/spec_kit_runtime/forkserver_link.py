@@ -74,8 +74,9 @@ class ForkServerLink:
         self._socket = ours
         self.pidfd = os.pidfd_open(self._popen.pid)
 
-    def spawn(self, bootstrap: Bootstrap, method: str) -> int:
-        """The pid of a new worker (``method``: fork or spawn); OSError if it cannot start."""
+    def spawn(self, bootstrap: Bootstrap, method: str) -> tuple[int, int, int]:
+        """A new worker (``method``: fork or spawn): its pid and the read ends of its stdout
+        and stderr pipes, which the caller owns; OSError if it cannot start."""
         tag = next(self._tags)
         self._send(Spawn(tag, method, bootstrap.pack()))
         deadline = time.monotonic() + self.spawn_timeout
@@ -83,13 +84,18 @@ class ForkServerLink:
             ready, _, _ = select.select([self.control_fd, self.pidfd], [], [], remaining)
             if self.pidfd in ready:
                 raise OSError("the fork server exited")
-            for record in self._receive():
+            for record, fds in self._receive():
                 if isinstance(record, Exited):
                     self._exits.append(record)
                 elif isinstance(record, Spawned) and record.tag == tag:
                     if not record.pid:
                         raise OSError(f"the fork server could not start it: {record.error}")
-                    return record.pid
+                    if len(fds) == 2:
+                        return record.pid, fds[0], fds[1]
+                    _close_all(fds)
+                    raise OSError("the fork server sent no output pipes")
+                else:  # the answer to a spawn that timed out: its pipes are nobody's
+                    _close_all(fds)
         raise OSError(f"the fork server did not answer within {self.spawn_timeout:g}s")
 
     def signal(self, pid: int, signum: int) -> None:
@@ -99,7 +105,8 @@ class ForkServerLink:
 
     def exits(self) -> list[Exited]:
         """The worker ends reported since the last call."""
-        for record in self._receive():
+        for record, fds in self._receive():
+            _close_all(fds)
             if isinstance(record, Exited):
                 self._exits.append(record)
         ended = list(self._exits)
@@ -143,15 +150,25 @@ class ForkServerLink:
             raise OSError("the fork server is not running")
         self._socket.send(wire.encode(record))
 
-    def _receive(self) -> list[Record]:
-        records: list[Record] = []
+    def _receive(self) -> list[tuple[Record, list[int]]]:
+        """What the fork server sent, each record with the file descriptors it carried."""
+        records: list[tuple[Record, list[int]]] = []
         while self._socket is not None:
             try:
-                frame = self._socket.recv(_BUFFER_BYTES)
+                frame, fds, _, _ = socket.recv_fds(self._socket, _BUFFER_BYTES, 2)
             except BlockingIOError:
                 break
             if not frame:
+                _close_all(fds)
                 break  # closed: its pidfd tells the loop
-            with contextlib.suppress(ProtocolError):  # from our own code; dropped if unreadable
-                records.append(wire.decode(frame))
+            try:
+                records.append((wire.decode(frame), fds))
+            except ProtocolError:  # from our own code; dropped if unreadable
+                _close_all(fds)
         return records
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)

@@ -6,7 +6,8 @@ count thread stacks), ``cpu_seconds`` as RLIMIT_CPU (SIGXCPU, then SIGKILL a few
 later), ``open_files`` as RLIMIT_NOFILE, and no core dumps. The supervisor's watchdog
 samples the worker's whole process tree for what rlimits cannot see: the tree's RSS
 against ``memory_mb``, ``cpu_percent`` sustained over ``cpu_window`` seconds, and
-``max_processes``. ``None`` means no limit.
+``max_processes``. The supervisor also captures the worker's stdout and stderr and logs at
+most ``output_kb_per_s`` of them. ``None`` means no limit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .limit_judge import WatchedLimits
+from .output_budget import OutputBudget
 
+OUTPUT_BURST_SECONDS = 4  # a plugin may print this many seconds' worth of its rate at once
 CPU_HARD_GRACE = 5  # seconds of CPU between SIGXCPU (catchable) and the kernel's SIGKILL
 
 
@@ -30,11 +33,13 @@ class Limits:
     cpu_percent: float | None = None  # opt-in: long honest work must not be killed
     cpu_window: float = 60.0
     max_processes: int | None = 32
+    output_kb_per_s: int | None = 256  # stdout + stderr into the log; 4 s of it at once
 
     def describe(self) -> dict[str, Any]:
         return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
                 "open_files": self.open_files, "cpu_percent": self.cpu_percent,
-                "cpu_window": self.cpu_window, "max_processes": self.max_processes}
+                "cpu_window": self.cpu_window, "max_processes": self.max_processes,
+                "output_kb_per_s": self.output_kb_per_s}
 
     def rlimits(self) -> dict[str, int | None]:
         """What the worker applies to itself."""
@@ -45,6 +50,13 @@ class Limits:
         """What the supervisor's watchdog checks."""
         return WatchedLimits(self.memory_mb, self.cpu_percent, self.cpu_window,
                              self.max_processes)
+
+    def output_budget(self) -> OutputBudget:
+        """The allowance of captured output the supervisor logs."""
+        if self.output_kb_per_s is None:
+            return OutputBudget(rate=None, burst=0.0)
+        rate = self.output_kb_per_s * 1024.0
+        return OutputBudget(rate=rate, burst=OUTPUT_BURST_SECONDS * rate)
 
 
 def _integer(minimum: int) -> Callable[[Any], str | None]:
@@ -70,6 +82,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], str | None], bool]] = {  # check, may b
     "cpu_percent": (_number(1), True),
     "cpu_window": (_number(1), False),
     "max_processes": (_integer(1), True),
+    "output_kb_per_s": (_integer(1), True),
 }
 
 

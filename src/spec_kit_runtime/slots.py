@@ -10,6 +10,7 @@ from typing import Any
 from .limit_judge import Usage
 from .limits import Limits
 from .manifest import PluginInfo
+from .output_budget import OutputBudget
 from .restart_policy import RestartTracker
 from .scopes import Scope
 from .timers import Timer
@@ -33,6 +34,7 @@ class PluginSlot:
     restarts: int = 0
     restart_timer: Timer | None = None
     usage: Usage | None = None  # the watchdog's latest sample of the worker's tree
+    output: OutputBudget = field(init=False)  # captured output logged and dropped, all workers
     worker: WorkerProcess | None = None
     identity: bytes | None = None  # ZeroMQ routing id, once the worker proved its secret
     secret: bytes | None = None  # expected in the worker's Hello; single use
@@ -44,6 +46,9 @@ class PluginSlot:
     busy: str | None = None  # the lifecycle operation in progress
     on_hello: Callable[[], None] | None = None
     on_exit: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.output = self.limits.output_budget()
 
     @property
     def plugin_id(self) -> str:
@@ -64,6 +69,7 @@ class PluginSlot:
             "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
             "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
             "limits": self.limits.describe(),
+            "output": self.output.describe(),
             "usage": None if self.usage is None or self.worker is None else {
                 "rss_mb": round(self.usage.rss_mb, 1),
                 "cpu_percent": round(self.usage.cpu_percent, 1),

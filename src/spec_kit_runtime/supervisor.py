@@ -30,6 +30,7 @@ from .forkserver_link import ForkServerLink
 from .heartbeats import HeartbeatMonitor
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
+from .output_capture import OutputCapture
 from .protocol import Record, Reply
 from .router import Router
 from .rundir import RuntimeDir
@@ -69,6 +70,8 @@ class Supervisor:
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
         self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
+        self.output = OutputCapture(self.now, lambda fd: self._poller.register(fd, zmq.POLLIN),
+                                    self._poller.unregister)
         self.forkserver = ForkServerLink(config.start_timeout)
         self._start_forkserver()
         self.worker_door = WorkerDoor(
@@ -136,6 +139,8 @@ class Supervisor:
                 self._guarded(self._workers_ended)
             elif source == self.forkserver.pidfd:
                 self._guarded(self._forkserver_died)
+            elif source in self.output:
+                self._guarded(self.output.readable, source)
         self._guarded(self.timers.run_due, self.now())
 
     @staticmethod
@@ -202,6 +207,7 @@ class Supervisor:
         # The fork server kills and reaps whatever is left below it, then exits.
         self.forkserver.stop(timeout=2 * self.config.stop_timeout)
         self._workers_by_pid.clear()
+        self.output.close()
         signal.set_wakeup_fd(-1)
         for sock in (self._clients, self._workers):
             sock.close(0)
@@ -224,7 +230,7 @@ class Supervisor:
         assert slot.secret is not None
         if not self.forkserver.running:
             self._start_forkserver()
-        pid = self.forkserver.spawn(Bootstrap(
+        pid, stdout, stderr = self.forkserver.spawn(Bootstrap(
             endpoint=self.rundir.workers_endpoint, plugin_id=slot.plugin_id,
             secret=slot.secret, parent_pid=self.forkserver.pid,
             plugin_file=str(slot.info.path), entry_point=slot.info.entry_point,
@@ -233,6 +239,7 @@ class Supervisor:
             request_timeout=self.config.request_timeout, **slot.limits.rlimits(),
         ), slot.info.start_method or self.config.start_method)
         worker = WorkerProcess(pid, self.forkserver.signal)
+        self.output.add(slot.plugin_id, slot.output, stdout, stderr)
         self._workers_by_pid[pid] = (slot, worker)
         if self.forkserver.has_exits:  # read while waiting for the spawn: handle on the loop
             self.timers.at(self.now(), self._workers_ended)

@@ -111,29 +111,37 @@ class ForkServer:
                 self._running = False
         self._reap()
 
-    def _send(self, record: Record) -> None:
+    def _send(self, record: Record, fds: tuple[int, ...] = ()) -> None:
         with contextlib.suppress(OSError):  # the supervisor is gone: the loop notices
-            self.control.send(wire.encode(record))
+            socket.send_fds(self.control, [wire.encode(record)], list(fds))
 
     # -- workers ---------------------------------------------------------------------------
 
     def _spawn(self, request: Spawn) -> None:
+        """Fork the worker; answer with its pid and the read ends of its stdout and stderr."""
+        output = (*os.pipe2(os.O_CLOEXEC), *os.pipe2(os.O_CLOEXEC))  # out r, w; err r, w
         try:
             boot = Bootstrap.unpack(request.body)
             if request.method not in ("fork", "spawn"):
                 raise ProtocolError(f"unknown start method {request.method!r}")
-            pid = self._fork(boot, request.method == "spawn")
+            pid = self._fork(boot, request.method == "spawn", output)
         except (ProtocolError, OSError) as exc:
             self._send(Spawned(request.tag, 0, str(exc)))
-            return
-        self.workers.add(pid)
-        self._send(Spawned(request.tag, pid, ""))
+            pid = 0
+        if pid:
+            self.workers.add(pid)
+            self._send(Spawned(request.tag, pid, ""), (output[0], output[2]))
+        for fd in output:
+            os.close(fd)
 
-    def _fork(self, boot: Bootstrap, fresh_interpreter: bool) -> int:
+    def _fork(self, boot: Bootstrap, fresh_interpreter: bool,
+              output: tuple[int, int, int, int]) -> int:
         read_fd, write_fd = os.pipe() if fresh_interpreter else (-1, -1)
+        sys.stdout.flush()
+        sys.stderr.flush()  # nothing of ours is written twice
         pid = os.fork()
         if pid == 0:
-            self._become_worker(boot, read_fd, write_fd)
+            self._become_worker(boot, read_fd, write_fd, output)
         if fresh_interpreter:
             os.close(read_fd)
             with contextlib.suppress(OSError):  # room for the whole record: never blocks
@@ -145,15 +153,18 @@ class ForkServer:
                 pass  # it died at once: its Exited follows
         return pid
 
-    def _become_worker(self, boot: Bootstrap, read_fd: int, write_fd: int) -> None:
+    def _become_worker(self, boot: Bootstrap, read_fd: int, write_fd: int,
+                       output: tuple[int, int, int, int]) -> None:
         """In the child: leave the fork server's loop for good, then run the worker."""
         code = _EXIT_SETUP_FAILED
         try:
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
+            os.dup2(output[1], 1)
+            os.dup2(output[3], 2)  # into the supervisor's log from here on
             for fd in (self.control.fileno(), self._wake_read, self._wake_write,
-                       self.supervisor_fd):
+                       self.supervisor_fd, *output):
                 os.close(fd)
             os.setsid()  # its own session and process group: a stop reaches its children
             if read_fd < 0:

@@ -76,7 +76,7 @@ class WorkerHost:
         """Serve until told to stop; the return value is the process exit code."""
         logging.basicConfig(
             level=logging.INFO, stream=sys.stderr,
-            format=f"[{self.boot.plugin_id}] %(levelname)s %(name)s: %(message)s",
+            format="%(levelname)s %(name)s: %(message)s",  # the supervisor adds the plugin id
         )
         self._socket.connect(self.boot.endpoint)
         self._send(Hello(self.boot.plugin_id, os.getpid(), self.boot.secret))

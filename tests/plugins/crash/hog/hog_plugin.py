@@ -1,6 +1,7 @@
 """Test plugin that overuses resources on request: memory, open files, CPU time, and what
 only a watchdog over the process tree sees: a spinning thread, a process swarm, a child
-hoarding memory. Children sleep until killed with the worker's process group."""
+hoarding memory; and output: ``hog:print`` a text to stdout and stderr, ``hog:flood``
+megabytes of lines. Children sleep until killed with the worker's process group."""
 
 import os
 import subprocess
@@ -26,6 +27,8 @@ class HogPlugin(PluginBase):
         registry.register_command("hog:spin_thread", self.spin_thread)
         registry.register_command("hog:swarm", self.swarm)
         registry.register_command("hog:child_memory", self.child_memory)
+        registry.register_command("hog:print", self.print_text)
+        registry.register_command("hog:flood", self.flood)
 
     def memory(self, arguments: list[str], options: dict[str, Any]) -> int:
         hoard = bytearray(int(options["mb"]) * 1024 * 1024)
@@ -62,6 +65,19 @@ class HogPlugin(PluginBase):
         code = (f"import time; x = bytearray({mb} << 20); x[::4096] = b'1' * len(x[::4096]); "
                 "time.sleep(1000)")
         return [self._child(code).pid for _ in range(int(options["count"]))]
+
+    def print_text(self, arguments: list[str], options: dict[str, Any]) -> bool:
+        print(options["text"], end=options.get("end", "\n"), flush=True)
+        print(options["text"], file=sys.stderr, flush=True)
+        return True
+
+    def flood(self, arguments: list[str], options: dict[str, Any]) -> int:
+        line = "x" * 1023 + "\n"
+        out = sys.stdout
+        for _ in range(int(options["mb"]) * 1024):
+            out.write(line)
+        out.flush()
+        return int(options["mb"]) << 20
 
     def _child(self, code: str) -> "subprocess.Popen[bytes]":
         return subprocess.Popen([sys.executable, "-c", code])

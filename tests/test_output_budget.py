@@ -1,0 +1,36 @@
+"""The output budget by table: a token bucket over whole lines, with a fake clock."""
+
+import pytest
+
+from spec_kit_runtime.output_budget import OutputBudget
+
+
+@pytest.mark.parametrize(("lines", "logged"), [
+    ([(0.0, 100), (0.0, 100), (0.0, 100)], [True, True, False]),  # the burst is 250
+    ([(0.0, 250), (0.0, 1)], [True, False]),  # the whole burst at once, then nothing
+    ([(0.0, 250), (1.0, 100), (1.0, 1)], [True, True, False]),  # 100 bytes a second back
+    ([(0.0, 250), (10.0, 250), (10.0, 1)], [True, True, False]),  # saving up stops at burst
+    ([(0.0, 300)], [False]),  # a line longer than the burst is never logged
+])
+def test_lines_within_the_budget_are_logged(lines: list[tuple[float, int]],
+                                             logged: list[bool]) -> None:
+    budget = OutputBudget(rate=100.0, burst=250.0)
+    assert [budget.take(size, at) for at, size in lines] == logged
+    dropped = [size for (_, size), ok in zip(lines, logged, strict=True) if not ok]
+    assert budget.describe() == {
+        "logged_bytes": sum(size for _, size in lines) - sum(dropped),
+        "dropped_bytes": sum(dropped), "dropped_lines": len(dropped)}
+
+
+def test_no_rate_means_no_limit() -> None:
+    budget = OutputBudget(rate=None, burst=0.0)
+    assert all(budget.take(1 << 20, 0.0) for _ in range(100))
+    assert budget.describe()["dropped_bytes"] == 0
+
+
+def test_exhausted_until_it_refills() -> None:
+    budget = OutputBudget(rate=100.0, burst=100.0)
+    assert not budget.exhausted(0.0)
+    assert budget.take(100, 0.0)
+    assert budget.exhausted(0.005)  # half a byte back
+    assert not budget.exhausted(0.02)  # two bytes back

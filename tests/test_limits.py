@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,15 @@ def test_status_shows_usage_against_limits() -> None:
         usage = container.status()["plugins"][0]["usage"]
         assert 5 < usage["rss_mb"] < 1024 and usage["processes"] == 1
         assert usage["cpu_percent"] >= 0
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_a_thread_that_never_ends_does_not_hold_up_a_stop(start_method: str) -> None:
+    with running_container(stop_timeout=3.0, start_method=start_method) as container:
+        load_active(container, HOG, "hog")
+        assert hog(container, "endless_thread") == "started"
+        started = time.monotonic()
+        container.stop_plugin("hog")
+        assert time.monotonic() - started < 3.0  # no SIGTERM was needed
+        entry = container.status()["plugins"][0]
+        assert (entry["state"], entry["last_exit"]) == ("stopped", "exited with code 0")

@@ -1,6 +1,7 @@
 """Entry point of a worker started as a fresh interpreter (the fork server's spawn method)."""
 
 import argparse
+import os
 import sys
 
 from spec_kit_runtime.bootstrap import Bootstrap
@@ -16,4 +17,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # as a forked worker does: no waiting for threads the plugin left running

@@ -1,12 +1,14 @@
 """Test plugin that overuses resources on request: memory, open files, CPU time, and what
 only a watchdog over the process tree sees: a spinning thread, a process swarm, a child
 hoarding memory; and output: ``hog:print`` a text to stdout and stderr, ``hog:flood``
-megabytes of lines. Children sleep until killed with the worker's process group."""
+megabytes of lines; ``hog:endless_thread`` a non-daemon thread that never ends. Children
+sleep until killed with the worker's process group."""
 
 import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from spec_kit_contracts import IPluginMetadata, PluginBase
@@ -29,6 +31,7 @@ class HogPlugin(PluginBase):
         registry.register_command("hog:child_memory", self.child_memory)
         registry.register_command("hog:print", self.print_text)
         registry.register_command("hog:flood", self.flood)
+        registry.register_command("hog:endless_thread", self.endless_thread)
 
     def memory(self, arguments: list[str], options: dict[str, Any]) -> int:
         hoard = bytearray(int(options["mb"]) * 1024 * 1024)
@@ -78,6 +81,14 @@ class HogPlugin(PluginBase):
             out.write(line)
         out.flush()
         return int(options["mb"]) << 20
+
+    def endless_thread(self, arguments: list[str], options: dict[str, Any]) -> str:
+        def forever() -> None:
+            while True:
+                time.sleep(0.05)
+
+        threading.Thread(target=forever).start()  # not a daemon: Python would wait for it
+        return "started"
 
     def _child(self, code: str) -> "subprocess.Popen[bytes]":
         return subprocess.Popen([sys.executable, "-c", code])

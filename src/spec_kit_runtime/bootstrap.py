@@ -32,6 +32,7 @@ class Bootstrap:
     memory_mb: int | None
     cpu_seconds: int | None
     open_files: int | None
+    cgroups: tuple[str, ...]  # groups the worker joins first; () without cgroups
 
     def pack(self) -> bytes:
         return pack_value(asdict(self))

@@ -53,6 +53,7 @@ class RuntimeConfig:
     limits: Limits = field(default_factory=Limits)
     strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
     start_method: str = "fork"  # fork: from the pre-imported fork server; spawn: a fresh python
+    cgroups: bool = True  # a cgroup per worker where this machine allows it (see cgroups.py)
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
     def settings_for(self, plugin_id: str) -> PluginSettings:
@@ -132,6 +133,10 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{where} must be a positive number of seconds")
         return float(value)
+    if key == "cgroups":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false")
+        return value
     if key == "heartbeat_misses":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{where} must be an integer of at least 1")

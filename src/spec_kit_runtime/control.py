@@ -67,6 +67,7 @@ class ControlOps:
                 "plugins": len(hub.lifecycle.slots),
                 "forkserver_pid": hub.forkserver.pid if hub.forkserver.running else None,
                 "start_method": hub.config.start_method,
+                "cgroups": hub.cgroups.describe(),
             },
             "plugins": [slot.snapshot(now) | {"subscriptions": hub.router.table.patterns_of(pid)}
                         for pid, slot in hub.lifecycle.slots.items()],

@@ -70,6 +70,7 @@ class PluginSlot:
             "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
             "limits": self.limits.describe(),
             "output": self.output.describe(),
+            "cgroups": list(self.worker.cgroups) if self.worker else [],
             "usage": None if self.usage is None or self.worker is None else {
                 "rss_mb": round(self.usage.rss_mb, 1),
                 "cpu_percent": round(self.usage.cpu_percent, 1),

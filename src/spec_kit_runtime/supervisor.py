@@ -22,6 +22,7 @@ import zmq
 
 from . import wire
 from .bootstrap import Bootstrap
+from .cgroups import Cgroups
 from .client_door import ClientDoor
 from .config import RuntimeConfig
 from .control import ControlOps
@@ -73,6 +74,7 @@ class Supervisor:
         self.output = OutputCapture(self.now, lambda fd: self._poller.register(fd, zmq.POLLIN),
                                     self._poller.unregister)
         self.forkserver = ForkServerLink(config.start_timeout)
+        self.cgroups = Cgroups(config.cgroups)
         self._start_forkserver()
         self.worker_door = WorkerDoor(
             self, lambda identity, record: self._send(self._workers, identity, record))
@@ -110,6 +112,8 @@ class Supervisor:
     def serve(self, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]] = ()) -> None:
         """Start ``plugins`` (load, then activate), then serve until told to stop."""
         log.info("supervisor %s listening on %s", os.getpid(), self.client_endpoint)
+        log.info("limits: rlimits and watchdog%s", " and a cgroup per worker"
+                 if self.cgroups.available else f"; no cgroups ({self.cgroups.reason})")
         self.heartbeats.start()
         self.watchdog.start()
         self.startup = StartUp(self, plugins)
@@ -206,7 +210,10 @@ class Supervisor:
             worker.expected_exit = True
         # The fork server kills and reaps whatever is left below it, then exits.
         self.forkserver.stop(timeout=2 * self.config.stop_timeout)
+        for _, worker in self._workers_by_pid.values():
+            Cgroups.remove(worker.cgroups)
         self._workers_by_pid.clear()
+        self.cgroups.close()
         self.output.close()
         signal.set_wakeup_fd(-1)
         for sock in (self._clients, self._workers):
@@ -227,24 +234,33 @@ class Supervisor:
 
     def spawn_worker(self, slot: PluginSlot) -> WorkerProcess:
         """Have the fork server start the worker for ``slot``; OSError if it cannot."""
-        assert slot.secret is not None
         if not self.forkserver.running:
             self._start_forkserver()
-        pid, stdout, stderr = self.forkserver.spawn(Bootstrap(
+        groups = self.cgroups.create(slot.plugin_id, slot.limits)
+        try:
+            pid, stdout, stderr = self._fork(slot, groups)
+        except BaseException:
+            Cgroups.remove(groups)
+            raise
+        worker = WorkerProcess(pid, self.forkserver.signal, groups)
+        self._workers_by_pid[pid] = (slot, worker)
+        self.output.add(slot.plugin_id, slot.output, stdout, stderr)
+        if self.forkserver.has_exits:  # read while waiting for the spawn: handle on the loop
+            self.timers.at(self.now(), self._workers_ended)
+        log.info("plugin %s: worker pid %d started", slot.plugin_id, pid)
+        return worker
+
+    def _fork(self, slot: PluginSlot, groups: tuple[str, ...]) -> tuple[int, int, int]:
+        assert slot.secret is not None
+        return self.forkserver.spawn(Bootstrap(
             endpoint=self.rundir.workers_endpoint, plugin_id=slot.plugin_id,
             secret=slot.secret, parent_pid=self.forkserver.pid,
             plugin_file=str(slot.info.path), entry_point=slot.info.entry_point,
             sandbox=slot.info.sandbox_enabled, scope=slot.scope.patterns,
             max_message_bytes=self.config.max_message_bytes,
-            request_timeout=self.config.request_timeout, **slot.limits.rlimits(),
+            request_timeout=self.config.request_timeout, cgroups=groups,
+            **slot.limits.rlimits(),
         ), slot.info.start_method or self.config.start_method)
-        worker = WorkerProcess(pid, self.forkserver.signal)
-        self.output.add(slot.plugin_id, slot.output, stdout, stderr)
-        self._workers_by_pid[pid] = (slot, worker)
-        if self.forkserver.has_exits:  # read while waiting for the spawn: handle on the loop
-            self.timers.at(self.now(), self._workers_ended)
-        log.info("plugin %s: worker pid %d started", slot.plugin_id, pid)
-        return worker
 
     def _workers_ended(self) -> None:
         for exited in self.forkserver.exits():
@@ -267,11 +283,25 @@ class Supervisor:
         if entry is None:
             return
         slot, worker = entry
+        if (cause is None and returncode == -signal.SIGKILL and worker.cgroups
+                and Cgroups.oom_kills(worker.cgroups)):
+            cause = (f"memory limit {slot.limits.memory_mb} MiB exceeded "
+                     "(the kernel's OOM killer, in the worker's cgroup)")
+        self._remove_cgroups(worker.cgroups)
         reason = worker.ended(returncode, cause)
         if worker.identity is not None:
             self.worker_door.forget(worker.identity)
         if slot.worker is worker:
             self.lifecycle.worker_exited(slot, reason)
+
+    def _remove_cgroups(self, groups: tuple[str, ...], tries: int = 20) -> None:
+        """Remove an ended worker's groups, retrying while its last members exit."""
+        if Cgroups.remove(groups):
+            return
+        if tries:
+            self.timers.at(self.now() + 0.05, lambda: self._remove_cgroups(groups, tries - 1))
+        else:
+            log.warning("could not remove cgroups %s: still in use", ", ".join(groups))
 
     def send_worker(self, slot: PluginSlot, record: Record) -> bool:
         """Send to the plugin's worker; False when it cannot be reached."""

@@ -17,8 +17,10 @@ from .exits import ExitReason
 class WorkerProcess:
     """A running (or just ended) worker process."""
 
-    def __init__(self, pid: int, send_signal: Callable[[int, int], None]) -> None:
+    def __init__(self, pid: int, send_signal: Callable[[int, int], None],
+                 cgroups: tuple[str, ...] = ()) -> None:
         self.pid = pid
+        self.cgroups = cgroups  # its own groups (see cgroups.py), removed after it ends
         self._send_signal = send_signal
         self.expected_exit = False
         self.identity: bytes | None = None  # its ZeroMQ routing id, once it said hello

@@ -33,7 +33,7 @@ import sys
 import time
 import traceback
 
-from spec_kit_runtime import wire
+from spec_kit_runtime import cgroups, wire
 from spec_kit_runtime.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
 from spec_kit_runtime.errors import ProtocolError
 from spec_kit_runtime.process_tree import children, signal_descendants
@@ -57,7 +57,7 @@ class ForkServer:
         self.supervisor_fd = os.pidfd_open(supervisor_pid)
         die_with_parent(supervisor_pid, signal.SIGTERM)  # also checks the pidfd's pid is it
         adopt_orphans()
-        self.workers: set[int] = set()
+        self.workers: dict[int, tuple[str, ...]] = {}  # pid → its cgroups (maybe none)
         self._wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up fd carries the news
@@ -129,7 +129,7 @@ class ForkServer:
             self._send(Spawned(request.tag, 0, str(exc)))
             pid = 0
         if pid:
-            self.workers.add(pid)
+            self.workers[pid] = boot.cgroups
             self._send(Spawned(request.tag, pid, ""), (output[0], output[2]))
         for fd in output:
             os.close(fd)
@@ -188,6 +188,7 @@ class ForkServer:
         signal_descendants(pid, signum)
         with contextlib.suppress(OSError):
             os.killpg(pid, signum)
+        _signal_all(cgroups.members(self.workers[pid]), signum)
 
     def _reap(self) -> None:
         """Reap every ended child; for a worker, kill its leftovers first and report it."""
@@ -202,9 +203,10 @@ class ForkServer:
             if pid in self.workers:  # ...while its group is killed
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
+                _empty(self.workers[pid])
             _, status = os.waitpid(pid, 0)
             if pid in self.workers:
-                self.workers.discard(pid)
+                del self.workers[pid]
                 self._send(Exited(pid, os.waitstatus_to_exitcode(status)))
         self._sweep()
 
@@ -222,14 +224,33 @@ class ForkServer:
         Rounds, since a process forked while its parent is being killed is adopted here
         only afterwards; bounded, since reaping must not wait on anything forever.
         """
+        groups = [group for worker in self.workers.values() for group in worker]
+        _signal_all(cgroups.members(tuple(groups)), signal.SIGKILL)
         deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
             if not signal_descendants(os.getpid(), signal.SIGKILL):
-                return
+                break
             with contextlib.suppress(ChildProcessError):
                 while os.waitpid(-1, os.WNOHANG)[0]:
                     pass
             time.sleep(0.002)
+        _empty(tuple(groups))  # the supervisor may be gone: its groups go with us
+        cgroups.remove_all(groups)
+        cgroups.remove_all(sorted({os.path.dirname(group) for group in groups}))
+
+
+def _signal_all(pids: set[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+
+
+def _empty(groups: tuple[str, ...], patience: float = 0.5) -> None:
+    """SIGKILL every member of an ended worker's cgroups until none is left (bounded)."""
+    deadline = time.monotonic() + patience
+    while (left := cgroups.members(groups)) and time.monotonic() < deadline:
+        _signal_all(left, signal.SIGKILL)
+        time.sleep(0.001)
 
 
 def _owner(pid: int) -> int | None:

@@ -5,6 +5,7 @@ its processes go with the worker, those that left its process group too."""
 import os
 import signal
 
+from spec_kit_runtime import cgroups
 from spec_kit_runtime.bootstrap import Bootstrap
 from spec_kit_runtime.process_tree import signal_descendants
 
@@ -16,6 +17,7 @@ from .rlimits import apply_limits
 def run_worker(bootstrap: Bootstrap) -> int:
     """Run the worker host for ``bootstrap``; the return value is the exit code."""
     die_with_parent(bootstrap.parent_pid)
+    cgroups.join(bootstrap.cgroups)
     os.environ["SPEC_KIT_WORKER"] = str(os.getpid())  # inherited: marks the plugin's processes
     apply_limits(bootstrap)
     code = WorkerHost(bootstrap).run()

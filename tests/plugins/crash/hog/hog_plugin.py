@@ -1,7 +1,8 @@
 """Test plugin that overuses resources on request: memory, open files, CPU time, and what
 only a watchdog over the process tree sees: a spinning thread, a process swarm, a child
 hoarding memory; and output: ``hog:print`` a text to stdout and stderr, ``hog:flood``
-megabytes of lines; ``hog:endless_thread`` a non-daemon thread that never ends. Children
+megabytes of lines; ``hog:endless_thread`` a non-daemon thread that never ends;
+``hog:memfd`` megabytes of shared memory, which only a cgroup counts. Children
 sleep until killed with the worker's process group."""
 
 import os
@@ -32,6 +33,7 @@ class HogPlugin(PluginBase):
         registry.register_command("hog:print", self.print_text)
         registry.register_command("hog:flood", self.flood)
         registry.register_command("hog:endless_thread", self.endless_thread)
+        registry.register_command("hog:memfd", self.memfd)
 
     def memory(self, arguments: list[str], options: dict[str, Any]) -> int:
         hoard = bytearray(int(options["mb"]) * 1024 * 1024)
@@ -89,6 +91,14 @@ class HogPlugin(PluginBase):
 
         threading.Thread(target=forever).start()  # not a daemon: Python would wait for it
         return "started"
+
+    def memfd(self, arguments: list[str], options: dict[str, Any]) -> int:
+        """Shared memory: charged to the worker's cgroup, not to its RLIMIT_DATA."""
+        self.shared = os.memfd_create("hog")
+        chunk = b"m" * (1 << 20)
+        for _ in range(int(options["mb"])):
+            os.write(self.shared, chunk)
+        return int(options["mb"])
 
     def _child(self, code: str) -> "subprocess.Popen[bytes]":
         return subprocess.Popen([sys.executable, "-c", code])

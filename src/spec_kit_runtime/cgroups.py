@@ -5,9 +5,13 @@ group of each controller (``spec-kit-runtime-PID``); if it may not (no root, no 
 controllers, cgroup v2 only), cgroups stay off and the rlimits and the watchdog do the work
 alone, as everywhere. With them, each worker gets a group per controller, which the worker
 joins before any plugin code runs and which every process it starts inherits: the kernel
-then holds the whole tree to ``memory_mb`` (its OOM killer acts inside the group) and
-``max_processes`` (a fork past ``pids.max`` fails), and the fork server kills every member
-when the worker ends, however it hid (``setsid``, a cleared environment, double forks).
+then holds the whole tree to ``memory_mb`` (its OOM killer acts inside the group) and stops
+a fork bomb at once (``pids.max``), and the fork server kills every member when the worker
+ends, however it hid (``setsid``, a cleared environment, double forks).
+
+``pids.max`` counts tasks, threads included, so it is set to ``TASKS_PER_PROCESS`` times
+``max_processes``: a backstop faster than the watchdog's sampling, which keeps the exact
+process count.
 
 cgroup v2 is not supported yet: it needs a delegated subtree whose processes all live in
 leaf groups, which the supervisor's own placement rarely allows.
@@ -26,6 +30,7 @@ from .limits import Limits
 
 log = logging.getLogger(__name__)
 CONTROLLERS = ("memory", "pids")
+TASKS_PER_PROCESS = 64  # threads a process may have before the pids backstop counts them
 V1_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -59,7 +64,8 @@ class Cgroups:
         pids.mkdir()
         if limits.memory_mb is not None:
             (memory / "memory.limit_in_bytes").write_text(str(limits.memory_mb << 20))
-        limit = "max" if limits.max_processes is None else str(limits.max_processes)
+        limit = ("max" if limits.max_processes is None
+                 else str(limits.max_processes * TASKS_PER_PROCESS))
         (pids / "pids.max").write_text(limit)
         return (str(memory), str(pids))
 

@@ -18,6 +18,7 @@ from .client import SupervisorClient
 from .config import RuntimeConfig, load_config
 from .discovery import discover
 from .errors import RuntimeFailure
+from .health import EXIT_CODES, UNHEALTHY
 from .launcher import signal_ready
 from .rundir import RuntimeDir, default_runtime_dir
 from .supervisor import Supervisor
@@ -65,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
 
+    health = commands.add_parser(
+        "health", help="healthy / degraded / unhealthy with the reasons; exit code 0 / 1 / 2")
+    health.add_argument("--json", action="store_true", help="machine-readable output")
+    health.set_defaults(handler=_health)
+
     stop = commands.add_parser("shutdown", help="stop the running supervisor and its plugins")
     stop.set_defaults(handler=_shutdown)
 
@@ -77,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=_plugin_op, op=op)
         plugin_ops.append(sub)
 
-    for sub in (send, status, stop, *plugin_ops):
+    for sub in (send, status, health, stop, *plugin_ops):
         sub.add_argument("--runtime-dir", type=Path, help="runtime directory of the supervisor")
     return parser
 
@@ -150,15 +156,45 @@ def _status(args: argparse.Namespace) -> int:
     sup = status["supervisor"]
     print(f"supervisor pid {sup['pid']}  version {sup['version']}  up {sup['uptime']:.0f}s  "
           f"{sup['endpoint']}")
-    rows = [("ID", "VERSION", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT")]
+    rows = [("ID", "VERSION", "STATE", "PID", "UPTIME", "RESTARTS", "MEM MB", "CPU%", "MSGS",
+             "ERRS", "P50 MS", "P99 MS", "LAST EXIT")]
     for p in status["plugins"]:
         uptime = f"{p['uptime']:.0f}s" if p["uptime"] is not None else "-"
+        usage, messages = p["usage"] or {}, p["messages"]
         rows.append((p["id"], p["version"], p["state"], str(p["pid"] or "-"), uptime,
-                     str(p["restarts"]), p["last_exit"] or "-"))
+                     str(p["restarts"]), _figure(usage.get("rss_mb")),
+                     _figure(usage.get("cpu_percent")), str(messages["handled"]),
+                     str(messages["errors"]), _figure(messages["p50_ms"]),
+                     _figure(messages["p99_ms"]), p["last_exit"] or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    """Exit 0 healthy, 1 degraded, 2 unhealthy or no supervisor answering (a probe)."""
+    try:
+        client = SupervisorClient.find(args.runtime_dir)
+        try:
+            verdict = client.control("health", timeout=10.0)
+        finally:
+            client.close()
+    except RuntimeFailure as exc:
+        verdict = {"status": UNHEALTHY, "live": False, "ready": False,
+                   "reasons": [f"no supervisor answers: {exc}"]}
+    if args.json:
+        print(json.dumps(verdict, indent=2))
+    else:
+        print(f"{verdict['status']} (live: {'yes' if verdict['live'] else 'no'}, "
+              f"ready: {'yes' if verdict['ready'] else 'no'})")
+        for reason in verdict["reasons"]:
+            print(f"  {reason}")
+    return EXIT_CODES[verdict["status"]]
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _plugin_op(args: argparse.Namespace) -> int:

@@ -152,6 +152,11 @@ class PluginContainer:
         result: dict[str, Any] = self._client.control("status", timeout=10.0)
         return result
 
+    def health(self) -> dict[str, Any]:
+        """healthy / degraded / unhealthy, live, ready, and the reasons (see health.py)."""
+        result: dict[str, Any] = self._client.control("health", timeout=10.0)
+        return result
+
     # -- messages --------------------------------------------------------------------------
 
     def send_message(self, plugin_id: str, message: Message) -> Any:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import ProtocolError, RoutingError, RuntimeFailure
+from .health import PluginState, assess
 from .manifest import parse_manifest_data
 from .patterns import pattern_problem
 from .protocol import Control
@@ -32,6 +33,7 @@ class ControlOps:
         self._ops: dict[str, Callable[[bytes, dict[str, Any], Responder], None]] = {
             "ping": lambda _peer, _args, respond: respond(True, pack_value("pong")),
             "status": self._status,
+            "health": self._health,
             "load": self._load,
             "activate": self._plugin_op(hub.lifecycle.activate),
             "deactivate": self._plugin_op(hub.lifecycle.deactivate),
@@ -60,6 +62,7 @@ class ControlOps:
     def _status(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         hub = self.hub
         now = hub.now()
+        figures = [slot.calls.figures() for slot in hub.lifecycle.slots.values()]
         respond(True, pack_value({
             "supervisor": {
                 "pid": os.getpid(), "version": __version__, "endpoint": hub.client_endpoint,
@@ -68,10 +71,27 @@ class ControlOps:
                 "forkserver_pid": hub.forkserver.pid if hub.forkserver.running else None,
                 "start_method": hub.config.start_method,
                 "cgroups": hub.cgroups.describe(),
+                "totals": {
+                    "handled": sum(f.handled for f in figures),
+                    "errors": sum(f.errors for f in figures),
+                    "in_flight": sum(f.in_flight for f in figures),
+                    "restarts": sum(s.restarts for s in hub.lifecycle.slots.values()),
+                },
             },
             "plugins": [slot.snapshot(now) | {"subscriptions": hub.router.table.patterns_of(pid)}
                         for pid, slot in hub.lifecycle.slots.items()],
         }))
+
+    def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
+        now = self.hub.now()
+        plugins = [PluginState(
+            slot.plugin_id, slot.status, slot.target, slot.restarts,
+            now - slot.started_at if slot.started_at is not None and slot.worker else None,
+            slot.tracker.policy.stable_after, slot.last_exit, slot.last_error,
+        ) for slot in self.hub.lifecycle.slots.values()]
+        startup = self.hub.startup
+        respond(True, pack_value(assess(plugins, sorted(startup.pending),
+                                        startup.refused).describe()))
 
     def _load(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         manifest, source, root = args.get("manifest"), args.get("source"), args.get("root")

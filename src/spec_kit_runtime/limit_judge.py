@@ -19,6 +19,7 @@ class Usage:
     rss_mb: float
     cpu_percent: float  # of one core, summed over the tree, since the previous sample
     processes: int
+    open_files: int = 0  # file descriptors over the tree (shown, not judged: RLIMIT_NOFILE)
 
 
 @dataclass(frozen=True)

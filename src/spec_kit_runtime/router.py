@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from spec_kit_contracts import Event
 
 from .addressing import Delivery, delivery_of
+from .call_stats import CallStats
 from .errors import (
     DeadlineExceeded,
     NoHandlerError,
@@ -202,8 +203,21 @@ class Router:
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
               respond: Responder) -> None:
+        slot = self.hub.lifecycle.slots.get(route.owner)
+        if slot is not None:  # a plugin's handler (not a caller's): count it
+            respond = self._counted(slot.calls, respond)
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond)
+
+    def _counted(self, stats: CallStats, respond: Responder) -> Responder:
+        started = self.hub.now()
+        stats.started()
+
+        def counted(ok: bool, body: bytes) -> None:
+            stats.finished(self.hub.now() - started, ok)
+            respond(ok, body)
+
+        return counted
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
                        source: str, deadline: float, respond: Responder) -> None:
@@ -225,7 +239,11 @@ class Router:
         self._call(route, send.address, source, send.body, remaining, answered)
 
     def _notify(self, route: Route, address: str, source: str, body: bytes) -> bool:
-        return self._deliver(route.owner, Call(0, route.sub_id, address, source, body))
+        delivered = self._deliver(route.owner, Call(0, route.sub_id, address, source, body))
+        slot = self.hub.lifecycle.slots.get(route.owner)
+        if delivered and slot is not None:
+            slot.calls.notified()
+        return delivered
 
     # -- supervisor events -----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .call_stats import CallStats
 from .limit_judge import Usage
 from .limits import Limits
 from .manifest import PluginInfo
@@ -35,6 +36,7 @@ class PluginSlot:
     restart_timer: Timer | None = None
     usage: Usage | None = None  # the watchdog's latest sample of the worker's tree
     output: OutputBudget = field(init=False)  # captured output logged and dropped, all workers
+    calls: CallStats = field(default_factory=CallStats)  # messages to it, all workers
     worker: WorkerProcess | None = None
     identity: bytes | None = None  # ZeroMQ routing id, once the worker proved its secret
     secret: bytes | None = None  # expected in the worker's Hello; single use
@@ -70,10 +72,12 @@ class PluginSlot:
             "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
             "limits": self.limits.describe(),
             "output": self.output.describe(),
+            "messages": self.calls.figures().describe(),
             "cgroups": list(self.worker.cgroups) if self.worker else [],
             "usage": None if self.usage is None or self.worker is None else {
                 "rss_mb": round(self.usage.rss_mb, 1),
                 "cpu_percent": round(self.usage.cpu_percent, 1),
                 "processes": self.usage.processes,
+                "open_files": self.usage.open_files,
             },
         }

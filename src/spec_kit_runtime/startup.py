@@ -31,6 +31,7 @@ class StartUp:
                                     for pid, (info, _) in self._plugins.items()})
         self.refused: dict[str, str] = dict(ordered.refused)
         self._waiting = {pid: set(self._plugins[pid][0].dependencies) for pid in ordered.order}
+        self.pending: set[str] = set(ordered.order)  # not yet active, nor given up on
 
     def begin(self) -> None:
         for plugin_id, reason in self.refused.items():
@@ -54,6 +55,7 @@ class StartUp:
         self.hub.lifecycle.load(info, config, loaded)
 
     def _finished(self, plugin_id: str, ok: bool) -> None:
+        self.pending.discard(plugin_id)
         if ok:
             log.info("plugin %s is active", plugin_id)
         for waiting, needs in list(self._waiting.items()):

@@ -57,17 +57,19 @@ class Watchdog:
     def _sample(self, pid: int, now: float, known: dict[int, psutil.Process]) -> Usage | None:
         """The tree's usage, or None when its root is gone."""
         rss = cpu = 0.0
-        count = 0
+        count = files = 0
         for member in (pid, *descendants(pid)):
             try:
                 process = known.get(member) or psutil.Process(member)
                 with process.oneshot():
                     rss += process.memory_info().rss
                     cpu += process.cpu_percent(None)  # a new handle reads 0.0 the first time
+                    files += process.num_fds()
             except psutil.Error:
                 if member == pid:
                     return None
                 continue  # it just exited
             self._processes[member] = process
             count += 1
-        return Usage(at=now, rss_mb=rss / _MIB, cpu_percent=cpu, processes=count)
+        return Usage(at=now, rss_mb=rss / _MIB, cpu_percent=cpu, processes=count,
+                     open_files=files)

@@ -1,0 +1,68 @@
+"""Is the supervisor healthy? A verdict over plugin states (pure; figures passed in).
+
+* **live**: the loop answers; a health answer is itself the proof.
+* **ready**: every plugin the supervisor was asked to run is where it was asked to be
+  (active, or initialized), and none is still starting.
+* **status**: ``unhealthy`` when a plugin failed (its restarts gave up) or could not start;
+  ``degraded`` when one is away from its target (restarting, crashed, starting) or was
+  restarted and has not yet been up for its ``stable_after``; else ``healthy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
+EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}  # of `spec-kit-runtime health`
+
+
+@dataclass(frozen=True)
+class PluginState:
+    """What health needs to know of one plugin."""
+
+    id: str
+    state: str
+    target: str | None  # where a caller asked it to be; None: nowhere (stopped, loading)
+    restarts: int = 0
+    uptime: float | None = None  # of its current worker
+    stable_after: float = 30.0
+    last_exit: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    live: bool
+    ready: bool
+    reasons: tuple[str, ...]
+
+    def describe(self) -> dict[str, Any]:
+        return {"status": self.status, "live": self.live, "ready": self.ready,
+                "reasons": list(self.reasons)}
+
+
+def assess(plugins: Iterable[PluginState], starting: Iterable[str] = (),
+           not_started: Mapping[str, str] | None = None) -> Health:
+    """The verdict; ``starting``: plugins still being started, ``not_started``: refused."""
+    bad = [f"{plugin_id}: not started ({why})" for plugin_id, why in (not_started or {}).items()]
+    weak = [f"{plugin_id}: starting" for plugin_id in starting]
+    ready = not bad and not weak
+    for plugin in plugins:
+        since = f" (last exit: {plugin.last_exit})" if plugin.last_exit else ""
+        if plugin.state == "failed":
+            bad.append(f"{plugin.id}: failed ({plugin.last_error})")
+            ready = False
+        elif plugin.state == "error" and plugin.target is None:
+            bad.append(f"{plugin.id}: did not start ({plugin.last_error})")
+            ready = False
+        elif plugin.target is not None and plugin.state != plugin.target:
+            weak.append(f"{plugin.id}: {plugin.state}{since}")
+            ready = False
+        elif (plugin.restarts and plugin.uptime is not None
+              and plugin.uptime < plugin.stable_after):
+            weak.append(f"{plugin.id}: restarted {plugin.uptime:.0f}s ago{since}")
+    status = UNHEALTHY if bad else DEGRADED if weak else HEALTHY
+    return Health(status, live=True, ready=ready, reasons=tuple(bad + weak))

@@ -63,8 +63,8 @@ def test_runtime_dir_is_private_and_locked(tmp_path: Path) -> None:
     token = rundir.new_token()
     assert rundir.read_token() == token
     assert (rundir.token_file.stat().st_mode & 0o777) == 0o600
-    rundir.write_address("ipc:///x", 123)
-    assert rundir.read_address() == {"endpoint": "ipc:///x", "pid": 123}
+    rundir.write_address("ipc:///x", 123, "ipc:///c")
+    assert rundir.read_address() == {"endpoint": "ipc:///x", "pid": 123, "control": "ipc:///c"}
     rundir.remove_address()
     with pytest.raises(SupervisorUnavailable, match="no running supervisor"):
         rundir.read_address()

@@ -145,7 +145,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    client = SupervisorClient.find(args.runtime_dir)
+    client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
         status = client.control("status", timeout=10.0)
     finally:
@@ -175,7 +175,7 @@ def _status(args: argparse.Namespace) -> int:
 def _health(args: argparse.Namespace) -> int:
     """Exit 0 healthy, 1 degraded, 2 unhealthy or no supervisor answering (a probe)."""
     try:
-        client = SupervisorClient.find(args.runtime_dir)
+        client = SupervisorClient.find(args.runtime_dir, control=True)
         try:
             verdict = client.control("health", timeout=10.0)
         finally:
@@ -198,7 +198,7 @@ def _figure(value: float | None) -> str:
 
 
 def _plugin_op(args: argparse.Namespace) -> int:
-    client = SupervisorClient.find(args.runtime_dir)
+    client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
         result = client.control(args.op, plugin=args.plugin)
     finally:
@@ -208,7 +208,7 @@ def _plugin_op(args: argparse.Namespace) -> int:
 
 
 def _shutdown(args: argparse.Namespace) -> int:
-    client = SupervisorClient.find(args.runtime_dir)
+    client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
         client.control("shutdown", timeout=10.0)
     finally:

@@ -62,12 +62,18 @@ class SupervisorClient:
             self.request_timeout = limits["request_timeout"]
 
     @classmethod
-    def find(cls, runtime_dir: Path | None = None) -> SupervisorClient:
-        """Connect to the supervisor running with ``runtime_dir`` (default: the user's)."""
+    def find(cls, runtime_dir: Path | None = None, *, control: bool = False
+             ) -> SupervisorClient:
+        """Connect to the supervisor running with ``runtime_dir`` (default: the user's);
+        ``control``: to its control socket, for control operations that must not wait
+        behind message traffic (status, health, lifecycle)."""
         rundir = RuntimeDir(runtime_dir or default_runtime_dir())
         address = rundir.read_address()
         pid = address.get("pid")
-        return cls(address["endpoint"], rundir.read_token(),
+        endpoint = address.get("control") if control else address["endpoint"]
+        if not isinstance(endpoint, str):
+            raise SupervisorUnavailable(f"{rundir.address_file} names no control socket")
+        return cls(endpoint, rundir.read_token(),
                    pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None)
 
     def another(self) -> SupervisorClient:

@@ -2,6 +2,9 @@
 
 A client proves the token in the runtime directory with a ClientHello before anything else
 it sends is taken; the table of authenticated connections is bounded (see ``_admit``).
+There are two doors: the clients socket (messages and control operations) and the control
+socket, which takes control operations only and is read first on every turn of the loop,
+so that status and health never wait behind message traffic (Jupyter's control channel).
 Kept apart from ``supervisor``, whose loop only reads frames off the socket and hands
 them here.
 """
@@ -11,10 +14,11 @@ from __future__ import annotations
 import hmac
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import wire
-from .errors import AuthenticationError
+from .errors import AuthenticationError, ProtocolError
 from .protocol import ClientHello, Control, Record, Reply, Send
 from .router import caller_key, replier
 
@@ -23,14 +27,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_CLIENTS = 4096  # authenticated client connections remembered
+_DATA_PATH_OPS = frozenset({"subscribe", "unsubscribe"})  # handlers served on the clients socket
 
 
 class ClientDoor:
     """Authenticates client connections and dispatches their records; owned by the Supervisor."""
 
-    def __init__(self, hub: Supervisor, token: bytes) -> None:
+    def __init__(self, hub: Supervisor, token: bytes, send: Callable[[bytes, Record], bool],
+                 control_only: bool = False) -> None:
         self.hub = hub
         self._token = token
+        self._send = send
+        self.control_only = control_only
         self._peers: OrderedDict[bytes, None] = OrderedDict()  # least recent first
 
     def received(self, identity: bytes, record: Record) -> None:
@@ -44,22 +52,29 @@ class ClientDoor:
             body = (wire.pack_value({"max_message_bytes": self.hub.config.max_message_bytes,
                                      "request_timeout": self.hub.config.request_timeout}) if ok
                     else wire.pack_error(AuthenticationError("wrong client token")))
-            self.hub.send_client(identity, Reply(0, ok, body))
+            self._send(identity, Reply(0, ok, body))
             return
         cid = getattr(record, "cid", None)
         if identity not in self._peers:
             log.warning("dropped %s from an unauthenticated client", type(record).__name__)
             if isinstance(cid, int):
-                self.hub.send_client(identity, Reply(cid, False, wire.pack_error(
+                self._send(identity, Reply(cid, False, wire.pack_error(
                     AuthenticationError("say ClientHello with the token first",
                                         reason="unauthenticated"))))
             return
         self._peers.move_to_end(identity)
+        if self.control_only and not (isinstance(record, Control)
+                                      and record.op not in _DATA_PATH_OPS):
+            log.warning("dropped %s from a control connection", type(record).__name__)
+            if isinstance(cid, int):
+                self._send(identity, Reply(cid, False, wire.pack_error(ProtocolError(
+                    "the control socket takes control operations only (not sends, "
+                    "subscriptions or handler replies): use the clients socket"))))
+            return
         if isinstance(record, Send):
-            self.hub.router.route(None, record, replier(self.hub.send_client, identity, record))
+            self.hub.router.route(None, record, replier(self._send, identity, record))
         elif isinstance(record, Control):
-            self.hub.control.handle(identity, record,
-                                    replier(self.hub.send_client, identity, record))
+            self.hub.control.handle(identity, record, replier(self._send, identity, record))
         elif isinstance(record, Reply):  # from a caller's handler
             self.hub.router.replied(caller_key(identity), record)
         else:

@@ -35,7 +35,7 @@ class ForkServerLink:
         self.spawn_timeout = spawn_timeout
         self._popen: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
-        self.pidfd = -1
+        self.pidfd = -1  # -1 while the fork server is not running
         self._tags = itertools.count(1)
         self._exits: deque[Exited] = deque()
 
@@ -50,8 +50,8 @@ class ForkServerLink:
 
     @property
     def control_fd(self) -> int:
-        assert self._socket is not None, "the fork server is not running"
-        return self._socket.fileno()
+        """The socket's fd for a poller; -1 while the fork server is not running."""
+        return -1 if self._socket is None else self._socket.fileno()
 
     def start(self) -> None:
         """Start the fork server; it imports the worker host while the caller goes on."""

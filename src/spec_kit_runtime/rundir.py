@@ -61,6 +61,11 @@ class RuntimeDir:
         return f"ipc://{self.path / 'clients.sock'}"
 
     @property
+    def control_endpoint(self) -> str:
+        """Control operations only, read first by the supervisor (always ipc: local)."""
+        return f"ipc://{self.path / 'control.sock'}"
+
+    @property
     def address_file(self) -> Path:
         return self.path / "supervisor.json"
 
@@ -93,9 +98,9 @@ class RuntimeDir:
         except OSError as exc:
             raise SupervisorUnavailable(f"cannot read the client token: {exc}") from None
 
-    def write_address(self, endpoint: str, pid: int) -> None:
+    def write_address(self, endpoint: str, pid: int, control: str) -> None:
         """Tell clients where the running supervisor listens."""
-        data = json.dumps({"endpoint": endpoint, "pid": pid}).encode()
+        data = json.dumps({"endpoint": endpoint, "pid": pid, "control": control}).encode()
         _write_private(self.address_file, data)
 
     def read_address(self) -> dict[str, Any]:

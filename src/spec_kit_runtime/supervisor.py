@@ -66,8 +66,14 @@ class Supervisor:
         self._workers = self._router_socket(rundir.workers_endpoint)
         self.client_endpoint = config.endpoint or rundir.clients_endpoint
         self._clients = self._router_socket(self.client_endpoint)
-        self.client_door = ClientDoor(self, rundir.new_token())
+        self._control = self._router_socket(rundir.control_endpoint)
+        token = rundir.new_token()
+        self.client_door = ClientDoor(self, token, self.send_client)
+        self.control_door = ClientDoor(
+            self, token, lambda identity, record: self._send(self._control, identity, record),
+            control_only=True)
         self._poller = zmq.Poller()
+        self._poller.register(self._control, zmq.POLLIN)  # first: answered before traffic
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
         self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
@@ -85,7 +91,7 @@ class Supervisor:
         self._stopping = False
         self._done = False
         # Clients may connect as soon as the sockets are bound (and `run` says ready).
-        self.rundir.write_address(self.client_endpoint, os.getpid())
+        self.rundir.write_address(self.client_endpoint, os.getpid(), rundir.control_endpoint)
 
     @staticmethod
     def now() -> float:
@@ -129,23 +135,29 @@ class Supervisor:
         timeout = None if due is None else min(max(0, int((due - self.now()) * 1000) + 1),
                                                _MAX_POLL_MS)
         for source, _ in self._poller.poll(timeout):
-            if source is self._clients:
-                self._drain(self._clients, self.client_door.received)
-            elif source is self._workers:
-                self._drain(self._workers, self.worker_door.received)
-            elif source == self._signal_fd:
-                self._signalled()
-            elif source == self._parent_fd:
-                self._poller.unregister(source)  # a pidfd stays readable: notice it once
-                log.warning("the process that started this supervisor is gone; stopping")
-                self.begin_shutdown()
-            elif source == self.forkserver.control_fd:
-                self._guarded(self._workers_ended)
-            elif source == self.forkserver.pidfd:
-                self._guarded(self._forkserver_died)
-            elif source in self.output:
-                self._guarded(self.output.readable, source)
+            self._guarded(self._dispatch, source)
         self._guarded(self.timers.run_due, self.now())
+
+    def _dispatch(self, source: Any) -> None:
+        """Hand one ready socket or fd to whoever reads it."""
+        if source is self._control:
+            self._drain(self._control, self.control_door.received)
+        elif source is self._clients:
+            self._drain(self._clients, self.client_door.received)
+        elif source is self._workers:
+            self._drain(self._workers, self.worker_door.received)
+        elif source == self._signal_fd:
+            self._signalled()
+        elif source == self._parent_fd:
+            self._poller.unregister(source)  # a pidfd stays readable: notice it once
+            log.warning("the process that started this supervisor is gone; stopping")
+            self.begin_shutdown()
+        elif source == self.forkserver.control_fd:
+            self._workers_ended()
+        elif source == self.forkserver.pidfd:
+            self._forkserver_died()
+        elif source in self.output:
+            self.output.readable(source)
 
     @staticmethod
     def _guarded(action: Callable[..., None], *args: Any) -> None:
@@ -216,7 +228,7 @@ class Supervisor:
         self.cgroups.close()
         self.output.close()
         signal.set_wakeup_fd(-1)
-        for sock in (self._clients, self._workers):
+        for sock in (self._control, self._clients, self._workers):
             sock.close(0)
         self._context.term()
         for fd in (self._signal_fd, self._parent_fd, self._lock_fd):

@@ -59,7 +59,8 @@ def test_permanent_plugin_comes_back_after_a_crash(tmp_path: Path) -> None:
         assert after["last_exit"] == "exited with code 3"
         assert command(container, "phoenix", "ping")["pong"] not in (None, old_pid)
         names = [name for name, plugin in events if plugin == "phoenix"]
-        assert names[:3] == ["system:plugin_crashed", "system:plugin_restarting",
+        assert names[:5] == ["system:plugin_crashed", "system:plugin_restarting",
+                             "system:plugin_started", "system:plugin_active",
                              "system:plugin_restarted"]
 
 

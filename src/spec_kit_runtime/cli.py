@@ -17,7 +17,7 @@ from .addressing import DIRECT_PREFIXES
 from .client import SupervisorClient
 from .config import RuntimeConfig, load_config
 from .discovery import discover
-from .errors import RuntimeFailure
+from .errors import RuntimeFailure, SupervisorUnavailable
 from .health import EXIT_CODES, UNHEALTHY
 from .launcher import signal_ready
 from .rundir import RuntimeDir, default_runtime_dir
@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--json", action="store_true", help="machine-readable output")
     health.set_defaults(handler=_health)
 
+    events = commands.add_parser("events", help="follow lifecycle events live, one line each")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    events.add_argument("--pattern", default="event:system:*",
+                        help="which events (default: the supervisor's lifecycle events)")
+    events.set_defaults(handler=_events)
+
     stop = commands.add_parser("shutdown", help="stop the running supervisor and its plugins")
     stop.set_defaults(handler=_shutdown)
 
@@ -83,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=_plugin_op, op=op)
         plugin_ops.append(sub)
 
-    for sub in (send, status, health, stop, *plugin_ops):
+    for sub in (send, status, health, events, stop, *plugin_ops):
         sub.add_argument("--runtime-dir", type=Path, help="runtime directory of the supervisor")
     return parser
 
@@ -191,6 +197,28 @@ def _health(args: argparse.Namespace) -> int:
         for reason in verdict["reasons"]:
             print(f"  {reason}")
     return EXIT_CODES[verdict["status"]]
+
+
+def _events(args: argparse.Namespace) -> int:
+    """Print each event as it comes; ends when the supervisor does (exit 0) or on Ctrl-C."""
+    client = SupervisorClient.find(args.runtime_dir)
+    try:
+        for event in client.follow(args.pattern):
+            name = getattr(event, "event_name", "?")
+            data = getattr(event, "event_data", None) or {}
+            when = event.timestamp.isoformat(timespec="milliseconds")
+            if args.json:
+                print(json.dumps({"time": when, "event": name, "source": event.source,
+                                  "data": data}, default=str), flush=True)
+            else:
+                fields = " ".join(f"{key}={json.dumps(value, default=str)}"
+                                  for key, value in data.items())
+                print(f"{when} {name} {fields}".rstrip(), flush=True)
+    except SupervisorUnavailable:
+        print("the supervisor stopped", file=sys.stderr)
+    finally:
+        client.close()
+    return 0
 
 
 def _figure(value: float | None) -> str:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from .errors import (
     SupervisorUnavailable,
     from_data,
 )
-from .protocol import ClientHello, Control, Record, Reply, Send, timeout_problem
+from .protocol import Call, ClientHello, Control, Record, Reply, Send, timeout_problem
 from .rundir import RuntimeDir, default_runtime_dir
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -96,6 +97,24 @@ class SupervisorClient:
         body = wire.pack_message(message)
         return self._request(lambda cid: Send(cid, address, as_plugin, chosen, body),
                              (chosen or self.request_timeout) + _GRACE)
+
+    def follow(self, pattern: str = "event:system:*") -> Iterator[Message]:
+        """Subscribe this connection to events matching ``pattern`` and yield each one as it
+        comes, until the supervisor goes (then SupervisorUnavailable)."""
+        self.control("subscribe", timeout=10.0, plugin="", pattern=pattern, sub_id=1,
+                     priority=50)
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        if self._pidfd is not None:
+            poller.register(self._pidfd, zmq.POLLIN)
+        while True:
+            ready = dict(poller.poll(1000))  # a second at a time: Ctrl-C stays prompt
+            if self._socket in ready:
+                record = wire.decode(self._socket.recv())
+                if isinstance(record, Call) and record.cid == 0:  # one way: nothing to answer
+                    yield wire.unpack_message(record.body)
+            elif self._pidfd in ready:
+                raise SupervisorUnavailable(f"the supervisor at {self.endpoint} exited")
 
     def _request(self, make: Any, timeout: float) -> Any:
         with self._lock:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .errors import ProtocolError, RoutingError, RuntimeFailure
+from .errors import ProtocolError, RoutingError, RuntimeFailure, ScopeError
 from .health import PluginState, assess
 from .manifest import parse_manifest_data
 from .patterns import pattern_problem
@@ -126,7 +126,11 @@ class ControlOps:
         problem = pattern_problem(pattern)
         if problem:
             raise RoutingError(f"invalid pattern: {problem}")
-        self.hub.lifecycle.require(plugin_id).scope.check_subscribe(pattern)
+        if plugin_id:
+            self.hub.lifecycle.require(plugin_id).scope.check_subscribe(pattern)
+        elif not pattern.startswith("event:"):  # a client's own scope: it may watch events
+            raise ScopeError(f"a client may subscribe to events only, not '{pattern}'",
+                             pattern=pattern)
         owner = caller_key(peer)
         self.hub.router.callers[owner] = peer
         self.hub.router.table.add(owner, sub_id, pattern, priority, "message")

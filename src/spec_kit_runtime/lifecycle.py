@@ -73,10 +73,26 @@ class _Operation:
         self.finished = True
         if ok and self.name in _TARGETS:
             self.slot.target = _TARGETS[self.name]
+        if ok:
+            self._announce()
         self.slot.busy = None
         self.slot.on_hello = self.slot.on_exit = None
         self._done(ok, body)
         self.lifecycle.start_next(self.slot)
+
+
+    def _announce(self) -> None:
+        """The lifecycle events a finished operation makes (``event:system:*``)."""
+        slot, emit = self.slot, self.lifecycle.hub.router.emit_system
+        if self.name in _ACTIVATING and slot.status == "active":
+            emit("plugin_active", {"plugin": slot.plugin_id,
+                                   "pid": slot.worker.pid if slot.worker else None})
+        elif self.name in ("stop", "unload"):
+            emit("plugin_stopped", {"plugin": slot.plugin_id, "how": self.name,
+                                    "exit": slot.last_exit})
+
+
+_ACTIVATING = frozenset({"activate", "start", "restart", "recover"})
 
 
 class Lifecycle:
@@ -309,6 +325,10 @@ class Lifecycle:
             log.info("plugin %s: worker %s", slot.plugin_id, reason.describe())
         else:
             log.error("plugin %s: worker %s", slot.plugin_id, reason.describe())
+            if reason.cause_kind == "limit":
+                self.hub.router.emit_system("plugin_limit_exceeded", {
+                    "plugin": slot.plugin_id, "reason": reason.describe(),
+                })
             self.hub.router.emit_system("plugin_crashed", {
                 "plugin": slot.plugin_id, "reason": reason.describe(),
             })

@@ -39,6 +39,9 @@ def spawn(op: _Operation) -> None:
     def hello() -> None:
         timer.cancel()
         slot.tracker.started(hub.now())
+        hub.router.emit_system("plugin_started", {
+            "plugin": slot.plugin_id, "pid": slot.worker.pid if slot.worker else None,
+        })
         op.proceed()
 
     slot.on_hello = hello

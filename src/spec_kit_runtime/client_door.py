@@ -36,7 +36,7 @@ class ClientDoor:
     def __init__(self, hub: Supervisor, token: bytes, send: Callable[[bytes, Record], bool],
                  control_only: bool = False) -> None:
         self.hub = hub
-        self._token = token
+        self.token = token
         self._send = send
         self.control_only = control_only
         self._peers: OrderedDict[bytes, None] = OrderedDict()  # least recent first
@@ -44,7 +44,7 @@ class ClientDoor:
     def received(self, identity: bytes, record: Record) -> None:
         """A record from client connection ``identity``."""
         if isinstance(record, ClientHello):
-            ok = hmac.compare_digest(record.token, self._token)
+            ok = hmac.compare_digest(record.token, self.token)
             if ok:
                 self._admit(identity)
             else:

@@ -54,6 +54,7 @@ class RuntimeConfig:
     strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
     start_method: str = "fork"  # fork: from the pre-imported fork server; spawn: a fresh python
     cgroups: bool = True  # a cgroup per worker where this machine allows it (see cgroups.py)
+    http: tuple[str, int] | None = None  # (loopback host, port) of /healthz ... ; None: off
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
     def settings_for(self, plugin_id: str) -> PluginSettings:
@@ -75,6 +76,21 @@ class RuntimeConfig:
 
 _NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout",
             "heartbeat_interval", "watchdog_interval"}
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _http_address(value: Any, where: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` on loopback (port 0: any free port), or null for off."""
+    if value is None:
+        return None
+    host, _, port = str(value).rpartition(":") if isinstance(value, str) else ("", "", "")
+    host = host.strip("[]")
+    if host not in _LOOPBACK or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{where} must be null (off) or HOST:PORT with HOST one of "
+                          f"{', '.join(_LOOPBACK)} (loopback only)")
+    return host, int(port)
 
 
 _CHOICES = {
@@ -133,6 +149,8 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{where} must be a positive number of seconds")
         return float(value)
+    if key == "http":
+        return _http_address(value, where)
     if key == "cgroups":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false")

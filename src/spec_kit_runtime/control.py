@@ -71,6 +71,7 @@ class ControlOps:
                 "forkserver_pid": hub.forkserver.pid if hub.forkserver.running else None,
                 "start_method": hub.config.start_method,
                 "cgroups": hub.cgroups.describe(),
+                "http": hub.http.address if hub.http is not None else None,
                 "totals": {
                     "handled": sum(f.handled for f in figures),
                     "errors": sum(f.errors for f in figures),

@@ -26,9 +26,10 @@ from .cgroups import Cgroups
 from .client_door import ClientDoor
 from .config import RuntimeConfig
 from .control import ControlOps
-from .errors import EncodeError, ProtocolError, RuntimeFailure
+from .errors import ConfigError, EncodeError, ProtocolError, RuntimeFailure
 from .forkserver_link import ForkServerLink
 from .heartbeats import HeartbeatMonitor
+from .http_endpoints import HttpEndpoints
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
 from .output_capture import OutputCapture
@@ -52,6 +53,7 @@ class Supervisor:
     def __init__(self, config: RuntimeConfig, rundir: RuntimeDir,
                  parent_pid: int | None = None) -> None:
         self.config = config
+        self.http = self._http_endpoints(config.http)  # first: a busy port fails the start
         self.rundir = rundir
         self.timers = Timers()
         self.router = Router(self)
@@ -122,6 +124,8 @@ class Supervisor:
                  if self.cgroups.available else f"; no cgroups ({self.cgroups.reason})")
         self.heartbeats.start()
         self.watchdog.start()
+        if self.http is not None:
+            self.http.start(self.rundir.control_endpoint, self.client_door.token)
         self.startup = StartUp(self, plugins)
         self.startup.begin()
         try:
@@ -217,7 +221,19 @@ class Supervisor:
         log.error("orderly shutdown took too long; killing the remaining workers")
         self._done = True
 
+    @staticmethod
+    def _http_endpoints(address: tuple[str, int] | None) -> HttpEndpoints | None:
+        if address is None:
+            return None
+        try:
+            return HttpEndpoints(*address)
+        except OSError as exc:
+            raise ConfigError(f"runtime.http: cannot listen on {address[0]}:{address[1]}: "
+                              f"{exc.strerror}") from None
+
     def _close(self) -> None:
+        if self.http is not None:
+            self.http.stop()
         for _, worker in self._workers_by_pid.values():
             worker.expected_exit = True
         # The fork server kills and reaps whatever is left below it, then exits.

@@ -8,7 +8,7 @@ started, and says why in ``refused``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .dependencies import dependency_order
@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 class StartUp:
     """One ordered start of a set of plugins."""
 
-    def __init__(self, hub: Supervisor, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]]
-                 ) -> None:
+    def __init__(self, hub: Supervisor, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]],
+                 done: Callable[[], None] = lambda: None) -> None:
         self.hub = hub
+        self._done = done  # called once, when every plugin is active or given up on
         self._plugins = {info.id: (info, config) for info, config in plugins}
         ordered = dependency_order({pid: info.dependencies
                                     for pid, (info, _) in self._plugins.items()})
@@ -36,6 +37,8 @@ class StartUp:
     def begin(self) -> None:
         for plugin_id, reason in self.refused.items():
             log.error("plugin %s not started: %s", plugin_id, reason)
+        if not self.pending:
+            self._done()
         for plugin_id in [p for p, needs in self._waiting.items() if not needs]:
             self._start(plugin_id)
 
@@ -55,7 +58,10 @@ class StartUp:
         self.hub.lifecycle.load(info, config, loaded)
 
     def _finished(self, plugin_id: str, ok: bool) -> None:
-        self.pending.discard(plugin_id)
+        if plugin_id in self.pending:
+            self.pending.discard(plugin_id)
+            if not self.pending:
+                self._done()
         if ok:
             log.info("plugin %s is active", plugin_id)
         for waiting, needs in list(self._waiting.items()):

@@ -38,6 +38,7 @@ from .router import Router
 from .rundir import RuntimeDir
 from .slots import PluginSlot
 from .startup import StartUp
+from .systemd_notify import SystemdNotifier
 from .timers import Timers
 from .watchdog import Watchdog
 from .worker_door import WorkerDoor
@@ -83,6 +84,7 @@ class Supervisor:
                                     self._poller.unregister)
         self.forkserver = ForkServerLink(config.start_timeout)
         self.cgroups = Cgroups(config.cgroups)
+        self.systemd = SystemdNotifier()
         self._start_forkserver()
         self.worker_door = WorkerDoor(
             self, lambda identity, record: self._send(self._workers, identity, record))
@@ -126,7 +128,9 @@ class Supervisor:
         self.watchdog.start()
         if self.http is not None:
             self.http.start(self.rundir.control_endpoint, self.client_door.token)
-        self.startup = StartUp(self, plugins)
+        self.startup = StartUp(self, plugins, self._started)
+        if self.systemd.watchdog_interval is not None:
+            self._feed_systemd(self.systemd.watchdog_interval)
         self.startup.begin()
         try:
             while not self._done:
@@ -200,11 +204,22 @@ class Supervisor:
         log.info("signal received: stopping")
         self.begin_shutdown()
 
+    def _started(self) -> None:
+        active = sum(slot.status == "active" for slot in self.lifecycle.slots.values())
+        log.info("started: %d plugins active, %d not started", active,
+                 len(self.startup.refused))
+        self.systemd.notify("READY=1", f"STATUS={active} plugins active")
+
+    def _feed_systemd(self, interval: float) -> None:
+        self.systemd.notify("WATCHDOG=1")
+        self.timers.at(self.now() + interval, lambda: self._feed_systemd(interval))
+
     def begin_shutdown(self) -> None:
         """Unload every plugin (dependents before their dependencies), then leave the loop."""
         if self._stopping:
             return
         self._stopping = True
+        self.systemd.notify("STOPPING=1")
         deadline = self.config.phase_timeout + 3 * self.config.stop_timeout
         self.timers.at(self.now() + deadline, self._force_done)
         self._unload_next(self.lifecycle.shutdown_order())
@@ -251,6 +266,7 @@ class Supervisor:
             if fd is not None:
                 os.close(fd)
         self.rundir.remove_address()
+        self.systemd.close()
         log.info("supervisor stopped")
 
     # -- workers ---------------------------------------------------------------------------

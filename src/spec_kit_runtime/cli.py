@@ -12,6 +12,7 @@ from typing import Any
 
 from spec_kit_contracts import Command, Event, Message, Request
 
+from . import logs
 from ._version import __version__
 from .addressing import DIRECT_PREFIXES
 from .client import SupervisorClient
@@ -20,6 +21,7 @@ from .discovery import discover
 from .errors import RuntimeFailure, SupervisorUnavailable
 from .health import EXIT_CODES, UNHEALTHY
 from .launcher import signal_ready
+from .logs import FORMATS
 from .rundir import RuntimeDir, default_runtime_dir
 from .supervisor import Supervisor
 
@@ -49,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--plugins", type=Path, nargs="+", metavar="DIR",
                      help="plugin search paths (instead of the config's plugin_paths)")
     run.add_argument("--runtime-dir", type=Path, help="private runtime directory")
+    run.add_argument("--log-format", choices=FORMATS,
+                     help="text (default) or json: one object per line (runtime.log_format)")
     run.add_argument("--for", dest="duration", type=float, metavar="SECONDS",
                      help="stop by itself after this many seconds")
     run.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
@@ -99,8 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.plugins:
         config = RuntimeConfig(**{**config.__dict__,
                                   "plugin_paths": tuple(p.resolve() for p in args.plugins)})
-    logging.basicConfig(level=config.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.log_level, args.log_format or config.log_format)
     found = discover(config.plugin_paths)
     for error in found.errors:
         log.error("discovery: %s", error)

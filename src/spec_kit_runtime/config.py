@@ -16,6 +16,7 @@ import yaml
 
 from .errors import ConfigError
 from .limits import Limits, limits_from_data
+from .logs import FORMATS
 from .manifest import START_METHODS
 from .restart_policy import RestartPolicy, policy_from_data
 from .security import is_valid_plugin_id
@@ -49,6 +50,7 @@ class RuntimeConfig:
     watchdog_interval: float = 1.0  # seconds between samples of every worker's usage
     max_message_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object per line (see logs.py)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     limits: Limits = field(default_factory=Limits)
     strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
@@ -97,6 +99,7 @@ _CHOICES = {
     "strategy": ("one_for_one", "rest_for_one"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "start_method": START_METHODS,
+    "log_format": FORMATS,
 }
 
 

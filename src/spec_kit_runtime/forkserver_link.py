@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -84,18 +85,17 @@ class ForkServerLink:
             ready, _, _ = select.select([self.control_fd, self.pidfd], [], [], remaining)
             if self.pidfd in ready:
                 raise OSError("the fork server exited")
-            for record, fds in self._receive():
-                if isinstance(record, Exited):
-                    self._exits.append(record)
-                elif isinstance(record, Spawned) and record.tag == tag:
-                    if not record.pid:
-                        raise OSError(f"the fork server could not start it: {record.error}")
-                    if len(fds) == 2:
-                        return record.pid, fds[0], fds[1]
-                    _close_all(fds)
-                    raise OSError("the fork server sent no output pipes")
-                else:  # the answer to a spawn that timed out: its pipes are nobody's
-                    _close_all(fds)
+            answer = self._sort(tag)
+            if answer is None:
+                continue
+            spawned, fds = answer
+            if not spawned.pid:
+                raise OSError(f"the fork server could not start it: {spawned.error}")
+            if len(fds) == 2:
+                return spawned.pid, fds[0], fds[1]
+            _close_all(fds)
+            self.signal(spawned.pid, signal.SIGKILL)
+            raise OSError("the fork server sent no output pipes")
         raise OSError(f"the fork server did not answer within {self.spawn_timeout:g}s")
 
     def signal(self, pid: int, signum: int) -> None:
@@ -105,10 +105,7 @@ class ForkServerLink:
 
     def exits(self) -> list[Exited]:
         """The worker ends reported since the last call."""
-        for record, fds in self._receive():
-            _close_all(fds)
-            if isinstance(record, Exited):
-                self._exits.append(record)
+        self._sort(None)
         ended = list(self._exits)
         self._exits.clear()
         return ended
@@ -149,6 +146,22 @@ class ForkServerLink:
         if self._socket is None:
             raise OSError("the fork server is not running")
         self._socket.send(wire.encode(record))
+
+    def _sort(self, tag: int | None) -> tuple[Spawned, list[int]] | None:
+        """Read what is waiting: ends are kept for ``exits``; the Spawned answering ``tag``
+        is returned with its fds; any other Spawned answers a spawn given up on, so its
+        worker is killed and its pipes closed (its end is then ignored: nobody's)."""
+        answer = None
+        for record, fds in self._receive():
+            if isinstance(record, Spawned) and tag is not None and record.tag == tag:
+                answer = (record, fds)
+                continue
+            _close_all(fds)
+            if isinstance(record, Exited):
+                self._exits.append(record)
+            elif isinstance(record, Spawned) and record.pid:
+                self.signal(record.pid, signal.SIGKILL)
+        return answer
 
     def _receive(self) -> list[tuple[Record, list[int]]]:
         """What the fork server sent, each record with the file descriptors it carried."""

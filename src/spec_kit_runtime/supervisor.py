@@ -286,11 +286,12 @@ class Supervisor:
         except BaseException:
             Cgroups.remove(groups)
             raise
+        finally:
+            if self.forkserver.has_exits:  # read while waiting for the spawn: on the loop
+                self.timers.at(self.now(), self._workers_ended)
         worker = WorkerProcess(pid, self.forkserver.signal, groups)
         self._workers_by_pid[pid] = (slot, worker)
         self.output.add(slot.plugin_id, slot.output, stdout, stderr)
-        if self.forkserver.has_exits:  # read while waiting for the spawn: handle on the loop
-            self.timers.at(self.now(), self._workers_ended)
         log.info("plugin %s: worker pid %d started", slot.plugin_id, pid)
         return worker
 

@@ -131,3 +131,19 @@ def test_groups_go_with_a_sigkilled_supervisor() -> None:
                    timeout=3.0, what="the fork server to remove the groups")
     finally:
         container.shutdown()
+
+
+@needs_cgroups
+def test_a_sigtermed_fork_server_is_replaced_and_workers_still_get_groups() -> None:
+    with running_container() as container:
+        load_active(container, HOG / "hog", "hog")
+        status = container.status()
+        old_worker = entry(container, "hog")["pid"]
+        os.kill(status["supervisor"]["forkserver_pid"], signal.SIGTERM)
+        wait_until(lambda: entry(container, "hog")["pid"] not in (None, old_worker)
+                   and entry(container, "hog")["state"] == "active", timeout=10,
+                   what="a replacement worker")
+        groups = [Path(group) for group in entry(container, "hog")["cgroups"]]
+        assert groups and all(group.is_dir() for group in groups)
+        assert container.send_message("hog", Command(command_name="hog:ping")) == \
+            entry(container, "hog")["pid"]

@@ -34,3 +34,10 @@ def test_exhausted_until_it_refills() -> None:
     assert budget.take(100, 0.0)
     assert budget.exhausted(0.005)  # half a byte back
     assert not budget.exhausted(0.02)  # two bytes back
+
+
+def test_overhead_is_charged_but_not_counted() -> None:
+    budget = OutputBudget(rate=1.0, burst=130.0)
+    assert budget.take(1, 0.0, overhead=64) and budget.take(1, 0.0, overhead=64)
+    assert not budget.take(1, 0.0, overhead=64)  # 130 tokens: two empty lines, not three
+    assert budget.describe() == {"logged_bytes": 2, "dropped_bytes": 1, "dropped_lines": 1}

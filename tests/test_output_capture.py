@@ -14,7 +14,7 @@ import pytest
 from spec_kit_contracts import Command
 
 from conftest import GOOD, PLUGINS, load_active, running_container, wait_until
-from spec_kit_runtime.output_capture import MAX_LINE_BYTES
+from spec_kit_runtime.output_capture import LINE_OVERHEAD, MAX_LINE_BYTES, MAX_LINES_PER_READ
 from test_cli import cli, start_run, stop_run, wait_active
 
 pytestmark = pytest.mark.timeout(60)
@@ -87,3 +87,22 @@ def test_a_line_without_an_end_is_cut_at_the_line_limit() -> None:
         # stdout and stderr: each line cut to MAX_LINE_BYTES (+1 for its end), the rest dropped
         assert output["logged_bytes"] == 2 * (MAX_LINE_BYTES + 1)
         assert output["dropped_bytes"] == 2 * 2 * MAX_LINE_BYTES
+
+
+def test_a_flood_of_empty_lines_does_not_stall_the_loop() -> None:
+    """Each line costs the budget its log record, and one read logs a bounded number."""
+    with running_container() as container:
+        load_active(container, HOG / "hog", "hog")
+        load_active(container, GOOD, "design")
+        started = time.monotonic()
+        hog(container, "print", text="\n" * 2_000_000)  # to stdout and stderr
+        output = wait_until(lambda: (o := output_of(container))["logged_bytes"]
+                            + o["dropped_bytes"] >= 2 * 2_000_000 and o, what="the flood read")
+        took = time.monotonic() - started
+        # Empty lines: logged_bytes counts the lines logged. Each costs 1 + 64 bytes of the
+        # 256 KiB/s budget (with 4 s of it at once); charged 1 byte each, a million would pass.
+        allowed = 256 * 1024 * (4 + took) / (1 + LINE_OVERHEAD)
+        assert output["logged_bytes"] <= allowed + MAX_LINES_PER_READ, (output, allowed)
+        assert output["dropped_lines"] >= 2 * 2_000_000 - allowed - MAX_LINES_PER_READ
+        assert container.send_message("design", Command(
+            command_name="design:generate", arguments=["t"]))["doc"] == "# t"

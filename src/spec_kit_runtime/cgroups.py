@@ -59,6 +59,8 @@ class Cgroups:
         if not self.roots:
             return ()
         name = f"{plugin_id}.{next(self._numbers)}"
+        for root in self.roots.values():
+            root.mkdir(exist_ok=True)  # again, if something removed it
         memory, pids = self.roots["memory"] / name, self.roots["pids"] / name
         memory.mkdir()
         pids.mkdir()

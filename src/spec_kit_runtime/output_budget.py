@@ -22,14 +22,15 @@ class OutputBudget:
     _tokens: float = field(default=-1.0, repr=False)  # -1: full at the first take
     _at: float = field(default=0.0, repr=False)
 
-    def take(self, size: int, now: float) -> bool:
-        """Whether a line of ``size`` bytes may be logged now (and count it either way)."""
+    def take(self, size: int, now: float, overhead: int = 0) -> bool:
+        """Whether a line of ``size`` bytes may be logged now (and count it either way);
+        ``overhead``: what logging it costs beyond its bytes, charged to the budget too."""
         if self.rate is not None:
             self._refill(now, self.rate)
-            if size > self._tokens:
+            if size + overhead > self._tokens:
                 self.drop(size, 1)
                 return False
-            self._tokens -= size
+            self._tokens -= size + overhead
         self.logged_bytes += size
         return True
 

@@ -20,6 +20,8 @@ from .output_budget import OutputBudget
 
 log = logging.getLogger("spec_kit_runtime.plugin")
 MAX_LINE_BYTES = 4096  # longer lines are cut here (the rest counts as dropped)
+LINE_OVERHEAD = 64  # what a log record costs beyond its text: an empty line is not free
+MAX_LINES_PER_READ = 256  # more in one read are dropped: the loop has other work
 _READ_BYTES = 65536
 _DROP_NOTICE_EVERY = 10.0  # seconds between warnings that a plugin's output is dropped
 
@@ -75,8 +77,12 @@ class OutputCapture:
             lines.append(bytes(stream.pending))
             stream.budget.drop(len(rest) - MAX_LINE_BYTES, 0)
             stream.pending.clear()
-        for line in lines:
+        for line in lines[:MAX_LINES_PER_READ]:
             self._line(stream, line)
+        if len(lines) > MAX_LINES_PER_READ:
+            extra = lines[MAX_LINES_PER_READ:]
+            stream.budget.drop(sum(map(len, extra)) + len(extra), len(extra))
+            self._notice_drops(stream)
 
     def close(self) -> None:
         """Log what is left in every pipe and close them all (the supervisor is stopping)."""
@@ -91,7 +97,7 @@ class OutputCapture:
     def _line(self, stream: _Stream, line: bytes) -> None:
         kept = line[:MAX_LINE_BYTES]
         stream.budget.drop(len(line) - len(kept), 0)
-        if stream.budget.take(len(kept) + 1, self._now()):
+        if stream.budget.take(len(kept) + 1, self._now(), LINE_OVERHEAD):
             text = kept.decode("utf-8", "replace").rstrip("\r")
             log.log(stream.level, "[%s] %s", stream.plugin_id, text,
                     extra={"plugin": stream.plugin_id, "stream": stream.name})

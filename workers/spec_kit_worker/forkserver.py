@@ -139,7 +139,13 @@ class ForkServer:
         read_fd, write_fd = os.pipe() if fresh_interpreter else (-1, -1)
         sys.stdout.flush()
         sys.stderr.flush()  # nothing of ours is written twice
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            if fresh_interpreter:
+                os.close(read_fd)
+                os.close(write_fd)
+            raise
         if pid == 0:
             self._become_worker(boot, read_fd, write_fd, output)
         if fresh_interpreter:
@@ -236,7 +242,13 @@ class ForkServer:
             time.sleep(0.002)
         _empty(tuple(groups))  # the supervisor may be gone: its groups go with us
         cgroups.remove_all(groups)
-        cgroups.remove_all(sorted({os.path.dirname(group) for group in groups}))
+        if _gone(self.supervisor_fd):  # else they are the supervisor's, which makes more
+            cgroups.remove_all(sorted({os.path.dirname(group) for group in groups}))
+
+
+def _gone(pidfd: int) -> bool:
+    """Whether the process behind ``pidfd`` has ended (its pidfd is readable)."""
+    return bool(select.select([pidfd], [], [], 0)[0])
 
 
 def _signal_all(pids: set[int], signum: int) -> None:

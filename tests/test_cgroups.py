@@ -147,3 +147,13 @@ def test_a_sigtermed_fork_server_is_replaced_and_workers_still_get_groups() -> N
         assert groups and all(group.is_dir() for group in groups)
         assert container.send_message("hog", Command(command_name="hog:ping")) == \
             entry(container, "hog")["pid"]
+
+
+@needs_cgroups
+def test_escapees_go_with_a_sigkilled_fork_server() -> None:
+    with running_container() as container:
+        load_active(container, ESCAPIST, "escapist")
+        escapee = container.send_message("escapist",
+                                         Command(command_name="escapist:orphan_hidden"))
+        os.kill(container.status()["supervisor"]["forkserver_pid"], signal.SIGKILL)
+        all_gone({escapee}, timeout=3.0, what="the escapee of a SIGKILLed fork server")

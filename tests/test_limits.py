@@ -111,3 +111,16 @@ def test_a_thread_that_never_ends_does_not_hold_up_a_stop(start_method: str) -> 
         assert time.monotonic() - started < 3.0  # no SIGTERM was needed
         entry = container.status()["plugins"][0]
         assert (entry["state"], entry["last_exit"]) == ("stopped", "exited with code 0")
+
+
+def test_orphans_count_against_max_processes() -> None:
+    """Double-forked processes leave the worker's tree for the fork server's: still its own."""
+    limits = {"max_processes": 3}
+    with running_container(limits=limits, restart={"type": "temporary"}, **WATCH) as container:
+        load_active(container, PLUGINS / "crash" / "escapist", "escapist")
+        orphans = {container.send_message("escapist", Command(
+            command_name="escapist:orphan")) for _ in range(3)}
+        wait_until(lambda: container.status()["plugins"][0]["state"] == "error", timeout=15)
+        assert container.status()["plugins"][0]["last_exit"].startswith(
+            "process limit 3 exceeded: 4 processes")
+        all_gone(orphans, timeout=3.0, what="the orphans of the killed worker")

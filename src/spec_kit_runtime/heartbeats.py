@@ -37,6 +37,12 @@ class HeartbeatMonitor:
             slot.worker.missed_heartbeats = 0
 
     def _tick(self) -> None:
+        try:
+            self._beat()
+        finally:  # a surprise for one worker must not stop the heartbeats of all
+            self.start()
+
+    def _beat(self) -> None:
         config = self.hub.config
         seq = next(self._seq)
         for slot in list(self.hub.lifecycle.slots.values()):
@@ -52,4 +58,3 @@ class HeartbeatMonitor:
                 continue
             worker.missed_heartbeats += 1
             self.hub.send_worker(slot, Heartbeat(seq))
-        self.start()

@@ -38,6 +38,23 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+OWNER_VARIABLE = "SPEC_KIT_WORKER"  # each worker sets it to its pid, for its children
+
+
+def owner_of(pid: int) -> int | None:
+    """The worker an orphan adopted by the fork server came from: its inherited
+    ``SPEC_KIT_WORKER`` mark, else its session; None once it is gone."""
+    mark = OWNER_VARIABLE.encode() + b"="
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            for entry in environ.read().split(b"\0"):
+                if entry.startswith(mark) and entry[len(mark):].isdigit():
+                    return int(entry[len(mark):])
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
 def signal_descendants(pid: int, signum: int) -> list[int]:
     """Send ``signum`` to every process below ``pid`` (not ``pid`` itself); returns them."""
     below = descendants(pid)

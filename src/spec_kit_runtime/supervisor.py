@@ -20,7 +20,7 @@ from typing import Any
 
 import zmq
 
-from . import wire
+from . import cgroups, wire
 from .bootstrap import Bootstrap
 from .cgroups import Cgroups
 from .client_door import ClientDoor
@@ -318,9 +318,12 @@ class Supervisor:
         self._poller.unregister(self.forkserver.pidfd)
         code = self.forkserver.reap()
         log.error("the fork server exited (code %d); its workers are gone", code)
-        for pid in list(self._workers_by_pid):
+        for pid, (_, worker) in list(self._workers_by_pid.items()):
             with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)  # its group, and with cgroups all it started:
+            for member in cgroups.members(worker.cgroups):  # no fork server to do it now
+                with contextlib.suppress(OSError):
+                    os.kill(member, signal.SIGKILL)
             self._worker_ended(pid, -signal.SIGKILL, "the fork server exited")
 
     def _worker_ended(self, pid: int, returncode: int, cause: str | None) -> None:
@@ -347,6 +350,10 @@ class Supervisor:
             self.timers.at(self.now() + 0.05, lambda: self._remove_cgroups(groups, tries - 1))
         else:
             log.warning("could not remove cgroups %s: still in use", ", ".join(groups))
+
+    def worker_pids(self) -> list[int]:
+        """Every running worker's pid."""
+        return list(self._workers_by_pid)
 
     def send_worker(self, slot: PluginSlot, record: Record) -> bool:
         """Send to the plugin's worker; False when it cannot be reached."""

@@ -1,9 +1,12 @@
-"""The supervisor's resource watchdog: samples each worker's process tree with psutil.
+"""The supervisor's resource watchdog: samples each worker's processes with psutil.
 
-One timer for all workers, every ``watchdog_interval`` seconds. psutil ``Process``
-objects are kept between samples, since ``cpu_percent()`` measures since the previous
-call (the first call says 0.0). A worker over its limits is killed, whole tree, with
-the reason recorded; its restart policy then sees a LIMIT ending.
+A worker's processes are its cgroup's members where it has cgroups, else its tree plus the
+orphans the fork server adopted from it (``owner_of``), so a double fork does not hide a
+process from the count. One timer for all workers, every ``watchdog_interval`` seconds.
+psutil ``Process`` objects are kept between samples, since ``cpu_percent()`` measures since
+the previous call (the first call says 0.0: a process that lives less than one interval is
+not counted for CPU). A worker over its limits is killed, whole tree, with the reason
+recorded; its restart policy then sees a LIMIT ending.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from . import cgroups
 from .limit_judge import LimitJudge, Usage
-from .process_tree import descendants
+from .process_tree import children, descendants, owner_of
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
+    from .worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 _MIB = 1024 * 1024
@@ -35,14 +40,21 @@ class Watchdog:
         self.hub.timers.at(self.hub.now() + self.hub.config.watchdog_interval, self._tick)
 
     def _tick(self) -> None:
+        try:
+            self._sample_all()
+        finally:  # a surprise in one sample must not switch the watchdog off
+            self.start()
+
+    def _sample_all(self) -> None:
         now = self.hub.now()
         known, self._processes = self._processes, {}
         judges, self._judges = self._judges, {}
+        adopted = self._adopted()
         for slot in list(self.hub.lifecycle.slots.values()):
             worker = slot.worker
             if worker is None:
                 continue
-            usage = self._sample(worker.pid, now, known)
+            usage = self._sample(worker.pid, self._members(worker, adopted), now, known)
             if usage is None:
                 continue
             slot.usage = usage
@@ -52,13 +64,35 @@ class Watchdog:
             if violation:
                 log.error("plugin %s: %s; killing its worker", slot.plugin_id, violation)
                 worker.kill_for(violation, "limit")
-        self.start()
 
-    def _sample(self, pid: int, now: float, known: dict[int, psutil.Process]) -> Usage | None:
-        """The tree's usage, or None when its root is gone."""
+    def _adopted(self) -> dict[int | None, list[int]]:
+        """Orphans the fork server adopted, by the worker they came from (see owner_of)."""
+        forkserver = self.hub.forkserver
+        if not forkserver.running:
+            return {}
+        workers = set(self.hub.worker_pids())
+        found: dict[int | None, list[int]] = {}
+        for child in children(forkserver.pid):
+            if child not in workers:
+                found.setdefault(owner_of(child), []).append(child)
+        return found
+
+    @staticmethod
+    def _members(worker: WorkerProcess, adopted: dict[int | None, list[int]]) -> list[int]:
+        """Every process that is the worker's: its cgroup's, else its tree and its orphans'."""
+        if worker.cgroups:
+            return sorted(cgroups.members(worker.cgroups) - {worker.pid})
+        members = descendants(worker.pid)
+        for orphan in adopted.get(worker.pid, ()):
+            members += [orphan, *descendants(orphan)]
+        return members
+
+    def _sample(self, pid: int, members: list[int], now: float,
+                known: dict[int, psutil.Process]) -> Usage | None:
+        """The usage of the worker ``pid`` and ``members``, or None when the worker is gone."""
         rss = cpu = 0.0
         count = files = 0
-        for member in (pid, *descendants(pid)):
+        for member in (pid, *members):
             try:
                 process = known.get(member) or psutil.Process(member)
                 with process.oneshot():

@@ -36,7 +36,7 @@ import traceback
 from spec_kit_runtime import cgroups, wire
 from spec_kit_runtime.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
 from spec_kit_runtime.errors import ProtocolError
-from spec_kit_runtime.process_tree import children, signal_descendants
+from spec_kit_runtime.process_tree import children, owner_of, signal_descendants
 from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
 
 from . import host as _preloaded_host  # noqa: F401  (imported here so that forks share it)
@@ -45,7 +45,6 @@ from .parent import adopt_orphans, die_with_parent
 from .start import run_worker
 
 MAX_RECORD_BYTES = MAX_BOOTSTRAP_BYTES + wire.HEADER_MARGIN
-OWNER_VARIABLE = b"SPEC_KIT_WORKER"  # set by each worker to its pid (see start.py)
 _EXIT_SETUP_FAILED = 70  # a child that could not become a worker
 
 
@@ -219,7 +218,7 @@ class ForkServer:
     def _sweep(self) -> None:
         """Kill every adopted process (with its tree) whose worker is no longer running."""
         for child in children(os.getpid()):
-            if child not in self.workers and _owner(child) not in self.workers:
+            if child not in self.workers and owner_of(child) not in self.workers:
                 signal_descendants(child, signal.SIGKILL)
                 with contextlib.suppress(OSError):
                     os.kill(child, signal.SIGKILL)
@@ -263,19 +262,6 @@ def _empty(groups: tuple[str, ...], patience: float = 0.5) -> None:
     while (left := cgroups.members(groups)) and time.monotonic() < deadline:
         _signal_all(left, signal.SIGKILL)
         time.sleep(0.001)
-
-
-def _owner(pid: int) -> int | None:
-    """The worker an adopted process came from: its inherited mark, else its session."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as environ:
-            for entry in environ.read().split(b"\0"):
-                name, _, value = entry.partition(b"=")
-                if name == OWNER_VARIABLE and value.isdigit():
-                    return int(value)
-        return os.getsid(pid)
-    except OSError:
-        return None  # gone already
 
 
 def main() -> int:

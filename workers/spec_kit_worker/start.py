@@ -7,7 +7,7 @@ import signal
 
 from spec_kit_runtime import cgroups
 from spec_kit_runtime.bootstrap import Bootstrap
-from spec_kit_runtime.process_tree import signal_descendants
+from spec_kit_runtime.process_tree import OWNER_VARIABLE, signal_descendants
 
 from .host import WorkerHost
 from .parent import die_with_parent
@@ -18,7 +18,7 @@ def run_worker(bootstrap: Bootstrap) -> int:
     """Run the worker host for ``bootstrap``; the return value is the exit code."""
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
-    os.environ["SPEC_KIT_WORKER"] = str(os.getpid())  # inherited: marks the plugin's processes
+    os.environ[OWNER_VARIABLE] = str(os.getpid())  # inherited: marks the plugin's processes
     apply_limits(bootstrap)
     code = WorkerHost(bootstrap).run()
     signal_descendants(os.getpid(), signal.SIGKILL)

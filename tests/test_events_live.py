@@ -106,3 +106,21 @@ def test_clients_may_watch_events_only() -> None:
                                priority=50)
         finally:
             client.close()
+
+
+def test_the_container_follows_events_from_python() -> None:
+    with running_container() as container:
+        events = container.follow_events()
+        load_active(container, CRASH / "crashy", "crashy")
+        with pytest.raises(Exception, match="exited with code 3"):
+            container.send_message("crashy", Command(command_name="crashy:exit"))
+        names = []
+        for event in events:
+            names.append(event.event_name)
+            if event.event_name == "system:plugin_restarted":
+                break
+        events.close()
+        assert names == ["system:plugin_started", "system:plugin_active",
+                         "system:plugin_crashed", "system:plugin_restarting",
+                         "system:plugin_started", "system:plugin_active",
+                         "system:plugin_restarted"]

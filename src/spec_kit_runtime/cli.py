@@ -24,6 +24,7 @@ from .launcher import signal_ready
 from .logs import FORMATS
 from .rundir import RuntimeDir, default_runtime_dir
 from .supervisor import Supervisor
+from .top import run_top
 
 log = logging.getLogger("spec_kit_runtime")
 
@@ -81,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="which events (default: the supervisor's lifecycle events)")
     events.set_defaults(handler=_events)
 
+    top = commands.add_parser("top", help="a live view of the plugins (q quits)")
+    top.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    top.set_defaults(handler=_top)
+
     stop = commands.add_parser("shutdown", help="stop the running supervisor and its plugins")
     stop.set_defaults(handler=_shutdown)
 
@@ -93,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=_plugin_op, op=op)
         plugin_ops.append(sub)
 
-    for sub in (send, status, health, events, stop, *plugin_ops):
+    for sub in (send, status, health, events, top, stop, *plugin_ops):
         sub.add_argument("--runtime-dir", type=Path, help="runtime directory of the supervisor")
     return parser
 
@@ -222,6 +227,16 @@ def _events(args: argparse.Namespace) -> int:
     finally:
         client.close()
     return 0
+
+
+def _top(args: argparse.Namespace) -> int:
+    client = SupervisorClient.find(args.runtime_dir, control=True)
+    try:
+        return run_top(lambda op: client.control(op, timeout=10.0), max(args.interval, 0.1))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.close()
 
 
 def _figure(value: float | None) -> str:

@@ -99,10 +99,13 @@ class SupervisorClient:
                              (chosen or self.request_timeout) + _GRACE)
 
     def follow(self, pattern: str = "event:system:*") -> Iterator[Message]:
-        """Subscribe this connection to events matching ``pattern`` and yield each one as it
-        comes, until the supervisor goes (then SupervisorUnavailable)."""
+        """Subscribe this connection to events matching ``pattern`` now; the iterator
+        yields each one as it comes, until the supervisor goes (then SupervisorUnavailable)."""
         self.control("subscribe", timeout=10.0, plugin="", pattern=pattern, sub_id=1,
                      priority=50)
+        return self._incoming()
+
+    def _incoming(self) -> Iterator[Message]:
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
         if self._pidfd is not None:

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -157,6 +157,17 @@ class PluginContainer:
         result: dict[str, Any] = self._client.control("health", timeout=10.0)
         return result
 
+    def follow_events(self, pattern: str = "event:system:*") -> Iterator[Message]:
+        """Events matching ``pattern`` from now on, as they happen (lifecycle events by
+        default), on a connection of its own, closed when the iteration ends."""
+        client = self._first.another()
+        try:
+            incoming = client.follow(pattern)
+        except BaseException:
+            client.close()
+            raise
+        return _closing(incoming, client)
+
     # -- messages --------------------------------------------------------------------------
 
     def send_message(self, plugin_id: str, message: Message) -> Any:
@@ -215,3 +226,10 @@ class PluginContainer:
     def __exit__(self, *exc: object | TracebackType) -> None:
         self.shutdown()
 
+
+
+def _closing(events: Iterator[Message], client: SupervisorClient) -> Iterator[Message]:
+    try:
+        yield from events
+    finally:
+        client.close()

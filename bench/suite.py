@@ -1,0 +1,269 @@
+"""The benchmark suite: one command, one table, the raw ZeroMQ baseline measured in the same run.
+
+Run: ``python bench/suite.py`` (about two minutes on two cores; ``--quick`` for a smaller run).
+
+* Routing, for 1, 10 and 50 plugins: pipelined throughput and one-at-a-time latency (p50,
+  p99) through the supervisor, beside a raw Python broker doing the least a broker can
+  (client → ROUTER → worker → ROUTER → client, one msgpack frame each way, the routing data
+  decoded and re-encoded at the broker as ours does), with the ratio of the two.
+* Restart: SIGKILL → the supervisor notices, and → the replacement answers (bench/restart.py).
+* Cold start of 50 plugins by ``spec-kit-runtime run`` until all are active.
+* 50 idle workers: memory per worker, supervisor CPU with the watchdog on (bench/idle.py).
+* 200 plugins: all active, and the routed p50 against the 1-plugin figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import msgpack
+import zmq
+from idle import measure as measure_idle
+from idle import plugin_folders
+from restart import measure as measure_restart
+from restart import percentile
+from spec_kit_contracts import Command
+
+from spec_kit_runtime import wire
+from spec_kit_runtime.client import SupervisorClient
+from spec_kit_runtime.protocol import ClientHello, Reply, Send
+
+WINDOW = 64  # requests in flight in the pipelined runs
+
+BROKER = textwrap.dedent("""
+    import sys, msgpack, zmq
+    ctx = zmq.Context()
+    clients, workers = ctx.socket(zmq.ROUTER), ctx.socket(zmq.ROUTER)
+    clients.bind(sys.argv[1]); workers.bind(sys.argv[2])
+    count = int(sys.argv[3]); ids = {}
+    while len(ids) < count:
+        wid, hello = workers.recv_multipart(); ids[int(hello)] = wid
+    print("ready", flush=True)
+    poller = zmq.Poller()
+    poller.register(clients, zmq.POLLIN)
+    poller.register(workers, zmq.POLLIN)
+    while True:
+        for sock, _ in poller.poll():
+            if sock is clients:
+                cid_, frame = clients.recv_multipart()
+                target, cid, body = msgpack.unpackb(frame)
+                workers.send_multipart([ids[target], msgpack.packb([cid_, cid, body])])
+            else:
+                _, frame = workers.recv_multipart()
+                client, cid, result = msgpack.unpackb(frame)
+                clients.send_multipart([client, msgpack.packb([cid, result])])
+""")
+
+WORKER = textwrap.dedent("""
+    import sys, msgpack, zmq
+    sock = zmq.Context().socket(zmq.DEALER); sock.connect(sys.argv[1])
+    sock.send(sys.argv[2].encode())
+    while True:
+        client, cid, body = msgpack.unpackb(sock.recv())
+        sock.send(msgpack.packb([client, cid, {"pong": 1}]))
+""")
+
+
+class Raw:
+    """The raw broker and its workers, each its own process, and a client socket."""
+
+    def __init__(self, count: int, root: Path) -> None:
+        clients, workers = f"ipc://{root}/raw-c.sock", f"ipc://{root}/raw-w.sock"
+        self.processes = [subprocess.Popen([sys.executable, "-c", BROKER, clients, workers,
+                                            str(count)], stdout=subprocess.PIPE, text=True)]
+        self.processes += [subprocess.Popen([sys.executable, "-c", WORKER, workers, str(i)])
+                           for i in range(count)]
+        assert self.processes[0].stdout is not None
+        assert self.processes[0].stdout.readline().strip() == "ready"
+        self.context = zmq.Context()
+        self.sock = self.context.socket(zmq.DEALER)
+        self.sock.connect(clients)
+        self.count = count
+        self.body = msgpack.packb({"command_name": "ping"})
+
+    def send(self, cid: int) -> None:
+        self.sock.send(msgpack.packb([cid % self.count, cid, self.body]))
+
+    def receive(self) -> None:
+        msgpack.unpackb(self.sock.recv())
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.context.term()
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
+class Routed:
+    """A private supervisor with ``count`` plugins, and a raw client socket to it."""
+
+    def __init__(self, count: int, root: Path) -> None:
+        folders = plugin_folders(count)
+        self.root = folders
+        self.run = subprocess.Popen(
+            [shutil.which("spec-kit-runtime", path=str(Path(sys.executable).parent))
+             or "spec-kit-runtime", "run", "--plugins", str(folders), "--runtime-dir",
+             str(root / f"rt{count}")], stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        self.started = time.monotonic()
+        self.cold_start = _wait_active(root / f"rt{count}", count, self.run) - self.started
+        self.context = zmq.Context()
+        self.sock = self.context.socket(zmq.DEALER)
+        self.sock.connect(f"ipc://{root}/rt{count}/clients.sock")
+        self.sock.send(wire.encode(ClientHello((root / f"rt{count}" / "token").read_bytes())))
+        self.sock.recv()
+        self.count = count
+        self.bodies = [wire.pack_message(Command(command_name=f"idle{i}:ping"))
+                       for i in range(count)]
+
+    def send(self, cid: int) -> None:
+        target = cid % self.count
+        self.sock.send(wire.encode(Send(cid + 1, f"command:idle{target}:ping", "", 0.0,
+                                        self.bodies[target])))
+
+    def receive(self) -> None:
+        reply = wire.decode(self.sock.recv())
+        assert isinstance(reply, Reply) and reply.ok, reply
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.context.term()
+        self.run.terminate()
+        self.run.wait(60)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _wait_active(runtime_dir: Path, count: int, run: subprocess.Popen[bytes]) -> float:
+    while True:
+        assert run.poll() is None, "the supervisor exited"
+        try:
+            client = SupervisorClient.find(runtime_dir, control=True)
+            try:
+                plugins = client.control("status", timeout=10.0)["plugins"]
+            finally:
+                client.close()
+            if len(plugins) == count and all(p["state"] == "active" for p in plugins):
+                return time.monotonic()
+        except Exception:
+            pass
+        time.sleep(0.005)
+
+
+def throughput(path: Raw | Routed, total: int) -> float:
+    """Requests per second with WINDOW in flight."""
+    started = time.monotonic()
+    for cid in range(min(WINDOW, total)):
+        path.send(cid)
+    for cid in range(WINDOW, total + WINDOW):
+        path.receive()
+        if cid < total:
+            path.send(cid)
+    return total / (time.monotonic() - started)
+
+
+def latencies(path: Raw | Routed, total: int) -> list[float]:
+    """Seconds per request, one at a time."""
+    taken = []
+    for cid in range(total):
+        started = time.perf_counter()
+        path.send(cid)
+        path.receive()
+        taken.append(time.perf_counter() - started)
+    return taken
+
+
+def routing(count: int, root: Path, requests: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for name, make in (("raw", Raw), ("routed", Routed)):
+        path: Raw | Routed = make(count, root)
+        try:
+            latencies(path, 200)  # warm up
+            figures[f"{name}_rps"] = throughput(path, requests)
+            taken = latencies(path, requests // 4)
+            figures[f"{name}_p50"] = statistics.median(taken) * 1e6
+            figures[f"{name}_p99"] = percentile(taken, 0.99) * 1e6
+            if isinstance(path, Routed):
+                figures["cold_start"] = path.cold_start
+        finally:
+            path.close()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer requests, no 200 plugins")
+    args = parser.parse_args()
+    requests = 4000 if args.quick else 20000
+    root = Path(tempfile.mkdtemp(prefix="skr-bench-"))
+    rows: list[tuple[str, str, str, str]] = []
+
+    def row(name: str, value: str, baseline: str = "", note: str = "") -> None:
+        rows.append((name, value, baseline, note))
+        print(f"  {name}: {value} {baseline} {note}", file=sys.stderr, flush=True)
+
+    try:
+        one: dict[str, float] = {}
+        for count in (1, 10, 50):
+            figures = routing(count, root, requests)
+            one = one or figures
+            row(f"throughput, {count} plugins (req/s)", f"{figures['routed_rps']:.0f}",
+                f"{figures['raw_rps']:.0f}",
+                f"{figures['routed_rps'] / figures['raw_rps']:.0%} of raw (target >= 80%)")
+            row(f"latency p50, {count} plugins (us)", f"{figures['routed_p50']:.0f}",
+                f"{figures['raw_p50']:.0f}",
+                f"{figures['routed_p50'] / figures['raw_p50']:.2f}x raw (target <= 1.2x)")
+            row(f"latency p99, {count} plugins (us)", f"{figures['routed_p99']:.0f}",
+                f"{figures['raw_p99']:.0f}", "")
+            if count == 50:
+                row("cold start, 50 plugins to all active (ms)",
+                    f"{figures['cold_start'] * 1000:.0f}", "", "target <= 500 ms")
+        detected, answering = measure_restart(10 if args.quick else 30)
+        row("SIGKILL -> death noticed, median / p95 (ms)",
+            f"{statistics.median(detected) * 1000:.1f} / {percentile(detected, 0.95) * 1000:.1f}")
+        row("SIGKILL -> replacement answering, median / p95 (ms)",
+            f"{statistics.median(answering) * 1000:.1f} / "
+            f"{percentile(answering, 0.95) * 1000:.1f}", "", "target <= 10 / 20 ms")
+        idle = measure_idle(50, 5.0 if args.quick else 10.0, watchdog_interval=1.0)
+        row("memory per idle worker, USS / PSS (MiB)",
+            f"{idle['uss_mib']:.2f} / {idle['pss_mib']:.2f}", "", "target <= 4 MiB")
+        row("supervisor CPU, 50 idle workers, watchdog on (% of a core)",
+            f"{idle['supervisor_cpu']:.2f}", "", "target <= 1 %")
+        if not args.quick:
+            many = routing_latency_only(200, root, requests // 8)
+            row("200 plugins: cold start to all active (ms)", f"{many['cold_start'] * 1000:.0f}")
+            row("200 plugins: latency p50 (us)", f"{many['routed_p50']:.0f}", "",
+                f"{many['routed_p50'] / one['routed_p50']:.2f}x the 1-plugin p50 (target <= 1.5x)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print_table(rows)
+
+
+def routing_latency_only(count: int, root: Path, requests: int) -> dict[str, float]:
+    path = Routed(count, root)
+    try:
+        latencies(path, 200)
+        taken = latencies(path, requests)
+        return {"routed_p50": statistics.median(taken) * 1e6, "cold_start": path.cold_start}
+    finally:
+        path.close()
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    header = ("figure", "spec-kit-runtime", "raw ZeroMQ", "")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
+    print(f"spec-kit-runtime benchmarks, {os.cpu_count()} CPUs, one run")
+    for line in (header, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

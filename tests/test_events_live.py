@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spec_kit_contracts import Command
+from spec_kit_contracts import Command, Event
 
 from conftest import PLUGINS, load_active, running_container
 from spec_kit_runtime.client import SupervisorClient
@@ -110,7 +110,7 @@ def test_clients_may_watch_events_only() -> None:
 
 def test_the_container_follows_events_from_python() -> None:
     with running_container() as container:
-        events = container.follow_events()
+        events = container.follow_events()  # subscribed from here on
         load_active(container, CRASH / "crashy", "crashy")
         with pytest.raises(Exception, match="exited with code 3"):
             container.send_message("crashy", Command(command_name="crashy:exit"))
@@ -124,3 +124,22 @@ def test_the_container_follows_events_from_python() -> None:
                          "system:plugin_crashed", "system:plugin_restarting",
                          "system:plugin_started", "system:plugin_active",
                          "system:plugin_restarted"]
+
+
+def test_a_slow_follower_loses_events_not_its_subscription() -> None:
+    """Past its queue (ZeroMQ's high-water mark) events are dropped for it; it stays."""
+    with running_container() as container:
+        client = SupervisorClient.find(runtime_dir_of(container))
+        sender = SupervisorClient.find(runtime_dir_of(container))
+        try:
+            events = client.follow("event:bench:*")
+            reached = sum(sender.send(Event(event_name="bench:tick", event_data={"n": n}))
+                          for n in range(3000))  # the follower reads none of these yet
+            assert 0 < reached < 3000  # the rest were dropped for it
+            seen = [next(events).event_name for _ in range(reached)]
+            assert seen == ["bench:tick"] * reached
+            assert sender.send(Event(event_name="bench:last", event_data={})) == 1
+            assert next(events).event_name == "bench:last"  # still subscribed
+        finally:
+            client.close()
+            sender.close()

@@ -3,6 +3,7 @@ status with its reason, health goes degraded and back, and the CLI's exit codes 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from spec_kit_contracts import Command
 
 from conftest import GOOD, PLUGINS, load_active, running_container, wait_until
 from spec_kit_runtime import HandlerError
-from test_cli import cli
+from test_cli import cli, start_run, stop_run, wait_active
 
 pytestmark = pytest.mark.timeout(60)
 CRASHY = PLUGINS / "crash" / "crashy"
@@ -79,3 +80,28 @@ def test_health_exits_2_when_no_supervisor_answers(tmp_path: Path) -> None:
     probe = cli("health", "--json", "--runtime-dir", str(tmp_path / "rt"))
     assert probe.returncode == 2
     assert '"live": false' in probe.stdout
+
+
+def test_a_configured_plugin_that_fails_to_activate_is_unhealthy(tmp_path: Path) -> None:
+    config = tmp_path / "runtime.yaml"
+    config.write_text(json.dumps({
+        "runtime": {"plugin_paths": [str(PLUGINS / "bad" / "faulty"), str(GOOD)]},
+        "plugins": {"faulty": {"config": {"fail_in": "activate"}}, "audit": {"enabled": False}},
+    }))  # JSON is YAML
+    runtime_dir = tmp_path / "rt"
+    run = start_run(tmp_path, "--config", str(config), "--runtime-dir", str(runtime_dir),
+                    runtime_dir=runtime_dir)
+    try:
+        wait_active(run, {"design"})
+
+        def probe() -> Any:
+            answer = cli("health", "--json", "--runtime-dir", str(runtime_dir))
+            return answer if answer.returncode == 2 else None
+
+        answer = wait_until(probe, timeout=15, what="health unhealthy")
+        verdict = json.loads(answer.stdout)
+        assert verdict["ready"] is False
+        assert [r.split(":")[0] for r in verdict["reasons"]] == ["faulty"]
+        assert "failed in activate" in verdict["reasons"][0]
+    finally:
+        stop_run(run)

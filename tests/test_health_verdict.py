@@ -26,6 +26,12 @@ ACTIVE = PluginState("a", "active", "active")
      (UNHEALTHY, False, ["b: did not start (ImportError)"])),
     ([ACTIVE], [], {"c": "needs 'd', which is not there"},
      (UNHEALTHY, False, ["c: not started (needs 'd', which is not there)"])),
+    ([PluginState("b", "error", "active", last_exit="killed by SIGSEGV")], [], {},
+     (UNHEALTHY, False, ["b: crashed, not restarted (last exit: killed by SIGSEGV)"])),
+    ([PluginState("b", "error", "active", recovering=True)], [], {},
+     (DEGRADED, False, ["b: error"])),  # an operation is under way
+    ([PluginState("b", "unloaded", "active", last_exit="exited with code 0")], [], {},
+     (DEGRADED, False, ["b: unloaded (last exit: exited with code 0)"])),  # transient, done
     ([PluginState("b", "failed", "active", last_error="x"),
       PluginState("c", "restarting", "active")], [], {},
      (UNHEALTHY, False, ["b: failed (x)", "c: restarting"])),  # the worst wins, all listed

@@ -4,6 +4,8 @@ own parser and matching status, /status as JSON; off by default, loopback only."
 from __future__ import annotations
 
 import json
+import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -81,7 +83,21 @@ def test_http_is_off_by_default() -> None:
 
 
 @pytest.mark.parametrize("value", ["0.0.0.0:9464", "10.0.0.1:80", "localhost", "127.0.0.1:x",
-                                   "127.0.0.1:70000", 9464])
+                                   "127.0.0.1:70000", 9464, "[::1]:9464"])
 def test_http_only_on_loopback(value: Any) -> None:
     with pytest.raises(ConfigError, match="loopback only"):
         config_from_data({"runtime": {"http": value}}, Path("c.yaml"))
+
+
+def test_an_idle_client_holds_up_neither_probes_nor_the_exit() -> None:
+    with running_container(http="127.0.0.1:0") as container:
+        address = container.status()["supervisor"]["http"]
+        host, port = address.rsplit(":", 1)
+        idle = socket.create_connection((host, int(port)))  # says nothing at all
+        try:
+            assert get(address, "/healthz") == (200, "ok\n")
+            started = time.monotonic()
+        finally:
+            container.shutdown()
+            idle.close()
+        assert time.monotonic() - started < 10  # shutdown did not wait for the idle client

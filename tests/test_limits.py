@@ -118,9 +118,11 @@ def test_orphans_count_against_max_processes() -> None:
     limits = {"max_processes": 3}
     with running_container(limits=limits, restart={"type": "temporary"}, **WATCH) as container:
         load_active(container, PLUGINS / "crash" / "escapist", "escapist")
-        orphans = {container.send_message("escapist", Command(
-            command_name="escapist:orphan")) for _ in range(3)}
+        orphans: set[int] = set()
+        with pytest.raises(WorkerDiedError, match="process limit 3 exceeded"):
+            for _ in range(10):  # the kill lands while one of these is being made
+                orphans.add(container.send_message("escapist", Command(
+                    command_name="escapist:orphan")))
+        assert len(orphans) >= 1  # the worker's tree alone never exceeded 3
         wait_until(lambda: container.status()["plugins"][0]["state"] == "error", timeout=15)
-        assert container.status()["plugins"][0]["last_exit"].startswith(
-            "process limit 3 exceeded: 4 processes")
         all_gone(orphans, timeout=3.0, what="the orphans of the killed worker")

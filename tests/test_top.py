@@ -89,3 +89,17 @@ def test_live_view_on_a_terminal_quits_on_q() -> None:
                 top.kill()
                 top.wait()
             os.close(screen)
+
+
+def test_without_a_terminal_it_refreshes_at_its_pace() -> None:
+    """stdin at end of input (cron, nohup) must not make every wait return at once."""
+    with running_container() as container:
+        endpoint = container.status()["supervisor"]["endpoint"]
+        runtime_dir = Path(endpoint.removeprefix("ipc://")).parent
+        top = subprocess.Popen([SCRIPT, "top", "--interval", "0.2", "--runtime-dir",
+                                str(runtime_dir)], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE)
+        time.sleep(1.0)  # the pace itself is what is measured here
+        top.terminate()
+        frames = top.communicate(timeout=10)[0].count(b"\x1b[H\x1b[2J")
+        assert 1 <= frames <= 10, frames

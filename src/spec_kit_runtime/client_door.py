@@ -85,13 +85,19 @@ class ClientDoor:
 
         ZeroMQ does not say when a client goes away, so the table is bounded instead. A
         forgotten client is asked to authenticate again (the client library does so); a
-        connection serving caller handlers is never forgotten.
+        connection serving caller handlers is never forgotten, one that only follows events
+        is, and its subscription with it.
         """
         self._peers[identity] = None
         self._peers.move_to_end(identity)
-        serving = set(self.hub.router.callers.values())
+        if len(self._peers) <= MAX_CLIENTS:
+            return
+        router = self.hub.router
+        serving = {peer for key, peer in router.callers.items() if key not in router.followers}
         for old in list(self._peers):
             if len(self._peers) <= MAX_CLIENTS:
                 break
             if old not in serving:
                 del self._peers[old]
+                if caller_key(old) in router.followers:  # a follower forgotten: unsubscribed
+                    router.drop_caller(caller_key(old))

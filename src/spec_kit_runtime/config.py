@@ -80,7 +80,7 @@ _NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout",
             "heartbeat_interval", "watchdog_interval"}
 
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_LOOPBACK = ("127.0.0.1", "localhost")  # IPv4: the HTTP server binds IPv4 only
 
 
 def _http_address(value: Any, where: str) -> tuple[str, int] | None:

@@ -157,16 +157,16 @@ class PluginContainer:
         result: dict[str, Any] = self._client.control("health", timeout=10.0)
         return result
 
-    def follow_events(self, pattern: str = "event:system:*") -> Iterator[Message]:
+    def follow_events(self, pattern: str = "event:system:*") -> EventStream:
         """Events matching ``pattern`` from now on, as they happen (lifecycle events by
-        default), on a connection of its own, closed when the iteration ends."""
+        default), on a connection of its own: iterate it, and ``close()`` it (or use it in
+        a ``with``) when done."""
         client = self._first.another()
         try:
-            incoming = client.follow(pattern)
+            return EventStream(client.follow(pattern), client)
         except BaseException:
             client.close()
             raise
-        return _closing(incoming, client)
 
     # -- messages --------------------------------------------------------------------------
 
@@ -228,8 +228,25 @@ class PluginContainer:
 
 
 
-def _closing(events: Iterator[Message], client: SupervisorClient) -> Iterator[Message]:
-    try:
-        yield from events
-    finally:
-        client.close()
+
+class EventStream:
+    """The events a ``follow_events`` subscription receives, until ``close()``."""
+
+    def __init__(self, events: Iterator[Message], client: SupervisorClient) -> None:
+        self._events, self._client = events, client
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> Message:
+        return next(self._events)
+
+    def close(self) -> None:
+        """End the subscription and its connection (idempotent)."""
+        self._client.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -18,11 +18,16 @@ from .manifest import parse_manifest_data
 from .patterns import pattern_problem
 from .protocol import Control
 from .router import caller_key
-from .slots import Responder
+from .slots import PluginSlot, Responder
 from .wire import pack_error, pack_value, unpack_value
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
+
+
+def _still_failed(slot: PluginSlot) -> bool:
+    """A start that failed and was not fixed since (an error with no target says so itself)."""
+    return slot.status != "active" and not (slot.status == "error" and slot.target is None)
 
 
 class ControlOps:
@@ -85,14 +90,19 @@ class ControlOps:
 
     def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         now = self.hub.now()
+        slots = self.hub.lifecycle.slots
         plugins = [PluginState(
             slot.plugin_id, slot.status, slot.target, slot.restarts,
             now - slot.started_at if slot.started_at is not None and slot.worker else None,
             slot.tracker.policy.stable_after, slot.last_exit, slot.last_error,
-        ) for slot in self.hub.lifecycle.slots.values()]
+            recovering=slot.restart_timer is not None or slot.busy is not None,
+        ) for slot in slots.values()]
         startup = self.hub.startup
+        not_started = {plugin_id: why for plugin_id, why in
+                       (startup.refused | startup.failed).items()
+                       if plugin_id not in slots or _still_failed(slots[plugin_id])}
         respond(True, pack_value(assess(plugins, sorted(startup.pending),
-                                        startup.refused).describe()))
+                                        not_started).describe()))
 
     def _load(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         manifest, source, root = args.get("manifest"), args.get("source"), args.get("root")
@@ -133,6 +143,10 @@ class ControlOps:
             raise ScopeError(f"a client may subscribe to events only, not '{pattern}'",
                              pattern=pattern)
         owner = caller_key(peer)
+        if not plugin_id and owner not in self.hub.router.callers:
+            self.hub.router.followers.add(owner)
+        elif plugin_id:
+            self.hub.router.followers.discard(owner)  # it serves handlers: keep it
         self.hub.router.callers[owner] = peer
         self.hub.router.table.add(owner, sub_id, pattern, priority, "message")
         respond(True, pack_value(True))

@@ -3,9 +3,11 @@
 * **live**: the loop answers; a health answer is itself the proof.
 * **ready**: every plugin the supervisor was asked to run is where it was asked to be
   (active, or initialized), and none is still starting.
-* **status**: ``unhealthy`` when a plugin failed (its restarts gave up) or could not start;
-  ``degraded`` when one is away from its target (restarting, crashed, starting) or was
-  restarted and has not yet been up for its ``stable_after``; else ``healthy``.
+* **status**: ``unhealthy`` when a plugin failed (its restarts gave up), could not start, or
+  crashed with no restart coming (a temporary plugin, or a crash during an operation);
+  ``degraded`` when one is away from its target for now (restarting, starting, ended cleanly
+  and by its policy not restarted) or was restarted and has not yet been up for its
+  ``stable_after``; else ``healthy``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class PluginState:
     stable_after: float = 30.0
     last_exit: str | None = None
     last_error: str | None = None
+    recovering: bool = False  # a restart is scheduled, or an operation is under way
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ def assess(plugins: Iterable[PluginState], starting: Iterable[str] = (),
             ready = False
         elif plugin.state == "error" and plugin.target is None:
             bad.append(f"{plugin.id}: did not start ({plugin.last_error})")
+            ready = False
+        elif plugin.state == "error" and not plugin.recovering:
+            bad.append(f"{plugin.id}: crashed, not restarted{since}")
             ready = False
         elif plugin.target is not None and plugin.state != plugin.target:
             weak.append(f"{plugin.id}: {plugin.state}{since}")

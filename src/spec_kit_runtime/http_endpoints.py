@@ -4,7 +4,10 @@
 Kubernetes probe conventions (200, or 503 with the reasons); ``/metrics`` in the Prometheus
 text format; ``/status`` as JSON. Served by one thread of the supervisor process that is a
 client of the supervisor's own control socket: it reads nothing the loop owns, so a slow
-scraper cannot stall the loop, and a stalled loop shows as a failing ``/healthz``.
+scraper cannot stall the loop, and a stalled loop shows as a failing ``/healthz``. Each
+connection gets a thread of its own and ``REQUEST_TIMEOUT`` to send its request, so an idle
+or slow client holds up neither other probes nor the supervisor's exit; the questions to
+the loop are asked one at a time over one control connection.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .client import SupervisorClient
@@ -21,6 +24,7 @@ from .metrics import exposition
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 2.0  # seconds the loop has to answer a probe
+REQUEST_TIMEOUT = 5.0  # seconds a client has to send its request
 
 
 class HttpEndpoints:
@@ -33,6 +37,7 @@ class HttpEndpoints:
         self._client: SupervisorClient | None = None
         self._connect: tuple[str, bytes] | None = None
         self._thread: threading.Thread | None = None
+        self._asking = threading.Lock()  # one control connection, one question at a time
 
     @property
     def address(self) -> str:
@@ -55,19 +60,27 @@ class HttpEndpoints:
             self._client.close()
 
     def ask(self, op: str) -> Any:
-        """A control operation of the supervisor (from the serving thread only)."""
-        if self._client is None:
-            assert self._connect is not None
-            self._client = SupervisorClient(*self._connect, connect_timeout=PROBE_TIMEOUT)
-        return self._client.control(op, timeout=PROBE_TIMEOUT)
+        """A control operation of the supervisor (from any request thread)."""
+        with self._asking:
+            if self._client is None:
+                assert self._connect is not None
+                self._client = SupervisorClient(*self._connect, connect_timeout=PROBE_TIMEOUT)
+            return self._client.control(op, timeout=PROBE_TIMEOUT)
 
 
-class _Server(HTTPServer):
+class _Server(ThreadingHTTPServer):
     endpoints: HttpEndpoints
+    daemon_threads = True  # a request still being read never holds up the exit
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("http: a client from %s went away mid-request", client_address,
+                  exc_info=True)  # into the log (and its format), not onto stderr
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "spec-kit-runtime"
+    timeout = REQUEST_TIMEOUT
 
     def do_GET(self) -> None:
         assert isinstance(self.server, _Server)

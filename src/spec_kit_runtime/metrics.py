@@ -13,10 +13,11 @@ from typing import Any
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
+from spec_kit_contracts import PluginStatus
 
 from .health import EXIT_CODES
 
-_STATES = ("active", "initialized", "loading", "restarting", "stopped", "error", "failed")
+_STATES = (*(status.value for status in PluginStatus), "restarting", "stopped", "failed")
 
 
 def exposition(status: Mapping[str, Any], health: Mapping[str, Any]) -> bytes:

@@ -71,6 +71,7 @@ class Router:
         self.hub = hub
         self.table = RoutingTable()
         self.callers: dict[str, bytes] = {}  # caller key → client connection with handlers
+        self.followers: set[str] = set()  # callers that only follow events (may be forgotten)
         self._pending: dict[int, _Pending] = {}
         self._next_cid = 1
 
@@ -87,7 +88,8 @@ class Router:
         if identity is not None:
             if self.hub.send_client(identity, record):
                 return True
-            self.drop_caller(owner)  # the caller went away
+            if self.hub.peer_gone:  # else its queue is full: this one is lost, not it
+                self.drop_caller(owner)
             return False
         slot = self.hub.lifecycle.slots.get(owner)
         return slot is not None and self.hub.send_worker(slot, record)
@@ -95,6 +97,7 @@ class Router:
     def drop_caller(self, owner: str) -> None:
         """Forget a caller's handlers (it disconnected)."""
         self.callers.pop(owner, None)
+        self.followers.discard(owner)
         self.table.clear_owner(owner)
         self.fail_calls_to(owner, PluginNotActiveError(f"handler owner {owner} disconnected"))
 

@@ -33,6 +33,7 @@ class StartUp:
         self.refused: dict[str, str] = dict(ordered.refused)
         self._waiting = {pid: set(self._plugins[pid][0].dependencies) for pid in ordered.order}
         self.pending: set[str] = set(ordered.order)  # not yet active, nor given up on
+        self.failed: dict[str, str] = {}  # could not be loaded or activated: why
 
     def begin(self) -> None:
         for plugin_id, reason in self.refused.items():
@@ -58,6 +59,9 @@ class StartUp:
         self.hub.lifecycle.load(info, config, loaded)
 
     def _finished(self, plugin_id: str, ok: bool) -> None:
+        slot = self.hub.lifecycle.slots.get(plugin_id)
+        if not ok and slot is not None:
+            self.failed[plugin_id] = slot.last_error or "its start failed"
         if plugin_id in self.pending:
             self.pending.discard(plugin_id)
             if not self.pending:

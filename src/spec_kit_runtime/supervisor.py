@@ -94,6 +94,7 @@ class Supervisor:
             self._poller.register(self._parent_fd, zmq.POLLIN)
         self._stopping = False
         self._done = False
+        self.peer_gone = False  # why the last failed send failed: the peer is gone (or full)
         # Clients may connect as soon as the sockets are bound (and `run` says ready).
         self.rundir.write_address(self.client_endpoint, os.getpid(), rundir.control_endpoint)
 
@@ -331,12 +332,13 @@ class Supervisor:
         if entry is None:
             return
         slot, worker = entry
+        kind = None
         if (cause is None and returncode == -signal.SIGKILL and worker.cgroups
                 and Cgroups.oom_kills(worker.cgroups)):
-            cause = (f"memory limit {slot.limits.memory_mb} MiB exceeded "
-                     "(the kernel's OOM killer, in the worker's cgroup)")
+            cause, kind = (f"memory limit {slot.limits.memory_mb} MiB exceeded "
+                           "(the kernel's OOM killer, in the worker's cgroup)"), "limit"
         self._remove_cgroups(worker.cgroups)
-        reason = worker.ended(returncode, cause)
+        reason = worker.ended(returncode, cause, kind)
         if worker.identity is not None:
             self.worker_door.forget(worker.identity)
         if slot.worker is worker:
@@ -378,6 +380,7 @@ class Supervisor:
         try:
             sock.send_multipart([identity, frame], zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as exc:  # peer gone (ROUTER_MANDATORY) or its queue is full
+            self.peer_gone = exc.errno == zmq.EHOSTUNREACH
             log.warning("could not deliver %s: %s", type(record).__name__, exc.strerror)
             return False
         return True

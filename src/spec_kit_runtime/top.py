@@ -2,7 +2,8 @@
 
 ``frame`` (pure) turns two status answers and a health answer into the lines of a screen;
 ``run_top`` is the terminal edge: the alternate screen, keys without Enter (``q`` quits,
-Ctrl-C too), and the terminal put back as it was on every way out.
+Ctrl-C and Ctrl-D too; without a terminal on stdin only Ctrl-C), and the terminal put back
+as it was on every way out.
 """
 
 from __future__ import annotations
@@ -94,8 +95,14 @@ def _keys(keys: TextIO) -> Iterator[Callable[[float], str | None]]:
         tty.setcbreak(keys)
 
     def pressed(timeout: float) -> str | None:
+        if saved is None:  # not a terminal (a pipe, /dev/null): no keys, only Ctrl-C
+            time.sleep(timeout)
+            return None
         ready, _, _ = select.select([keys], [], [], timeout)
-        return os.read(keys.fileno(), 16).decode(errors="replace")[:1] if ready else None
+        if not ready:
+            return None
+        key = os.read(keys.fileno(), 16).decode(errors="replace")[:1]
+        return "q" if key in ("", "\x04") else key  # end of input or Ctrl-D quit too
 
     try:
         yield pressed

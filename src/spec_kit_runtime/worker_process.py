@@ -39,12 +39,13 @@ class WorkerProcess:
             self._cause = (cause, kind)
         self.signal_tree(signal.SIGKILL)
 
-    def ended(self, returncode: int, cause: str | None = None) -> ExitReason:
+    def ended(self, returncode: int, cause: str | None = None,
+              kind: str | None = None) -> ExitReason:
         """How it ended, given its exit code (negative: the signal that killed it), and
-        ``cause`` when the supervisor knows one that the worker did not get from it."""
+        ``cause`` (of ``kind``) when the supervisor knows one it did not give it itself."""
         self._ended = True
         if self._cause is None and cause is not None:
-            self._cause = (cause, None)
+            self._cause = (cause, kind)
         if self._cause is None and returncode == -signal.SIGXCPU:  # the kernel's RLIMIT_CPU
             self._cause = ("cpu_seconds limit exceeded", "limit")
         cause, kind = self._cause or (None, None)

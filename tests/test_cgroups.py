@@ -1,6 +1,6 @@
-"""A cgroup per worker (v1 memory and pids), where the machine allows it: status says which
-mechanism is active, the kernel holds the whole tree to its limits, and nothing in the
-group outlives the worker. Without cgroups the rlimits and the watchdog work alone."""
+"""A cgroup per worker (v1 memory and pids), when asked for and the machine allows it: status
+says which mechanism is active, the kernel holds the whole tree to its limits, and nothing in
+the group outlives the worker. Without cgroups the rlimits and the watchdog work alone."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def entry(container: Any, plugin_id: str) -> dict[str, Any]:
     return dict(found)
 
 
-def test_status_says_when_cgroups_are_off() -> None:
-    with running_container(cgroups=False) as container:
+def test_cgroups_are_off_unless_asked_for() -> None:
+    with running_container() as container:
         load_active(container, HOG / "hog", "hog")
         assert container.status()["supervisor"]["cgroups"] == {
             "active": False, "reason": "off in the config (runtime.cgroups)"}
@@ -55,7 +55,8 @@ def test_status_says_when_cgroups_are_off() -> None:
 
 @needs_cgroups
 def test_each_worker_runs_in_groups_of_its_own() -> None:
-    with running_container(limits={"max_processes": 7, "memory_mb": 300}) as container:
+    limits = {"max_processes": 7, "memory_mb": 300}
+    with running_container(cgroups=True, limits=limits) as container:
         load_active(container, HOG / "hog", "hog")
         described = container.status()["supervisor"]["cgroups"]
         assert described["active"] and described["controllers"] == ["memory", "pids"]
@@ -71,7 +72,7 @@ def test_each_worker_runs_in_groups_of_its_own() -> None:
 
 @needs_cgroups
 def test_a_fork_bomb_is_stopped_by_the_kernel_before_the_watchdog_looks() -> None:
-    config = {"limits": {"max_processes": 1}, "watchdog_interval": 3600.0}
+    config = {"limits": {"max_processes": 1}, "watchdog_interval": 3600.0, "cgroups": True}
     with running_container(**config) as container:
         load_active(container, HOG / "hog", "hog")
         pid = entry(container, "hog")["pid"]
@@ -84,7 +85,7 @@ def test_a_fork_bomb_is_stopped_by_the_kernel_before_the_watchdog_looks() -> Non
 @needs_cgroups
 def test_memory_only_a_cgroup_sees_is_held_by_the_kernel() -> None:
     config = {"limits": {"memory_mb": 128}, "watchdog_interval": 3600.0,
-              "restart": {"type": "temporary"}}
+              "restart": {"type": "temporary"}, "cgroups": True}
     with running_container(**config) as container:
         load_active(container, HOG / "hog", "hog")
         with pytest.raises(WorkerDiedError, match="memory limit 128 MiB exceeded"):
@@ -98,7 +99,7 @@ def test_memory_only_a_cgroup_sees_is_held_by_the_kernel() -> None:
 @needs_cgroups
 def test_a_hidden_escapee_goes_with_its_worker() -> None:
     """Out of the session, orphaned and with an empty environment: only its cgroup knows."""
-    with running_container(restart={"type": "temporary"}) as container:
+    with running_container(cgroups=True, restart={"type": "temporary"}) as container:
         load_active(container, ESCAPIST, "escapist")
         escapee = container.send_message("escapist",
                                          Command(command_name="escapist:orphan_hidden"))
@@ -119,7 +120,7 @@ def test_without_cgroups_a_hidden_escapee_goes_with_the_supervisor() -> None:
 
 @needs_cgroups
 def test_groups_go_with_a_sigkilled_supervisor() -> None:
-    container = PluginContainer({"log_level": "WARNING"})
+    container = PluginContainer({"log_level": "WARNING", "cgroups": True})
     try:
         load_active(container, HOG / "hog", "hog")
         status = container.status()
@@ -135,7 +136,7 @@ def test_groups_go_with_a_sigkilled_supervisor() -> None:
 
 @needs_cgroups
 def test_a_sigtermed_fork_server_is_replaced_and_workers_still_get_groups() -> None:
-    with running_container() as container:
+    with running_container(cgroups=True) as container:
         load_active(container, HOG / "hog", "hog")
         status = container.status()
         old_worker = entry(container, "hog")["pid"]
@@ -151,7 +152,7 @@ def test_a_sigtermed_fork_server_is_replaced_and_workers_still_get_groups() -> N
 
 @needs_cgroups
 def test_escapees_go_with_a_sigkilled_fork_server() -> None:
-    with running_container() as container:
+    with running_container(cgroups=True) as container:
         load_active(container, ESCAPIST, "escapist")
         escapee = container.send_message("escapist",
                                          Command(command_name="escapist:orphan_hidden"))

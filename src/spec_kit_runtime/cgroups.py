@@ -1,6 +1,8 @@
 """Per-worker cgroups (v1 ``memory`` and ``pids``), where this machine lets us make them.
 
-Feature-detected when the supervisor starts: it makes a group of its own under its current
+Opt-in (``runtime.cgroups: true``): joining a v1 group makes the kernel wait for an RCU
+grace period, about 13 ms per worker start here, which doubles a restart. Then
+feature-detected when the supervisor starts: it makes a group of its own under its current
 group of each controller (``spec-kit-runtime-PID``); if it may not (no root, no such
 controllers, cgroup v2 only), cgroups stay off and the rlimits and the watchdog do the work
 alone, as everywhere. With them, each worker gets a group per controller, which the worker

@@ -55,7 +55,7 @@ class RuntimeConfig:
     limits: Limits = field(default_factory=Limits)
     strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
     start_method: str = "fork"  # fork: from the pre-imported fork server; spawn: a fresh python
-    cgroups: bool = True  # a cgroup per worker where this machine allows it (see cgroups.py)
+    cgroups: bool = False  # a cgroup per worker where the machine allows it (see cgroups.py)
     http: tuple[str, int] | None = None  # (loopback host, port) of /healthz ... ; None: off
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 

@@ -89,6 +89,18 @@ def track(container: PluginContainer) -> set[int]:
     return pids
 
 
+def plugin_entry(container: PluginContainer, plugin_id: str) -> dict[str, Any]:
+    """``plugin_id``'s entry in the container's status."""
+    (found,) = [p for p in container.status()["plugins"] if p["id"] == plugin_id]
+    return dict(found)
+
+
+def runtime_dir_of(container: PluginContainer) -> Path:
+    """The runtime directory of the container's supervisor (where its sockets and token are)."""
+    endpoint: str = container.status()["supervisor"]["endpoint"]
+    return Path(endpoint.removeprefix("ipc://")).parent
+
+
 def copy_plugin(source: Path, dest_root: Path, plugin_id: str, **manifest_fields: Any) -> Path:
     """A copy of the plugin folder ``source`` whose manifest says ``plugin_id`` (and more)."""
     folder = dest_root / plugin_id

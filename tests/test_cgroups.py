@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from spec_kit_contracts import Command
@@ -18,6 +17,7 @@ from conftest import (
     all_gone,
     load_active,
     pid_alive,
+    plugin_entry,
     running_container,
     wait_until,
 )
@@ -40,17 +40,13 @@ WHY_NOT = _usable()
 needs_cgroups = pytest.mark.skipif(bool(WHY_NOT), reason=f"cgroups unusable here: {WHY_NOT}")
 
 
-def entry(container: Any, plugin_id: str) -> dict[str, Any]:
-    (found,) = [p for p in container.status()["plugins"] if p["id"] == plugin_id]
-    return dict(found)
-
 
 def test_cgroups_are_off_unless_asked_for() -> None:
     with running_container() as container:
         load_active(container, HOG / "hog", "hog")
         assert container.status()["supervisor"]["cgroups"] == {
             "active": False, "reason": "off in the config (runtime.cgroups)"}
-        assert entry(container, "hog")["cgroups"] == []
+        assert plugin_entry(container, "hog")["cgroups"] == []
 
 
 @needs_cgroups
@@ -60,7 +56,7 @@ def test_each_worker_runs_in_groups_of_its_own() -> None:
         load_active(container, HOG / "hog", "hog")
         described = container.status()["supervisor"]["cgroups"]
         assert described["active"] and described["controllers"] == ["memory", "pids"]
-        hog = entry(container, "hog")
+        hog = plugin_entry(container, "hog")
         memory, pids = (Path(group) for group in hog["cgroups"])
         assert (memory / "memory.limit_in_bytes").read_text().strip() == str(300 << 20)
         assert (pids / "pids.max").read_text().strip() == str(7 * TASKS_PER_PROCESS)
@@ -75,7 +71,7 @@ def test_a_fork_bomb_is_stopped_by_the_kernel_before_the_watchdog_looks() -> Non
     config = {"limits": {"max_processes": 1}, "watchdog_interval": 3600.0, "cgroups": True}
     with running_container(**config) as container:
         load_active(container, HOG / "hog", "hog")
-        pid = entry(container, "hog")["pid"]
+        pid = plugin_entry(container, "hog")["pid"]
         with pytest.raises(HandlerError, match="Resource temporarily unavailable"):
             container.send_message("hog", Command(command_name="hog:swarm",
                                                   options={"count": TASKS_PER_PROCESS}))
@@ -91,7 +87,7 @@ def test_memory_only_a_cgroup_sees_is_held_by_the_kernel() -> None:
         with pytest.raises(WorkerDiedError, match="memory limit 128 MiB exceeded"):
             container.send_message("hog", Command(command_name="hog:memfd",
                                                   options={"mb": 400}))
-        assert entry(container, "hog")["last_exit"] == (
+        assert plugin_entry(container, "hog")["last_exit"] == (
             "memory limit 128 MiB exceeded (the kernel's OOM killer, in the worker's cgroup) "
             "(killed by SIGKILL)")
 
@@ -104,8 +100,8 @@ def test_a_hidden_escapee_goes_with_its_worker() -> None:
         escapee = container.send_message("escapist",
                                          Command(command_name="escapist:orphan_hidden"))
         assert pid_alive(escapee)
-        os.kill(entry(container, "escapist")["pid"], signal.SIGKILL)
-        wait_until(lambda: entry(container, "escapist")["state"] == "error")
+        os.kill(plugin_entry(container, "escapist")["pid"], signal.SIGKILL)
+        wait_until(lambda: plugin_entry(container, "escapist")["state"] == "error")
         all_gone({escapee}, timeout=3.0, what="the hidden escapee")
 
 
@@ -124,9 +120,9 @@ def test_groups_go_with_a_sigkilled_supervisor() -> None:
     try:
         load_active(container, HOG / "hog", "hog")
         status = container.status()
-        groups = [Path(group) for group in entry(container, "hog")["cgroups"]]
+        groups = [Path(group) for group in plugin_entry(container, "hog")["cgroups"]]
         _SEEN_PIDS.update({status["supervisor"]["pid"], status["supervisor"]["forkserver_pid"],
-                           entry(container, "hog")["pid"]})
+                           plugin_entry(container, "hog")["pid"]})
         os.kill(status["supervisor"]["pid"], signal.SIGKILL)
         wait_until(lambda: not any(g.exists() or g.parent.exists() for g in groups),
                    timeout=3.0, what="the fork server to remove the groups")
@@ -139,15 +135,15 @@ def test_a_sigtermed_fork_server_is_replaced_and_workers_still_get_groups() -> N
     with running_container(cgroups=True) as container:
         load_active(container, HOG / "hog", "hog")
         status = container.status()
-        old_worker = entry(container, "hog")["pid"]
+        old_worker = plugin_entry(container, "hog")["pid"]
         os.kill(status["supervisor"]["forkserver_pid"], signal.SIGTERM)
-        wait_until(lambda: entry(container, "hog")["pid"] not in (None, old_worker)
-                   and entry(container, "hog")["state"] == "active", timeout=10,
+        wait_until(lambda: plugin_entry(container, "hog")["pid"] not in (None, old_worker)
+                   and plugin_entry(container, "hog")["state"] == "active", timeout=10,
                    what="a replacement worker")
-        groups = [Path(group) for group in entry(container, "hog")["cgroups"]]
+        groups = [Path(group) for group in plugin_entry(container, "hog")["cgroups"]]
         assert groups and all(group.is_dir() for group in groups)
         assert container.send_message("hog", Command(command_name="hog:ping")) == \
-            entry(container, "hog")["pid"]
+            plugin_entry(container, "hog")["pid"]
 
 
 @needs_cgroups

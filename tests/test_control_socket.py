@@ -4,13 +4,12 @@ control operations taken there."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 import zmq
 from spec_kit_contracts import Command
 
-from conftest import GOOD, load_active, running_container
+from conftest import GOOD, load_active, running_container, runtime_dir_of
 from spec_kit_runtime import wire
 from spec_kit_runtime.client import SupervisorClient
 from spec_kit_runtime.errors import ProtocolError
@@ -19,10 +18,6 @@ from spec_kit_runtime.protocol import ClientHello, Send
 pytestmark = pytest.mark.timeout(60)
 CONNECTIONS, EACH = 20, 1000  # the flood: 20 connections with 1000 pipelined sends each
 
-
-def runtime_dir_of(container: object) -> Path:
-    endpoint = container.status()["supervisor"]["endpoint"]  # type: ignore[attr-defined]
-    return Path(endpoint.removeprefix("ipc://")).parent
 
 
 def test_status_overtakes_a_flood_of_messages() -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from spec_kit_contracts import Command, Request
 
-from conftest import GOOD, PLUGINS, copy_plugin, pid_alive, plugin_pids, running_container, track
+from conftest import (
+    GOOD,
+    PLUGINS,
+    copy_plugin,
+    pid_alive,
+    plugin_entry,
+    plugin_pids,
+    running_container,
+    track,
+)
 from spec_kit_runtime import PluginContainer
 from spec_kit_runtime.errors import DeadlineExceeded, PluginNotActiveError, WorkerDiedError
 
@@ -35,10 +43,6 @@ def crashing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginContain
         track(container)
         yield container
 
-
-def entry(container: PluginContainer, plugin_id: str) -> dict[str, Any]:
-    (found,) = [p for p in container.status()["plugins"] if p["id"] == plugin_id]
-    return dict(found)
 
 
 def _crash(container: PluginContainer, plugin_id: str, action: str) -> tuple[str, float]:
@@ -73,7 +77,7 @@ def test_worker_death_mid_request_is_reported_within_a_second(
     after = plugin_pids(crashing)
     assert after["design"] == alive["design"] and after["audit"] == alive["audit"]
 
-    state = entry(crashing, plugin_id)
+    state = plugin_entry(crashing, plugin_id)
     assert state["state"] == "error"
     assert state["last_exit"] == reason
     assert state["pid"] is None
@@ -88,7 +92,7 @@ def test_worker_death_mid_request_is_reported_within_a_second(
 
 
 def test_crashed_plugin_answers_with_an_error_not_a_hang(crashing: PluginContainer) -> None:
-    if entry(crashing, "crash_exit")["state"] != "error":
+    if plugin_entry(crashing, "crash_exit")["state"] != "error":
         _crash(crashing, "crash_exit", "exit")
     started = time.monotonic()
     with pytest.raises(PluginNotActiveError) as caught:
@@ -126,7 +130,7 @@ def test_worker_death_during_activate_fails_the_activation(
     assert time.monotonic() - started < 1.0
     assert caught.value.plugin == "crash_activate"
     assert "exited with code 4" in str(caught.value)
-    state = entry(crashing, "crash_activate")
+    state = plugin_entry(crashing, "crash_activate")
     assert (state["state"], state["last_exit"], state["pid"]) == (
         "error", "exited with code 4", None)
     assert crashing.send_message(

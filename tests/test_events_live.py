@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from spec_kit_contracts import Command, Event
 
-from conftest import PLUGINS, load_active, running_container
+from conftest import PLUGINS, load_active, running_container, runtime_dir_of
 from spec_kit_runtime.client import SupervisorClient
 from spec_kit_runtime.errors import ScopeError
 from test_cli import SCRIPT
@@ -53,9 +53,6 @@ class Follower:
         self.process.terminate()
         self.process.wait(timeout=10)
 
-
-def runtime_dir_of(container: Any) -> Path:
-    return Path(container.status()["supervisor"]["endpoint"].removeprefix("ipc://")).parent
 
 
 def test_events_follows_the_lifecycle_live() -> None:

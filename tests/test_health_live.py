@@ -10,17 +10,21 @@ from typing import Any
 import pytest
 from spec_kit_contracts import Command
 
-from conftest import GOOD, PLUGINS, load_active, running_container, wait_until
+from conftest import (
+    GOOD,
+    PLUGINS,
+    load_active,
+    plugin_entry,
+    running_container,
+    runtime_dir_of,
+    wait_until,
+)
 from spec_kit_runtime import HandlerError
 from test_cli import cli, start_run, stop_run, wait_active
 
 pytestmark = pytest.mark.timeout(60)
 CRASHY = PLUGINS / "crash" / "crashy"
 
-
-def entry(container: Any, plugin_id: str) -> dict[str, Any]:
-    (found,) = [p for p in container.status()["plugins"] if p["id"] == plugin_id]
-    return dict(found)
 
 
 def test_status_counts_messages_errors_and_latency() -> None:
@@ -31,10 +35,10 @@ def test_status_counts_messages_errors_and_latency() -> None:
                                                      arguments=["x"]))
         with pytest.raises(HandlerError):
             container.send_message("design", Command(command_name="design:emit"))  # no args
-        messages = entry(container, "design")["messages"]
+        messages = plugin_entry(container, "design")["messages"]
         assert (messages["handled"], messages["errors"], messages["in_flight"]) == (6, 1, 0)
         assert 0 < messages["p50_ms"] <= messages["p99_ms"] < 5000
-        usage = wait_until(lambda: entry(container, "design")["usage"], what="a sample")
+        usage = wait_until(lambda: plugin_entry(container, "design")["usage"], what="a sample")
         assert usage["open_files"] > 0 and usage["rss_mb"] > 0
         totals = container.status()["supervisor"]["totals"]
         assert totals["handled"] >= 6 and totals["errors"] >= 1
@@ -47,8 +51,8 @@ def test_a_killed_worker_shows_in_status_and_health_goes_degraded_and_back() -> 
                                        "reasons": []}
         with pytest.raises(Exception, match="killed by SIGSEGV"):
             container.send_message("crashy", Command(command_name="crashy:segv"))
-        wait_until(lambda: entry(container, "crashy")["state"] == "active")
-        crashed = entry(container, "crashy")
+        wait_until(lambda: plugin_entry(container, "crashy")["state"] == "active")
+        crashed = plugin_entry(container, "crashy")
         assert crashed["restarts"] == 1 and crashed["last_exit"] == "killed by SIGSEGV"
         assert isinstance(crashed["last_exit_at"], float)
         health = container.health()
@@ -62,13 +66,12 @@ def test_a_killed_worker_shows_in_status_and_health_goes_degraded_and_back() -> 
 def test_a_failed_plugin_is_unhealthy_and_the_cli_exits_2() -> None:
     with running_container(restart={"max_restarts": 0}) as container:
         load_active(container, CRASHY, "crashy")
-        endpoint = container.status()["supervisor"]["endpoint"]
-        runtime_dir = str(Path(endpoint.removeprefix("ipc://")).parent)
+        runtime_dir = str(runtime_dir_of(container))
         probe = cli("health", "--runtime-dir", runtime_dir)
         assert probe.returncode == 0 and probe.stdout.startswith("healthy"), probe.stderr
         with pytest.raises(Exception, match="exited with code 3"):
             container.send_message("crashy", Command(command_name="crashy:exit"))
-        wait_until(lambda: entry(container, "crashy")["state"] == "failed")
+        wait_until(lambda: plugin_entry(container, "crashy")["state"] == "failed")
         probe = cli("health", "--runtime-dir", runtime_dir)
         assert probe.returncode == 2
         assert probe.stdout.splitlines()[0] == "unhealthy (live: yes, ready: no)"

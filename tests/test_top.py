@@ -8,12 +8,11 @@ import pty
 import select
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import GOOD, load_active, running_container
+from conftest import GOOD, load_active, running_container, runtime_dir_of
 from spec_kit_runtime.top import frame
 from test_cli import SCRIPT
 
@@ -70,8 +69,7 @@ def read_until(fd: int, needle: bytes, timeout: float = 15.0) -> bytes:
 def test_live_view_on_a_terminal_quits_on_q() -> None:
     with running_container() as container:
         load_active(container, GOOD, "design")
-        endpoint = container.status()["supervisor"]["endpoint"]
-        runtime_dir = Path(endpoint.removeprefix("ipc://")).parent
+        runtime_dir = runtime_dir_of(container)
         screen, terminal = pty.openpty()
         top = subprocess.Popen([SCRIPT, "top", "--interval", "0.2", "--runtime-dir",
                                 str(runtime_dir)], stdin=terminal, stdout=terminal,
@@ -94,8 +92,7 @@ def test_live_view_on_a_terminal_quits_on_q() -> None:
 def test_without_a_terminal_it_refreshes_at_its_pace() -> None:
     """stdin at end of input (cron, nohup) must not make every wait return at once."""
     with running_container() as container:
-        endpoint = container.status()["supervisor"]["endpoint"]
-        runtime_dir = Path(endpoint.removeprefix("ipc://")).parent
+        runtime_dir = runtime_dir_of(container)
         top = subprocess.Popen([SCRIPT, "top", "--interval", "0.2", "--runtime-dir",
                                 str(runtime_dir)], stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE)

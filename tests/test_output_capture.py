@@ -4,6 +4,7 @@ the plugin's output limit, with what is dropped counted in status."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,13 @@ import pytest
 from spec_kit_contracts import Command
 
 from conftest import GOOD, PLUGINS, load_active, running_container, wait_until
-from spec_kit_runtime.output_capture import LINE_OVERHEAD, MAX_LINE_BYTES, MAX_LINES_PER_READ
+from spec_kit_runtime.output_budget import OutputBudget
+from spec_kit_runtime.output_capture import (
+    LINE_OVERHEAD,
+    MAX_LINE_BYTES,
+    MAX_LINES_PER_READ,
+    OutputCapture,
+)
 from test_cli import cli, start_run, stop_run, wait_active
 
 pytestmark = pytest.mark.timeout(60)
@@ -82,8 +89,9 @@ def test_a_line_without_an_end_is_cut_at_the_line_limit() -> None:
     with running_container() as container:
         load_active(container, HOG / "hog", "hog")
         hog(container, "print", text="y" * (MAX_LINE_BYTES * 3))
-        output = wait_until(lambda: (o := output_of(container))["logged_bytes"] > 0 and o,
-                            what="the long line read")
+        output = wait_until(lambda: (o := output_of(container))["logged_bytes"]
+                            + o["dropped_bytes"] >= 2 * (3 * MAX_LINE_BYTES + 1) and o,
+                            what="both long lines read")
         # stdout and stderr: each line cut to MAX_LINE_BYTES (+1 for its end), the rest dropped
         assert output["logged_bytes"] == 2 * (MAX_LINE_BYTES + 1)
         assert output["dropped_bytes"] == 2 * 2 * MAX_LINE_BYTES
@@ -106,3 +114,23 @@ def test_a_flood_of_empty_lines_does_not_stall_the_loop() -> None:
         assert output["dropped_lines"] >= 2 * 2_000_000 - allowed - MAX_LINES_PER_READ
         assert container.send_message("design", Command(
             command_name="design:generate", arguments=["t"]))["doc"] == "# t"
+
+
+def test_a_long_line_split_across_reads_is_logged_once() -> None:
+    """Driven by hand on a real pipe: where the reads split a line does not matter."""
+    read_end, write_end = os.pipe()
+    budget = OutputBudget(rate=None, burst=0.0)
+    capture = OutputCapture(time.monotonic, lambda fd: None, lambda fd: None)
+    spare_read, spare_write = os.pipe()
+    capture.add("p", budget, read_end, spare_read)
+    try:
+        for chunk in (b"z" * 5000, b"z" * 5000, b"z" * 5000 + b"\nnext\n"):
+            os.write(write_end, chunk)
+            capture.readable(read_end)
+        assert budget.describe() == {"logged_bytes": (MAX_LINE_BYTES + 1) + len(b"next\n"),
+                                     "dropped_bytes": 15000 - MAX_LINE_BYTES,
+                                     "dropped_lines": 0}
+    finally:
+        os.close(write_end)
+        os.close(spare_write)
+        capture.close()

@@ -33,6 +33,7 @@ class _Stream:
     level: int
     budget: OutputBudget
     pending: bytearray = field(default_factory=bytearray)
+    skipping: bool = False  # the rest of a line already cut at MAX_LINE_BYTES: dropped
 
 
 class OutputCapture:
@@ -71,12 +72,19 @@ class OutputCapture:
             stream.budget.drop(len(data), data.count(b"\n"))
             self._notice_drops(stream)
             return
+        if stream.skipping:  # however the pipe splits it, a long line is logged once
+            end = data.find(b"\n")
+            stream.budget.drop(len(data) if end < 0 else end, 0)
+            if end < 0:
+                return
+            stream.skipping, data = False, data[end + 1:]
         *lines, rest = (bytes(stream.pending) + data).split(b"\n")
         stream.pending = bytearray(rest[:MAX_LINE_BYTES])
         if len(rest) > MAX_LINE_BYTES:  # no newline in sight: log what is kept as a line
             lines.append(bytes(stream.pending))
             stream.budget.drop(len(rest) - MAX_LINE_BYTES, 0)
             stream.pending.clear()
+            stream.skipping = True
         for line in lines[:MAX_LINES_PER_READ]:
             self._line(stream, line)
         if len(lines) > MAX_LINES_PER_READ:

@@ -74,6 +74,7 @@ class PluginSlot:
             "output": self.output.describe(),
             "messages": self.calls.figures().describe(),
             "cgroups": list(self.worker.cgroups) if self.worker else [],
+            "hardening": self.worker.hardening if self.worker else {},
             "usage": None if self.usage is None or self.worker is None else {
                 "rss_mb": round(self.usage.rss_mb, 1),
                 "cpu_percent": round(self.usage.cpu_percent, 1),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import AuthenticationError
+from .hardening import layers
 from .patterns import pattern_problem
 from .protocol import Heartbeat, Hello, Record, Reply, Send, Subscribe, Unsubscribe
 from .router import replier
@@ -79,6 +80,8 @@ class WorkerDoor:
                                       "refused: unknown plugin, pid or secret")
         slot.secret = None  # single use: a replayed Hello is refused
         slot.identity = slot.worker.identity = identity
+        slot.worker.hardening = layers(hello.pid, slot.info.sandbox_enabled,
+                                       bool(slot.worker.cgroups))
         self._peers[identity] = slot.plugin_id
         if slot.on_hello is not None:
             slot.on_hello()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from .exits import ExitReason
 
@@ -21,6 +22,7 @@ class WorkerProcess:
                  cgroups: tuple[str, ...] = ()) -> None:
         self.pid = pid
         self.cgroups = cgroups  # its own groups (see cgroups.py), removed after it ends
+        self.hardening: dict[str, Any] = {}  # the layers it runs under (see hardening.py)
         self._send_signal = send_signal
         self.expected_exit = False
         self.identity: bytes | None = None  # its ZeroMQ routing id, once it said hello

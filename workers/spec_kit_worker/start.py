@@ -11,6 +11,7 @@ from spec_kit_runtime.process_tree import OWNER_VARIABLE, signal_descendants
 
 from .host import WorkerHost
 from .parent import die_with_parent
+from .prctl import PR_SET_NO_NEW_PRIVS, prctl
 from .rlimits import apply_limits
 
 
@@ -20,6 +21,7 @@ def run_worker(bootstrap: Bootstrap) -> int:
     cgroups.join(bootstrap.cgroups)
     os.environ[OWNER_VARIABLE] = str(os.getpid())  # inherited: marks the plugin's processes
     apply_limits(bootstrap)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid or file capabilities for the plugin, ever
     code = WorkerHost(bootstrap).run()
     signal_descendants(os.getpid(), signal.SIGKILL)
     return code

@@ -154,3 +154,15 @@ def test_escapees_go_with_a_sigkilled_fork_server() -> None:
                                          Command(command_name="escapist:orphan_hidden"))
         os.kill(container.status()["supervisor"]["forkserver_pid"], signal.SIGKILL)
         all_gone({escapee}, timeout=3.0, what="the escapee of a SIGKILLed fork server")
+
+
+@pytest.mark.parametrize(("layout", "reason"), [
+    ({"cgroup.controllers": "memory pids"}, "cgroup v2 only here, which is not supported yet"),
+    ({}, "no cgroup v1 'memory' controller here"),
+])
+def test_the_reason_cgroups_are_not_used(tmp_path: Path, layout: dict[str, str],
+                                         reason: str) -> None:
+    for name, text in layout.items():
+        (tmp_path / name).write_text(text)
+    probe = Cgroups(True, root=tmp_path)
+    assert not probe.available and probe.reason == reason

@@ -102,6 +102,8 @@ class Cgroups:
         for controller in CONTROLLERS:
             mount = root / controller
             if controller not in own or not (mount / "cgroup.procs").exists():
+                if (root / "cgroup.controllers").exists():
+                    return "cgroup v2 only here, which is not supported yet"
                 return f"no cgroup v1 '{controller}' controller here"
             parent = mount / own[controller].lstrip("/")
             _remove_stale(parent)

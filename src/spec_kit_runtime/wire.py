@@ -14,8 +14,10 @@ Anything else is refused with an ``EncodeError`` naming the type, never pickled.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 from types import NoneType, UnionType
@@ -282,27 +284,31 @@ def _typed(data: dict[str, Any], field: str, hint: Any) -> Any:
     if field not in data:
         raise ProtocolError(f"message field '{field}' is missing")
     value = data[field]
-    if not _conforms(value, hint):
+    if not _checker(hint)(value):
         raise ProtocolError(f"message field '{field}' has type {type(value).__name__}")
     return value
 
 
-def _conforms(value: Any, hint: Any) -> bool:
+@functools.cache
+def _checker(hint: Any) -> Callable[[Any], bool]:
+    """A test of whether a value conforms to ``hint``, worked out once per hint: decoding
+    checks every field of every message, and reading a hint each time cost most of it."""
     if hint is Any:
-        return True
+        return lambda value: True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, UnionType):
-        return any(_conforms(value, arg) for arg in typing.get_args(hint))
+        options = tuple(_checker(arg) for arg in typing.get_args(hint))
+        return lambda value: any(check(value) for check in options)
     if hint is NoneType or hint is None:
-        return value is None
+        return lambda value: value is None
     target = origin or hint
     if target is float:
-        return type(value) in (int, float)
+        return lambda value: type(value) in (int, float)
     if target is list:
-        return isinstance(value, (list, tuple))
+        return lambda value: isinstance(value, (list, tuple))
     if target is int:
-        return type(value) is int
-    return isinstance(value, target)
+        return lambda value: type(value) is int
+    return lambda value: isinstance(value, target)
 
 
 def pack_message(message: Message) -> bytes:

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import GOOD
+from spec_kit_runtime.client import SupervisorClient
 from spec_kit_runtime.systemd_notify import SystemdNotifier
-from test_cli import start_run, stop_run, wait_active
+from test_cli import start_run, stop_run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,8 +32,13 @@ def test_ready_watchdog_and_stopping(tmp_path: Path) -> None:
             messages.append(systemd.recv(4096).decode())
         ready = next(m for m in messages if m.startswith("READY=1"))
         assert ready == "READY=1\nSTATUS=2 plugins active"
-        status = wait_active(run, {"design", "audit"}, timeout=1.0)  # active before READY
-        assert {p["state"] for p in status["plugins"]} == {"active"}
+        client = SupervisorClient.find(runtime_dir, control=True)
+        try:
+            status = client.control("status", timeout=10.0)  # once: active before READY
+        finally:
+            client.close()
+        assert sorted((p["id"], p["state"]) for p in status["plugins"]) == [
+            ("audit", "active"), ("design", "active")]
         fed = [systemd.recv(4096).decode() for _ in range(3)]  # 0.1 s apart
         assert fed == ["WATCHDOG=1"] * 3
         run.process.send_signal(signal.SIGTERM)

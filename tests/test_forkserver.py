@@ -20,6 +20,7 @@ from conftest import (
     kill_survivors,
     load_active,
     pid_alive,
+    plugin_entry,
     running_container,
     wait_until,
 )
@@ -40,7 +41,7 @@ def escape(container: PluginContainer, how: str) -> int:
 
 
 def worker_pid(container: PluginContainer, plugin_id: str) -> int:
-    (pid,) = [p["pid"] for p in container.status()["plugins"] if p["id"] == plugin_id]
+    pid = plugin_entry(container, plugin_id)["pid"]
     assert isinstance(pid, int)
     return pid
 

@@ -125,6 +125,7 @@ def test_messages_round_trip_exactly(message: Message) -> None:
     assert again == message
     assert again.payload == message.payload
     assert again.timestamp == message.timestamp
+    assert vars(again) == vars(message)  # built without __init__: not an attribute less
 
 
 def test_fields_changed_after_construction_round_trip() -> None:

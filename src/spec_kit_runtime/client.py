@@ -18,7 +18,7 @@ from typing import Any
 import zmq
 from spec_kit_contracts import Message
 
-from . import wire
+from . import socket_io, wire
 from .addressing import address_of
 from .errors import (
     AuthenticationError,
@@ -113,7 +113,7 @@ class SupervisorClient:
         while True:
             ready = dict(poller.poll(1000))  # a second at a time: Ctrl-C stays prompt
             if self._socket in ready:
-                record = wire.decode(self._socket.recv())
+                record = wire.decode(socket_io.receive(self._socket))
                 if isinstance(record, Call) and record.cid == 0:  # one way: nothing to answer
                     yield wire.unpack_message(record.body)
             elif self._pidfd in ready:
@@ -133,7 +133,7 @@ class SupervisorClient:
                 return self._exchange(make(cid + 1), cid + 1, timeout)
 
     def _exchange(self, record: Record, cid: int, timeout: float) -> Any:
-        self._socket.send(wire.encode_within(record, self.max_message_bytes))
+        socket_io.send(self._socket, wire.encode_within(record, self.max_message_bytes))
         end = time.monotonic() + timeout
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)

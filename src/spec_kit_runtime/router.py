@@ -17,6 +17,7 @@ from spec_kit_contracts import Event
 
 from .addressing import Delivery, delivery_of
 from .call_stats import CallStats
+from .deadlines import Deadlines
 from .errors import (
     DeadlineExceeded,
     NoHandlerError,
@@ -30,7 +31,6 @@ from .protocol import Call, Control, Record, Reply, Send, timeout_problem
 from .routing_table import Route, RoutingTable
 from .scopes import SYSTEM_EVENTS
 from .slots import Responder
-from .timers import Timer
 from .wire import msgpack_array, pack_error, pack_message, pack_value
 
 if TYPE_CHECKING:
@@ -40,12 +40,16 @@ log = logging.getLogger(__name__)
 CLIENT_SOURCE = "client"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
+    """A call waiting for its Reply: who answers, who gets the answer, what it counts to."""
+
     owner: str
     what: str
-    timer: Timer
+    timeout: float
     respond: Responder
+    stats: CallStats | None = None  # a plugin's figures, counted when the answer comes
+    started: float = 0.0
 
 
 def caller_key(identity: bytes) -> str:
@@ -73,6 +77,7 @@ class Router:
         self.callers: dict[str, bytes] = {}  # caller key → client connection with handlers
         self.followers: set[str] = set()  # callers that only follow events (may be forgotten)
         self._pending: dict[int, _Pending] = {}
+        self.deadlines = Deadlines()  # of the calls in _pending; the loop calls expire()
         self._next_cid = 1
 
     # -- handler owners: plugin workers, or callers' connections --------------------------
@@ -104,26 +109,24 @@ class Router:
     # -- calls to workers ------------------------------------------------------------------
 
     def call(self, owner: str, make: Callable[[int], Record], timeout: float,
-             what: str, respond: Responder) -> None:
-        """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline."""
+             what: str, respond: Responder, stats: CallStats | None = None) -> None:
+        """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
+
+        ``stats``, when given, counts the call (its latency included) to a plugin's figures.
+        """
         cid = self._next_cid
         self._next_cid += 1
-
-        def expire() -> None:
-            if self._pending.pop(cid, None) is not None:
-                respond(False, pack_error(DeadlineExceeded(
-                    f"plugin '{owner}' did not answer {what} within {timeout:g}s",
-                    plugin=owner, what=what,
-                )))
-
-        timer = self.hub.timers.at(self.hub.now() + timeout, expire)
-        self._pending[cid] = _Pending(owner, what, timer, respond)
-        if not self._deliver(owner, make(cid)):
-            lost = self._pending.pop(cid, None)  # None: already failed by drop_caller
-            if lost is not None:
-                timer.cancel()
-                respond(False, pack_error(PluginNotActiveError(
-                    f"'{owner}' cannot be reached for {what}", plugin=owner)))
+        now = self.hub.now()
+        pending = _Pending(owner, what, timeout, respond, stats, now)
+        self._pending[cid] = pending
+        self.deadlines.add(cid, now + timeout)
+        if stats is not None:
+            stats.started()
+        # Not delivered and still pending (drop_caller may have failed it already):
+        if not self._deliver(owner, make(cid)) and self._pending.pop(cid, None) is not None:
+            self.deadlines.remove(cid)
+            self._answer(pending, False, pack_error(PluginNotActiveError(
+                f"'{owner}' cannot be reached for {what}", plugin=owner)))
 
     def replied(self, owner: str, reply: Reply) -> None:
         """A Reply from ``owner``: hand it to whoever waits for it."""
@@ -132,16 +135,29 @@ class Router:
             log.debug("%s: late or unknown reply %s dropped", owner, reply.cid)
             return
         del self._pending[reply.cid]
-        pending.timer.cancel()
-        pending.respond(reply.ok, reply.body)
+        self.deadlines.remove(reply.cid)
+        self._answer(pending, reply.ok, reply.body)
+
+    def expire(self, now: float) -> None:
+        """Answer every call whose deadline has passed with DeadlineExceeded."""
+        for cid in self.deadlines.due(now):
+            pending = self._pending.pop(cid)
+            self._answer(pending, False, pack_error(DeadlineExceeded(
+                f"plugin '{pending.owner}' did not answer {pending.what} within "
+                f"{pending.timeout:g}s", plugin=pending.owner, what=pending.what,
+            )))
 
     def fail_calls_to(self, owner: str, error: RuntimeFailure) -> None:
         """Answer every call in flight to ``owner`` with ``error`` (its worker died)."""
         doomed = [cid for cid, p in self._pending.items() if p.owner == owner]
         for cid in doomed:
-            pending = self._pending.pop(cid)
-            pending.timer.cancel()
-            pending.respond(False, pack_error(error))
+            self.deadlines.remove(cid)
+            self._answer(self._pending.pop(cid), False, pack_error(error))
+
+    def _answer(self, pending: _Pending, ok: bool, body: bytes) -> None:
+        if pending.stats is not None:
+            pending.stats.finished(self.hub.now() - pending.started, ok)
+        pending.respond(ok, body)
 
     # -- sends -----------------------------------------------------------------------------
 
@@ -206,21 +222,9 @@ class Router:
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
               respond: Responder) -> None:
-        slot = self.hub.lifecycle.slots.get(route.owner)
-        if slot is not None:  # a plugin's handler (not a caller's): count it
-            respond = self._counted(slot.calls, respond)
+        slot = self.hub.lifecycle.slots.get(route.owner)  # None: a caller's handler
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
-                  timeout, f"'{address}'", respond)
-
-    def _counted(self, stats: CallStats, respond: Responder) -> Responder:
-        started = self.hub.now()
-        stats.started()
-
-        def counted(ok: bool, body: bytes) -> None:
-            stats.finished(self.hub.now() - started, ok)
-            respond(ok, body)
-
-        return counted
+                  timeout, f"'{address}'", respond, slot.calls if slot is not None else None)
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
                        source: str, deadline: float, respond: Responder) -> None:

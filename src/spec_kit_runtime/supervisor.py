@@ -20,7 +20,7 @@ from typing import Any
 
 import zmq
 
-from . import cgroups, wire
+from . import cgroups, socket_io, wire
 from .bootstrap import Bootstrap
 from .cgroups import Cgroups
 from .client_door import ClientDoor
@@ -54,6 +54,7 @@ class Supervisor:
     def __init__(self, config: RuntimeConfig, rundir: RuntimeDir,
                  parent_pid: int | None = None) -> None:
         self.config = config
+        self._frame_limit = wire.receive_limit(config.max_message_bytes)
         self.http = self._http_endpoints(config.http)  # first: a busy port fails the start
         self.rundir = rundir
         self.timers = Timers()
@@ -140,12 +141,15 @@ class Supervisor:
             self._close()
 
     def _poll_once(self) -> None:
-        due = self.timers.next_due()
+        due = min((d for d in (self.timers.next_due(), self.router.deadlines.next_due())
+                   if d is not None), default=None)
         timeout = None if due is None else min(max(0, int((due - self.now()) * 1000) + 1),
                                                _MAX_POLL_MS)
         for source, _ in self._poller.poll(timeout):
             self._guarded(self._dispatch, source)
-        self._guarded(self.timers.run_due, self.now())
+        now = self.now()
+        self._guarded(self.router.expire, now)
+        self._guarded(self.timers.run_due, now)
 
     def _dispatch(self, source: Any) -> None:
         """Hand one ready socket or fd to whoever reads it."""
@@ -180,13 +184,12 @@ class Supervisor:
         """Read what is waiting (bounded, so one busy socket cannot starve the others)."""
         for _ in range(budget):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
+                identity, frame = socket_io.receive_routed(sock)
             except zmq.Again:
                 return
-            if len(frames) != 2:
-                log.warning("dropped a message with %d frames (expected 1)", len(frames) - 1)
+            if frame is None:
+                log.warning("dropped a message of more than one frame")
                 continue
-            identity, frame = frames
             try:
                 record = wire.decode(frame)
             except ProtocolError as exc:
@@ -371,14 +374,14 @@ class Supervisor:
 
     def _send(self, sock: zmq.Socket[bytes], identity: bytes, record: Record) -> bool:
         try:
-            frame = wire.encode_within(record, wire.receive_limit(self.config.max_message_bytes))
+            frame = wire.encode_within(record, self._frame_limit)
         except EncodeError as exc:  # e.g. a hook's joined results: answer with the error
             if not isinstance(record, Reply):
                 log.warning("could not deliver %s: %s", type(record).__name__, exc.message)
                 return False
             frame = wire.encode(Reply(record.cid, False, wire.pack_error(exc)))
         try:
-            sock.send_multipart([identity, frame], zmq.NOBLOCK, copy=False)
+            socket_io.send_routed(sock, identity, frame)
         except zmq.ZMQError as exc:  # peer gone (ROUTER_MANDATORY) or its queue is full
             self.peer_gone = exc.errno == zmq.EHOSTUNREACH
             log.warning("could not deliver %s: %s", type(record).__name__, exc.strerror)

@@ -19,7 +19,7 @@ from typing import Any
 import zmq
 from spec_kit_contracts import IPlugin, Message
 
-from spec_kit_runtime import wire
+from spec_kit_runtime import socket_io, wire
 from spec_kit_runtime.addressing import address_of
 from spec_kit_runtime.bootstrap import Bootstrap
 from spec_kit_runtime.errors import (
@@ -92,12 +92,12 @@ class WorkerHost:
     # -- transport -------------------------------------------------------------------------
 
     def _send(self, record: Record) -> None:
-        self._socket.send(wire.encode_within(record, self.boot.max_message_bytes), copy=False)
+        socket_io.send(self._socket, wire.encode_within(record, self.boot.max_message_bytes))
 
     def _receive(self, timeout: float | None) -> Record | None:
         if timeout is not None and not self._socket.poll(int(timeout * 1000)):
             return None
-        frame = self._socket.recv(copy=True)
+        frame = socket_io.receive(self._socket)
         try:
             return wire.decode(frame)
         except ProtocolError as exc:

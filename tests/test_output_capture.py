@@ -120,13 +120,13 @@ def test_a_long_line_split_across_reads_is_logged_once() -> None:
     """Driven by hand on a real pipe: where the reads split a line does not matter."""
     read_end, write_end = os.pipe()
     budget = OutputBudget(rate=None, burst=0.0)
-    capture = OutputCapture(time.monotonic, lambda fd: None, lambda fd: None)
+    capture = OutputCapture(time.monotonic)
     spare_read, spare_write = os.pipe()
     capture.add("p", budget, read_end, spare_read)
     try:
         for chunk in (b"z" * 5000, b"z" * 5000, b"z" * 5000 + b"\nnext\n"):
             os.write(write_end, chunk)
-            capture.readable(read_end)
+            capture.ready()
         assert budget.describe() == {"logged_bytes": (MAX_LINE_BYTES + 1) + len(b"next\n"),
                                      "dropped_bytes": 15000 - MAX_LINE_BYTES,
                                      "dropped_lines": 0}

@@ -6,6 +6,10 @@ INFO, stderr at WARNING), within the plugin's ``OutputBudget``; the rest is read
 dropped, and counted in its status. The pipes are always drained, so a plugin printing
 in a tight loop never blocks on a full pipe, and what is kept of a line is bounded, so
 nothing it prints can grow the supervisor's memory.
+
+The pipes live in an epoll set of their own, which the supervisor's loop watches as one
+fd: two pipes per worker in the loop's own poll set made every turn of the loop cost
+O(plugins), with 200 plugins a third of the routed latency.
 """
 
 from __future__ import annotations
@@ -37,16 +41,17 @@ class _Stream:
 
 
 class OutputCapture:
-    """The read ends of every worker's output pipes; ``watch`` and ``unwatch`` a poller."""
+    """The read ends of every worker's output pipes, readable as one fd (``fileno``)."""
 
-    def __init__(self, now: Callable[[], float], watch: Callable[[int], None],
-                 unwatch: Callable[[int], None]) -> None:
-        self._now, self._watch, self._unwatch = now, watch, unwatch
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._epoll = select.epoll()
         self._streams: dict[int, _Stream] = {}
         self._noticed: dict[str, float] = {}  # plugin → when its dropping was last logged
 
-    def __contains__(self, fd: object) -> bool:
-        return fd in self._streams
+    def fileno(self) -> int:
+        """Readable when any pipe is: the loop polls this instead of every pipe."""
+        return self._epoll.fileno()
 
     def add(self, plugin_id: str, budget: OutputBudget, stdout: int, stderr: int) -> None:
         """Start reading a new worker's pipes (non-blocking; closed at their end of file)."""
@@ -54,9 +59,15 @@ class OutputCapture:
                                 (stderr, "stderr", logging.WARNING)):
             os.set_blocking(fd, False)
             self._streams[fd] = _Stream(plugin_id, name, level, budget)
-            self._watch(fd)
+            self._epoll.register(fd, select.EPOLLIN)
 
-    def readable(self, fd: int) -> None:
+    def ready(self) -> None:
+        """Read every pipe that has something (or has reached its end)."""
+        for fd, _ in self._epoll.poll(0):
+            if fd in self._streams:
+                self._read(fd)
+
+    def _read(self, fd: int) -> None:
         """Read what is there; log what fits the budget; close the pipe at end of file."""
         stream = self._streams[fd]
         try:
@@ -98,9 +109,10 @@ class OutputCapture:
             for _ in range(16):  # bounded: a writer may still be there
                 if fd not in self._streams or not _has_data(fd):
                     break
-                self.readable(fd)
+                self._read(fd)
             if fd in self._streams:
                 self._finish(fd, self._streams[fd])
+        self._epoll.close()
 
     def _line(self, stream: _Stream, line: bytes) -> None:
         kept = line[:MAX_LINE_BYTES]
@@ -124,7 +136,7 @@ class OutputCapture:
         if stream.pending:
             self._line(stream, bytes(stream.pending))
         del self._streams[fd]
-        self._unwatch(fd)
+        self._epoll.unregister(fd)
         os.close(fd)
 
 

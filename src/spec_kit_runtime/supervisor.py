@@ -81,8 +81,8 @@ class Supervisor:
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
         self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
-        self.output = OutputCapture(self.now, lambda fd: self._poller.register(fd, zmq.POLLIN),
-                                    self._poller.unregister)
+        self.output = OutputCapture(self.now)
+        self._poller.register(self.output.fileno(), zmq.POLLIN)
         self.forkserver = ForkServerLink(config.start_timeout)
         self.cgroups = Cgroups(config.cgroups)
         self.systemd = SystemdNotifier()
@@ -169,8 +169,8 @@ class Supervisor:
             self._workers_ended()
         elif source == self.forkserver.pidfd:
             self._forkserver_died()
-        elif source in self.output:
-            self.output.readable(source)
+        elif source == self.output.fileno():
+            self.output.ready()
 
     @staticmethod
     def _guarded(action: Callable[..., None], *args: Any) -> None:

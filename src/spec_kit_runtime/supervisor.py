@@ -16,7 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -29,7 +29,6 @@ from .control import ControlOps
 from .errors import ConfigError, EncodeError, ProtocolError, RuntimeFailure
 from .forkserver_link import ForkServerLink
 from .heartbeats import HeartbeatMonitor
-from .http_endpoints import HttpEndpoints
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
 from .output_capture import OutputCapture
@@ -44,6 +43,9 @@ from .watchdog import Watchdog
 from .worker_door import WorkerDoor
 from .worker_process import WorkerProcess
 
+if TYPE_CHECKING:
+    from .http_endpoints import HttpEndpoints
+
 log = logging.getLogger(__name__)
 _MAX_POLL_MS = 60_000
 
@@ -52,7 +54,10 @@ class Supervisor:
     """Runs plugins in worker processes and routes their messages."""
 
     def __init__(self, config: RuntimeConfig, rundir: RuntimeDir,
-                 parent_pid: int | None = None) -> None:
+                 parent_pid: int | None = None,
+                 forkserver: ForkServerLink | None = None) -> None:
+        """``forkserver``: one already started (``run`` starts it first, to overlap its
+        imports with this process's); else one is started here."""
         self.config = config
         self._frame_limit = wire.receive_limit(config.max_message_bytes)
         self.http = self._http_endpoints(config.http)  # first: a busy port fails the start
@@ -83,10 +88,11 @@ class Supervisor:
         self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
         self.output = OutputCapture(self.now)
         self._poller.register(self.output.fileno(), zmq.POLLIN)
-        self.forkserver = ForkServerLink(config.start_timeout)
+        self.forkserver = forkserver or ForkServerLink(config.start_timeout)
+        self.forkserver.spawn_timeout = config.start_timeout
         self.cgroups = Cgroups(config.cgroups)
         self.systemd = SystemdNotifier()
-        self._start_forkserver()
+        self._watch_forkserver()
         self.worker_door = WorkerDoor(
             self, lambda identity, record: self._send(self._workers, identity, record))
         self._signal_fd = self._catch_signals()
@@ -244,6 +250,9 @@ class Supervisor:
     def _http_endpoints(address: tuple[str, int] | None) -> HttpEndpoints | None:
         if address is None:
             return None
+        # Imported only when configured: the HTTP server and prometheus-client cost about
+        # 30 ms of every cold start otherwise.
+        from .http_endpoints import HttpEndpoints
         try:
             return HttpEndpoints(*address)
         except OSError as exc:
@@ -275,15 +284,17 @@ class Supervisor:
 
     # -- workers ---------------------------------------------------------------------------
 
-    def _start_forkserver(self) -> None:
-        self.forkserver.start()
+    def _watch_forkserver(self) -> None:
+        """Start the fork server unless it runs, and wait on it in the loop's poll."""
+        if not self.forkserver.running:
+            self.forkserver.start()
         self._poller.register(self.forkserver.control_fd, zmq.POLLIN)
         self._poller.register(self.forkserver.pidfd, zmq.POLLIN)
 
     def spawn_worker(self, slot: PluginSlot) -> WorkerProcess:
         """Have the fork server start the worker for ``slot``; OSError if it cannot."""
-        if not self.forkserver.running:
-            self._start_forkserver()
+        if not self.forkserver.running:  # it died: a new one
+            self._watch_forkserver()
         groups = self.cgroups.create(slot.plugin_id, slot.limits)
         try:
             pid, stdout, stderr = self._fork(slot, groups)

@@ -29,6 +29,7 @@ from .control import ControlOps
 from .errors import ConfigError, EncodeError, ProtocolError, RuntimeFailure
 from .forkserver_link import ForkServerLink
 from .heartbeats import HeartbeatMonitor
+from .host_services.dispatch import HostServices
 from .http_endpoints import HttpEndpoints
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
@@ -79,6 +80,8 @@ class Supervisor:
         self._poller.register(self._control, zmq.POLLIN)  # first: answered before traffic
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
+        self.services = HostServices(config, rundir.path, self.now)
+        self._poller.register(self.services.fd, zmq.POLLIN)
         self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
         self.output = OutputCapture(self.now, lambda fd: self._poller.register(fd, zmq.POLLIN),
                                     self._poller.unregister)
@@ -165,6 +168,8 @@ class Supervisor:
             self._workers_ended()
         elif source == self.forkserver.pidfd:
             self._forkserver_died()
+        elif source == self.services.fd:
+            self.services.completed()
         elif source in self.output:
             self.output.readable(source)
 
@@ -258,6 +263,7 @@ class Supervisor:
             Cgroups.remove(worker.cgroups)
         self._workers_by_pid.clear()
         self.cgroups.close()
+        self.services.close()  # before the sockets: queued calls are still answered
         self.output.close()
         signal.set_wakeup_fd(-1)
         for sock in (self._control, self._clients, self._workers):
@@ -341,6 +347,7 @@ class Supervisor:
         reason = worker.ended(returncode, cause, kind)
         if worker.identity is not None:
             self.worker_door.forget(worker.identity)
+        self.services.worker_ended(slot.plugin_id)
         if slot.worker is worker:
             self.lifecycle.worker_exited(slot, reason)
 

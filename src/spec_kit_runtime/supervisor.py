@@ -57,6 +57,7 @@ class Supervisor:
         self.config = config
         self.http = self._http_endpoints(config.http)  # first: a busy port fails the start
         self.rundir = rundir
+        self.services = HostServices(config, rundir.path, self.now)  # bad roots: before binding
         self.timers = Timers()
         self.router = Router(self)
         self.lifecycle = Lifecycle(self)
@@ -80,7 +81,6 @@ class Supervisor:
         self._poller.register(self._control, zmq.POLLIN)  # first: answered before traffic
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
-        self.services = HostServices(config, rundir.path, self.now)
         self._poller.register(self.services.fd, zmq.POLLIN)
         self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
         self.output = OutputCapture(self.now, lambda fd: self._poller.register(fd, zmq.POLLIN),

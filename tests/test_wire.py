@@ -34,6 +34,7 @@ from spec_kit_runtime.protocol import (
     Phase,
     Reply,
     Send,
+    ServiceCall,
     Signal,
     Spawn,
     Spawned,
@@ -49,6 +50,7 @@ RECORDS = [
     Send(8, "validator:python", "", 2.5, b"body"), Reply(9, False, b"\xc0"),
     Control(10, "status", b""), Stop(), Heartbeat(12),
     Spawn(13, "fork", b"\x80"), Spawned(13, 4242, ""), Signal(4242, 15), Exited(4242, -9),
+    ServiceCall(14, "filesystem", "read_file", b"\x81\xa4path\xa1a"),
 ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .host_services.filesystem import Root
 from .limits import Limits, limits_from_data
 from .logs import FORMATS
 from .manifest import START_METHODS
@@ -26,12 +27,14 @@ MAX_CONFIG_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class PluginSettings:
-    """Per-plugin settings: whether ``run`` starts it, its ``initialize`` config, restarts."""
+    """Per-plugin settings: whether ``run`` starts it, its ``initialize`` config, restarts,
+    limits, and the folders its IFileSystemService reaches besides its private one."""
 
     enabled: bool = True
     config: dict[str, Any] = field(default_factory=dict)
     restart: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.restart
     limits: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.limits
+    filesystem: tuple[Root, ...] = ()  # resolved, existing folders
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class RuntimeConfig:
     start_method: str = "fork"  # fork: from the pre-imported fork server; spawn: a fresh python
     cgroups: bool = False  # a cgroup per worker where the machine allows it (see cgroups.py)
     http: tuple[str, int] | None = None  # (loopback host, port) of /healthz ... ; None: off
+    data_dir: Path | None = None  # None: host_services.dispatch.default_data_dir()
+    state_max_bytes: int = 4 * 1024 * 1024  # IStateService, per plugin
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
     def settings_for(self, plugin_id: str) -> PluginSettings:
@@ -144,7 +149,7 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             raise ConfigError(f"{where} must be a list of paths")
         return tuple((base / p).resolve() for p in value)
-    if key == "runtime_dir":
+    if key in ("runtime_dir", "data_dir"):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a path")
         return (base / value).resolve()
@@ -162,7 +167,7 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{where} must be an integer of at least 1")
         return value
-    if key == "max_message_bytes":
+    if key in ("max_message_bytes", "state_max_bytes"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
             raise ConfigError(f"{where} must be an integer of at least 1024")
         return value
@@ -195,8 +200,8 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not is_valid_plugin_id(plugin_id):
             raise ConfigError(f"{where}: not a valid plugin id")
         entry = entry or {}
-        if not isinstance(entry, dict) or set(entry) - {"enabled", "config", "restart", "limits"}:
-            raise ConfigError(f"{where} may only hold 'enabled', 'config', 'restart', 'limits'")
+        if not isinstance(entry, dict) or set(entry) - set(_PLUGIN_KEYS):
+            raise ConfigError(f"{where} may only hold {', '.join(map(repr, _PLUGIN_KEYS))}")
         enabled = entry.get("enabled", True)
         config = entry.get("config") or {}
         if not isinstance(enabled, bool):
@@ -211,9 +216,39 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not isinstance(limits, dict):
             raise ConfigError(f"{where}.limits must be a mapping")
         _limits(limits, Limits(), f"{source}: 'plugins.{plugin_id}.limits'")
+        roots = _roots(entry.get("filesystem") or [], source.parent, f"{where}.filesystem")
         settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart,
-                                             limits=limits)
+                                             limits=limits, filesystem=roots)
     return settings
+
+
+_PLUGIN_KEYS = ("enabled", "config", "restart", "limits", "filesystem")
+
+
+def _roots(data: Any, base: Path, where: str) -> tuple[Root, ...]:
+    """``[{path, writable}]``: existing folders (relative to the config file), each resolved
+    now, symbolic links and all, so that what a root means cannot change later."""
+    if not isinstance(data, list):
+        raise ConfigError(f"{where} must be a list of {{path, writable}} mappings")
+    roots = []
+    for index, item in enumerate(data):
+        at = f"{where}[{index}]"
+        if not isinstance(item, dict) or "path" not in item or set(item) - {"path", "writable"}:
+            raise ConfigError(f"{at} must be a mapping with 'path' and optionally 'writable'")
+        path, writable = item["path"], item.get("writable", False)
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"{at}.path must be a path")
+        if not isinstance(writable, bool):
+            raise ConfigError(f"{at}.writable must be true or false")
+        try:
+            real = (base / path).resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise ConfigError(f"{at}.path {path!r} cannot be used: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+        if not real.is_dir():
+            raise ConfigError(f"{at}.path {path!r} is not a folder")
+        roots.append(Root(str(real), writable))
+    return tuple(roots)
 
 
 

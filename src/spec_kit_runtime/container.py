@@ -1,14 +1,17 @@
 """PluginContainer: the 1.0 front door, now backed by a supervisor process.
 
 ``PluginContainer()`` starts a private supervisor tied to the calling process (it stops
-when the caller exits, even by SIGKILL); ``PluginContainer({"attach": True})`` talks to
-the one ``spec-kit-runtime run`` started instead. Discovery happens here and runs no
+when the caller exits, even by SIGKILL), configured by the dict's ``runtime`` keys and its
+``plugins`` mapping (paths in them relative to the current directory);
+``PluginContainer({"attach": True})`` talks to the one ``spec-kit-runtime run`` started
+instead. Discovery happens here and runs no
 plugin code; everything else happens in the supervisor and the workers.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -77,11 +80,15 @@ class PluginContainer:
     def _start_private_supervisor(self) -> SupervisorClient:
         self._private_dir = Path(tempfile.mkdtemp(prefix="spec-kit-runtime-"))
         settings = {k: v for k, v in self.runtime_config.items() if k in _RUNTIME_KEYS}
-        ignored = set(self.runtime_config) - _RUNTIME_KEYS - {"attach"}
+        if "data_dir" in settings:
+            settings["data_dir"] = _absolute(settings["data_dir"])
+        ignored = set(self.runtime_config) - _RUNTIME_KEYS - {"attach", "plugins"}
         if ignored:
             log.warning("runtime_config keys ignored: %s", ", ".join(sorted(ignored)))
         config_file = self._private_dir / "runtime.yaml"
-        config_file.write_text(yaml.safe_dump({"runtime": settings}))
+        config_file.write_text(yaml.safe_dump({
+            "runtime": settings, "plugins": _absolute_roots(self.runtime_config.get("plugins")),
+        }))
         try:
             self._process = launch_supervisor(self._private_dir / "run", config_file)
             return SupervisorClient.find(self._private_dir / "run")
@@ -227,6 +234,27 @@ class PluginContainer:
         self.shutdown()
 
 
+
+
+def _absolute(path: Any) -> Any:
+    """A path from the caller's point of view (the config file lives in a temporary folder)."""
+    return os.path.abspath(path) if isinstance(path, str | os.PathLike) else path
+
+
+def _absolute_roots(plugins: Any) -> Any:
+    """``plugins`` with each ``filesystem`` root's path made absolute; the rest as it is
+    (the supervisor validates it all)."""
+    if not isinstance(plugins, dict):
+        return plugins
+    result = {}
+    for plugin_id, entry in plugins.items():
+        roots = entry.get("filesystem") if isinstance(entry, dict) else None
+        if isinstance(roots, list):
+            entry = {**entry, "filesystem": [
+                {**root, "path": _absolute(root.get("path"))} if isinstance(root, dict) else root
+                for root in roots]}
+        result[plugin_id] = entry
+    return result
 
 
 class EventStream:

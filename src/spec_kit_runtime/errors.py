@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from spec_kit_contracts import MessageContractError, PluginContractError
+from spec_kit_contracts import MessageContractError, PluginContractError, ServiceContractError
 
 
 class RuntimeFailure(PluginContractError):  # type: ignore[misc]
@@ -138,6 +138,32 @@ class AuthenticationError(RuntimeFailure):
     code = "auth"
 
 
+class ServiceError(RuntimeFailure, ServiceContractError):  # type: ignore[misc]
+    """A host service refused a call: unknown service or method, bad arguments, a quota."""
+
+    code = "service"
+
+
+class ServiceFileError(ServiceError, OSError):
+    """IFileSystemService could not do it (not a directory, not UTF-8, too large, ...); an
+    ``OSError``, so 1.0 code catching that keeps working."""
+
+    code = "file"
+
+
+class PathRefusedError(ServiceFileError, PermissionError):
+    """A path leads outside the plugin's file system roots (``..``, an absolute path
+    elsewhere, a symbolic link out), or asks to write in a read-only root."""
+
+    code = "path_refused"
+
+
+class ServiceFileNotFoundError(ServiceFileError, FileNotFoundError):
+    """The file or folder does not exist (IFileSystemService says FileNotFoundError)."""
+
+    code = "not_found"
+
+
 class RemoteTraceback(Exception):
     """Carries a traceback formatted in another process, shown as the cause."""
 
@@ -161,6 +187,7 @@ _register(
     RuntimeFailure, ConfigError, ProtocolError, EncodeError, RoutingError, ScopeError,
     NoHandlerError, PluginNotActiveError, PluginStateError, LifecycleError, HandlerError,
     WorkerDiedError, DeadlineExceeded, SupervisorUnavailable, AuthenticationError,
+    ServiceError, ServiceFileError, PathRefusedError, ServiceFileNotFoundError,
 )
 
 

@@ -179,12 +179,28 @@ class Exited:
     returncode: int
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceCall:
+    """W→S, call ``method`` of the host ``service`` the supervisor serves to this plugin.
+
+    body: the arguments (msgpack map). The supervisor decodes it (these records are
+    addressed to it, not routed) and answers with a Reply of the same cid; cid 0 is
+    one-way (logging), with no reply. The plugin is the connection's, never a field.
+    """
+
+    KIND: ClassVar[int] = 16
+    cid: int
+    service: str
+    method: str
+    body: bytes
+
+
 Record = (
     Hello | ClientHello | Phase | Subscribe | Unsubscribe | Call | Send | Reply | Control | Stop
-    | Heartbeat | Spawn | Spawned | Signal | Exited
+    | Heartbeat | Spawn | Spawned | Signal | Exited | ServiceCall
 )
 
 RECORD_TYPES: tuple[type[Record], ...] = (
     Hello, ClientHello, Phase, Subscribe, Unsubscribe, Call, Send, Reply, Control, Stop,
-    Heartbeat, Spawn, Spawned, Signal, Exited,
+    Heartbeat, Spawn, Spawned, Signal, Exited, ServiceCall,
 )

@@ -27,7 +27,7 @@ from .errors import (
     ScopeError,
 )
 from .patterns import address_problem
-from .protocol import Call, Control, Record, Reply, Send, timeout_problem
+from .protocol import Call, Control, Record, Reply, Send, ServiceCall, timeout_problem
 from .routing_table import Route, RoutingTable
 from .scopes import SYSTEM_EVENTS
 from .slots import Responder
@@ -58,7 +58,7 @@ def caller_key(identity: bytes) -> str:
 
 
 def replier(send: Callable[[bytes, Record], bool], identity: bytes,
-            record: Send | Control) -> Responder:
+            record: Send | Control | ServiceCall) -> Responder:
     """Where the answer to ``record`` goes: a Reply with its cid, sent to ``identity``."""
     cid = record.cid
 

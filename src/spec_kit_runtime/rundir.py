@@ -39,18 +39,7 @@ class RuntimeDir:
     @classmethod
     def prepare(cls, path: Path) -> RuntimeDir:
         """Create (0700) or verify the directory; refuse one that is not private and ours."""
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = path.lstat()
-        if not stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"runtime directory {path} is not a directory")
-        if info.st_uid != os.getuid():
-            raise ConfigError(f"runtime directory {path} is owned by uid {info.st_uid}, not us")
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            raise ConfigError(
-                f"runtime directory {path} has mode {stat.S_IMODE(info.st_mode):o}; it must be "
-                "private (0700)"
-            )
-        return cls(path)
+        return cls(private_directory(path, "runtime directory"))
 
     @property
     def workers_endpoint(self) -> str:
@@ -89,7 +78,7 @@ class RuntimeDir:
     def new_token(self) -> bytes:
         """A fresh client token, written 0600."""
         token = secrets.token_bytes(TOKEN_BYTES)
-        _write_private(self.token_file, token)
+        write_private(self.token_file, token)
         return token
 
     def read_token(self) -> bytes:
@@ -101,7 +90,7 @@ class RuntimeDir:
     def write_address(self, endpoint: str, pid: int, control: str) -> None:
         """Tell clients where the running supervisor listens."""
         data = json.dumps({"endpoint": endpoint, "pid": pid, "control": control}).encode()
-        _write_private(self.address_file, data)
+        write_private(self.address_file, data)
 
     def read_address(self) -> dict[str, Any]:
         try:
@@ -119,9 +108,40 @@ class RuntimeDir:
             file.unlink(missing_ok=True)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def private_directory(path: Path, what: str) -> Path:
+    """Create ``path`` (0700, parents too) or verify it: a directory, ours, and private; one
+    anyone else could write to is refused rather than "fixed". ConfigError names ``what``."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{what} {path} is not a directory")
+    if info.st_uid != os.getuid():
+        raise ConfigError(f"{what} {path} is owned by uid {info.st_uid}, not us")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise ConfigError(
+            f"{what} {path} has mode {stat.S_IMODE(info.st_mode):o}; it must be private (0700)"
+        )
+    return path
+
+
+def write_private(path: Path, data: bytes, durable: bool = False) -> None:
+    """Replace ``path`` with ``data`` atomically (a 0600 file renamed over it): a reader
+    sees the old content or the new, never half. ``durable``: on disk before it returns."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
     with os.fdopen(fd, "wb") as file:
         file.write(data)
+        if durable:
+            file.flush()
+            os.fsync(file.fileno())
     os.replace(tmp, path)
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)

@@ -29,6 +29,7 @@ from .control import ControlOps
 from .errors import ConfigError, EncodeError, ProtocolError, RuntimeFailure
 from .forkserver_link import ForkServerLink
 from .heartbeats import HeartbeatMonitor
+from .host_services.dispatch import HostServices
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
 from .output_capture import OutputCapture
@@ -62,6 +63,7 @@ class Supervisor:
         self._frame_limit = wire.receive_limit(config.max_message_bytes)
         self.http = self._http_endpoints(config.http)  # first: a busy port fails the start
         self.rundir = rundir
+        self.services = HostServices(config, rundir.path, self.now)  # bad roots: before binding
         self.timers = Timers()
         self.router = Router(self)
         self.lifecycle = Lifecycle(self)
@@ -85,6 +87,7 @@ class Supervisor:
         self._poller.register(self._control, zmq.POLLIN)  # first: answered before traffic
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
+        self._poller.register(self.services.fd, zmq.POLLIN)
         self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
         self.output = OutputCapture(self.now)
         self._poller.register(self.output.fileno(), zmq.POLLIN)
@@ -175,6 +178,8 @@ class Supervisor:
             self._workers_ended()
         elif source == self.forkserver.pidfd:
             self._forkserver_died()
+        elif source == self.services.fd:
+            self.services.completed()
         elif source == self.output.fileno():
             self.output.ready()
 
@@ -270,6 +275,7 @@ class Supervisor:
             Cgroups.remove(worker.cgroups)
         self._workers_by_pid.clear()
         self.cgroups.close()
+        self.services.close()  # before the sockets: queued calls are still answered
         self.output.close()
         signal.set_wakeup_fd(-1)
         for sock in (self._control, self._clients, self._workers):
@@ -355,6 +361,7 @@ class Supervisor:
         reason = worker.ended(returncode, cause, kind)
         if worker.identity is not None:
             self.worker_door.forget(worker.identity)
+        self.services.worker_ended(slot.plugin_id)
         if slot.worker is worker:
             self.lifecycle.worker_exited(slot, reason)
 

@@ -2,9 +2,9 @@
 
 A worker connection counts as its plugin only after a Hello proving the per-spawn secret
 (single use, and for the pid the supervisor spawned). After that its replies, sends,
-heartbeats and subscriptions are taken, subscriptions only within the plugin's scope and
-up to MAX_SUBSCRIPTIONS. Kept apart from ``supervisor``, whose loop only reads frames off
-the socket and hands them here.
+heartbeats, subscriptions and host service calls are taken, subscriptions only within
+the plugin's scope and up to MAX_SUBSCRIPTIONS, service calls for that plugin only. Kept
+apart from ``supervisor``, whose loop only reads frames off the socket and hands them here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING
 from .errors import AuthenticationError
 from .hardening import layers
 from .patterns import pattern_problem
-from .protocol import Heartbeat, Hello, Record, Reply, Send, Subscribe, Unsubscribe
+from .protocol import (
+    Heartbeat,
+    Hello,
+    Record,
+    Reply,
+    Send,
+    ServiceCall,
+    Subscribe,
+    Unsubscribe,
+)
 from .router import replier
 from .slots import PluginSlot
 
@@ -63,6 +72,8 @@ class WorkerDoor:
             self._subscribe(slot, record)
         elif isinstance(record, Unsubscribe):
             self.hub.router.table.remove(plugin_id, record.sub_id)
+        elif isinstance(record, ServiceCall):  # for this connection's plugin, proven above
+            self.hub.services.call(slot, record, replier(self._send, identity, record))
         else:
             log.warning("plugin %s: unexpected %s dropped", plugin_id, type(record).__name__)
 

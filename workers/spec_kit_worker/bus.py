@@ -6,7 +6,6 @@ through the supervisor, which applies the plugin's scope and stamps its identity
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +23,9 @@ class WorkerBus:
 
     def __init__(self, host: WorkerHost) -> None:
         self._host = host
-        self._thread = threading.get_ident()
 
     def send(self, message: Message) -> Any:
         """Route ``message`` through the supervisor and return the handler's result."""
-        self._check_thread()
         address = address_of(message)
         self._host.scope.check_send(address)
         timeout = getattr(message, "timeout", None) or 0.0
@@ -41,9 +38,5 @@ class WorkerBus:
     def subscribe(self, pattern: str, handler: Callable[[Message], Any],
                   priority: int = 50) -> int:
         """Call ``handler(message)`` for messages matching ``pattern`` (within scope)."""
-        self._check_thread()
+        self._host.check_thread()
         return self._host.registry.add(pattern, handler, "message", priority)
-
-    def _check_thread(self) -> None:
-        if threading.get_ident() != self._thread:
-            raise RuntimeError("the plugin bus may only be used from the plugin's main thread")

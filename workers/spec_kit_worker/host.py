@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -40,14 +41,17 @@ from spec_kit_runtime.protocol import (
     Record,
     Reply,
     Send,
+    ServiceCall,
     Stop,
     Subscribe,
+    Unsubscribe,
 )
 from spec_kit_runtime.scopes import Scope
 
 from .bus import WorkerBus
 from .loader import load_plugin_class
 from .registry import FALLBACK_PRIORITY, Handler, WorkerRegistry
+from .services import host_services
 
 log = logging.getLogger("spec_kit_worker")
 _REPLY_GRACE = 5.0  # past the deadline, the supervisor's own timeout error should be here
@@ -59,8 +63,10 @@ class WorkerHost:
     def __init__(self, bootstrap: Bootstrap) -> None:
         self.boot = bootstrap
         self.scope = Scope(bootstrap.plugin_id, bootstrap.scope)
-        self.registry = WorkerRegistry(self.scope, self._announce)
-        self.registry.bus = WorkerBus(self)
+        self._thread = threading.get_ident()
+        self.registry = WorkerRegistry(self.scope, self._announce, self._withdraw)
+        self.registry.bus = bus = WorkerBus(self)
+        self.registry.host_services = host_services(self, bus)
         self.plugin: IPlugin | None = None
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
@@ -117,22 +123,50 @@ class WorkerHost:
             log.warning("ignored an unexpected %s from the supervisor", type(record).__name__)
 
     def request(self, address: str, body: bytes, timeout: float) -> Any:
-        """Send a message through the supervisor and wait for its reply, serving calls.
+        """Send a message through the supervisor and wait for its reply, serving calls."""
+        cid = self._new_cid()
+        self._send(Send(cid, address, "", timeout, body))
+        return self._await_reply(cid, timeout or self.boot.request_timeout, f"'{address}'",
+                                 address=address)
+
+    def call_service(self, service: str, method: str, args: dict[str, Any]) -> Any:
+        """Call a host service of the supervisor's and wait for its answer, serving calls
+        (as ``request`` does: a plugin's thread may be asked to handle one meanwhile)."""
+        cid = self._new_cid()
+        self._send(ServiceCall(cid, service, method, wire.pack_value(args)))
+        return self._await_reply(cid, self.boot.request_timeout, f"{service}.{method}")
+
+    def tell_service(self, service: str, method: str, args: dict[str, Any]) -> None:
+        """A host service call that needs no answer (cid 0: logging)."""
+        self.check_thread()
+        self._send(ServiceCall(0, service, method, wire.pack_value(args)))
+
+    def check_thread(self) -> None:
+        """The socket is the plugin's main thread's: refuse any other."""
+        if threading.get_ident() != self._thread:
+            raise RuntimeError("the plugin bus and host services may only be used from the "
+                               "plugin's main thread")
+
+    def _new_cid(self) -> int:
+        self.check_thread()
+        cid = self._next_cid
+        self._next_cid += 1
+        return cid
+
+    def _await_reply(self, cid: int, timeout: float, what: str, **context: Any) -> Any:
+        """Wait for the Reply to ``cid``, serving what arrives meanwhile.
 
         Replies meant for outer waits (a handler that sent while another waited) are parked
         for them; lifecycle records wait until the handlers in flight have finished.
         """
-        cid = self._next_cid
-        self._next_cid += 1
-        self._send(Send(cid, address, "", timeout, body))
         self._waiting.add(cid)
-        deadline = time.monotonic() + (timeout or self.boot.request_timeout) + _REPLY_GRACE
+        deadline = time.monotonic() + timeout + _REPLY_GRACE
         try:
             while (reply := self._parked.pop(cid, None)) is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stopping:
-                    raise DeadlineExceeded(f"no reply from the supervisor for '{address}'",
-                                           address=address)
+                    raise DeadlineExceeded(f"no reply from the supervisor for {what}",
+                                           **context)
                 record = self._receive(remaining)
                 if isinstance(record, Reply):
                     if record.cid in self._waiting:
@@ -150,6 +184,9 @@ class WorkerHost:
 
     def _announce(self, handler: Handler) -> None:
         self._send(Subscribe(handler.sub_id, handler.pattern, handler.priority, handler.kind))
+
+    def _withdraw(self, sub_id: int) -> None:
+        self._send(Unsubscribe(sub_id))
 
     def _reply_ok(self, cid: int, value: Any) -> None:
         try:

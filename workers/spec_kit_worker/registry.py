@@ -4,6 +4,11 @@
 becomes a subscription announced to the supervisor, which routes matching messages back
 here. Scope is checked on the spot, so a plugin learns of a refused pattern where it
 asked; the supervisor checks again, since this process is not trusted.
+
+``get_service(interface)`` is where a plugin finds services, as 1.0's ServiceProvider
+was: those it registered itself, then the host services the supervisor serves it
+(``services``: IConfigService, IFileSystemService, IStateService, ILoggingService,
+IEventService).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from spec_kit_contracts import ServiceContractError
 
 from spec_kit_runtime.errors import RoutingError
 from spec_kit_runtime.patterns import pattern_problem
@@ -37,13 +44,16 @@ class Handler:
 class WorkerRegistry:
     """The plugin's handlers, by subscription id."""
 
-    def __init__(self, scope: Scope, announce: Callable[[Handler], None]) -> None:
+    def __init__(self, scope: Scope, announce: Callable[[Handler], None],
+                 withdraw: Callable[[int], None]) -> None:
         self.plugin_id = scope.plugin_id
         self.handlers: dict[int, Handler] = {}
         self.services: dict[type, Any] = {}
         self.bus: WorkerBus | None = None  # set by the host: how a plugin sends messages
+        self.host_services: dict[type, Any] = {}  # set by the host: served by the supervisor
         self._scope = scope
         self._announce = announce
+        self._withdraw = withdraw
         self._next_id = 1
 
     def add(self, pattern: str, function: Callable[..., Any], kind: str,
@@ -62,6 +72,13 @@ class WorkerRegistry:
         self.handlers[handler.sub_id] = handler
         self._announce(handler)
         return handler.sub_id
+
+    def remove(self, sub_id: int) -> bool:
+        """Drop a handler and tell the supervisor; False when there is none by that id."""
+        if self.handlers.pop(sub_id, None) is None:
+            return False
+        self._withdraw(sub_id)
+        return True
 
     def clear(self) -> None:
         """Forget every handler (the plugin was deactivated)."""
@@ -90,3 +107,14 @@ class WorkerRegistry:
     def register_service(self, interface: type, implementation: Any) -> None:
         """Keep a service implementation; services stay inside this worker process."""
         self.services[interface] = implementation
+
+    def get_service(self, interface: type) -> Any:
+        """The plugin's own implementation of ``interface``, else the host's."""
+        found = self.services.get(interface, self.host_services.get(interface))
+        if found is None:
+            served = ", ".join(sorted(i.__name__ for i in self.host_services))
+            raise ServiceContractError(
+                f"no service {getattr(interface, '__name__', interface)!s} for plugin "
+                f"'{self.plugin_id}': the runtime serves {served}, and the plugin registers "
+                "its own with register_service")
+        return found

@@ -256,10 +256,11 @@ def test_garbage_frames_change_nothing(target: Target, stranger: Any, socket_nam
         sock.send_multipart(frames)
     token = (target.runtime_dir / "token").read_bytes()
     if socket_name == "clients":
-        # Garbage first, then a proper client on one more connection: it is served.
-        sock = stranger(target.clients)
+        # Garbage on one connection (it is no longer heard: test_offences_live), then a
+        # proper client on one more connection: it is served.
         for frames in garbage_messages()[:-1]:
-            sock.send_multipart(frames)
+            stranger(target.clients).send_multipart(frames)
+        sock = stranger(target.clients)
         hello = ask(sock, ClientHello(token))
         assert isinstance(hello, Reply) and hello.ok, hello
         reply = ask(sock, STATUS)

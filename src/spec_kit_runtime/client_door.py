@@ -15,10 +15,11 @@ import hmac
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from . import wire
-from .errors import AuthenticationError, ProtocolError
+from .errors import AuthenticationError, ProtocolError, RuntimeFailure
+from .offences import Offences
 from .protocol import ClientHello, Control, Record, Reply, Send
 from .router import caller_key, replier
 
@@ -40,37 +41,31 @@ class ClientDoor:
         self._send = send
         self.control_only = control_only
         self._peers: OrderedDict[bytes, None] = OrderedDict()  # least recent first
+        self.offences = Offences()
 
     def received(self, identity: bytes, record: Record) -> None:
         """A record from client connection ``identity``."""
         if isinstance(record, ClientHello):
             ok = hmac.compare_digest(record.token, self.token)
-            if ok:
-                self._admit(identity)
-            else:
-                log.warning("refused a client with a wrong token")
-            body = (wire.pack_value({"max_message_bytes": self.hub.config.max_message_bytes,
-                                     "request_timeout": self.hub.config.request_timeout}) if ok
-                    else wire.pack_error(AuthenticationError("wrong client token")))
-            self._send(identity, Reply(0, ok, body))
+            if not ok:
+                refused = AuthenticationError("wrong client token")
+                self._send(identity, Reply(0, False, wire.pack_error(refused)))
+                raise refused
+            self._admit(identity)
+            self._send(identity, Reply(0, True, wire.pack_value({
+                "max_message_bytes": self.hub.config.max_message_bytes,
+                "request_timeout": self.hub.config.request_timeout})))
             return
         cid = getattr(record, "cid", None)
         if identity not in self._peers:
-            log.warning("dropped %s from an unauthenticated client", type(record).__name__)
-            if isinstance(cid, int):
-                self._send(identity, Reply(cid, False, wire.pack_error(
-                    AuthenticationError("say ClientHello with the token first",
-                                        reason="unauthenticated"))))
-            return
+            self._refuse(identity, cid, AuthenticationError(
+                "say ClientHello with the token first", reason="unauthenticated"))
         self._peers.move_to_end(identity)
         if self.control_only and not (isinstance(record, Control)
                                       and record.op not in _DATA_PATH_OPS):
-            log.warning("dropped %s from a control connection", type(record).__name__)
-            if isinstance(cid, int):
-                self._send(identity, Reply(cid, False, wire.pack_error(ProtocolError(
-                    "the control socket takes control operations only (not sends, "
-                    "subscriptions or handler replies): use the clients socket"))))
-            return
+            self._refuse(identity, cid, ProtocolError(
+                "the control socket takes control operations only (not sends, "
+                "subscriptions or handler replies): use the clients socket"))
         if isinstance(record, Send):
             self.hub.router.route(None, record, replier(self._send, identity, record))
         elif isinstance(record, Control):
@@ -78,7 +73,25 @@ class ClientDoor:
         elif isinstance(record, Reply):  # from a caller's handler
             self.hub.router.replied(caller_key(identity), record)
         else:
-            log.warning("dropped %s from a client", type(record).__name__)
+            raise ProtocolError(f"a client does not send {type(record).__name__}")
+
+    def _refuse(self, identity: bytes, cid: object, error: RuntimeFailure) -> NoReturn:
+        """Answer a record that has a cid with ``error``, then raise it (an offence)."""
+        if isinstance(cid, int):
+            self._send(identity, Reply(cid, False, wire.pack_error(error)))
+        raise error
+
+    def describe(self, identity: bytes) -> str:
+        """Who is behind a connection, for the log."""
+        where = "control" if self.control_only else "client"
+        known = "authenticated" if identity in self._peers else "unauthenticated"
+        return f"an {known} {where} connection"
+
+    def banned(self, identity: bytes) -> None:
+        """A connection banned for its offences: its authentication and handlers go."""
+        self._peers.pop(identity, None)
+        if caller_key(identity) in self.hub.router.callers:
+            self.hub.router.drop_caller(caller_key(identity))
 
     def _admit(self, identity: bytes) -> None:
         """Remember an authenticated client; forget the least recent beyond MAX_CLIENTS.

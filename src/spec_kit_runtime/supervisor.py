@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from . import cgroups, socket_io, wire
+from . import cgroups, offences, socket_io, wire
 from .bootstrap import Bootstrap
 from .cgroups import Cgroups
 from .client_door import ClientDoor
@@ -163,11 +163,11 @@ class Supervisor:
     def _dispatch(self, source: Any) -> None:
         """Hand one ready socket or fd to whoever reads it."""
         if source is self._control:
-            self._drain(self._control, self.control_door.received)
+            self._drain(self._control, self.control_door)
         elif source is self._clients:
-            self._drain(self._clients, self.client_door.received)
+            self._drain(self._clients, self.client_door)
         elif source is self._workers:
-            self._drain(self._workers, self.worker_door.received)
+            self._drain(self._workers, self.worker_door)
         elif source == self._signal_fd:
             self._signalled()
         elif source == self._parent_fd:
@@ -191,27 +191,42 @@ class Supervisor:
         except Exception:
             log.exception("internal error in %s", getattr(action, "__name__", action))
 
-    def _drain(self, sock: zmq.Socket[bytes], handle: Any, budget: int = 256) -> None:
+    def _drain(self, sock: zmq.Socket[bytes], door: ClientDoor | WorkerDoor,
+               budget: int = 256) -> None:
         """Read what is waiting (bounded, so one busy socket cannot starve the others)."""
+        banned = door.offences.is_banned
         for _ in range(budget):
             try:
                 identity, frame = socket_io.receive_routed(sock)
             except zmq.Again:
                 return
+            if banned(identity):
+                continue
             if frame is None:
-                log.warning("dropped a message of more than one frame")
+                self._offence(door, identity, "a message of more than one frame")
                 continue
             try:
                 record = wire.decode(frame)
             except ProtocolError as exc:
-                log.warning("dropped a malformed frame: %s", exc.message)
+                self._offence(door, identity, f"a malformed frame ({exc.message})")
                 continue
             try:
-                handle(identity, record)
+                door.received(identity, record)
             except RuntimeFailure as exc:
-                log.warning("refused %s: %s", type(record).__name__, exc.message)
+                self._offence(door, identity,
+                              f"a {type(record).__name__} refused ({exc.message})")
             except Exception:  # a bug of ours: report it loudly, but keep serving the others
                 log.exception("internal error while handling %s", type(record).__name__)
+
+    def _offence(self, door: ClientDoor | WorkerDoor, identity: bytes, what: str) -> None:
+        """Drop what a peer sent; past the offence limit, stop hearing it (``Offences``)."""
+        count = door.offences.offend(identity, self.now())
+        if count <= offences.LOGGED:
+            log.warning("dropped %s from %s", what, door.describe(identity))
+        if door.offences.is_banned(identity):
+            log.warning("%s sent %d refused records within %gs: no longer heard",
+                        door.describe(identity), door.offences.limit, door.offences.window)
+            door.banned(identity)
 
     def _signalled(self) -> None:
         with contextlib.suppress(BlockingIOError):

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .errors import AuthenticationError
+from .errors import AuthenticationError, ProtocolError
 from .hardening import layers
+from .offences import Offences
 from .patterns import pattern_problem
 from .protocol import (
     Heartbeat,
@@ -48,16 +49,15 @@ class WorkerDoor:
         self.hub = hub
         self._send = send
         self._peers: dict[bytes, str] = {}  # connection identity → plugin id
+        self.offences = Offences()
 
     def received(self, identity: bytes, record: Record) -> None:
         """A record from worker connection ``identity``."""
         plugin_id = self._peers.get(identity)
         if plugin_id is None:
-            if isinstance(record, Hello):
-                self._hello(identity, record)
-            else:
-                log.warning("dropped %s from an unidentified worker connection",
-                            type(record).__name__)
+            if not isinstance(record, Hello):
+                raise AuthenticationError(f"a {type(record).__name__} before the worker's Hello")
+            self._hello(identity, record)
             return
         slot = self.hub.lifecycle.slots.get(plugin_id)
         if slot is None or slot.identity != identity:
@@ -75,11 +75,26 @@ class WorkerDoor:
         elif isinstance(record, ServiceCall):  # for this connection's plugin, proven above
             self.hub.services.call(slot, record, replier(self._send, identity, record))
         else:
-            log.warning("plugin %s: unexpected %s dropped", plugin_id, type(record).__name__)
+            raise ProtocolError(f"a worker does not send {type(record).__name__}")
 
     def forget(self, identity: bytes) -> None:
         """The worker behind connection ``identity`` is gone."""
         self._peers.pop(identity, None)
+        self.offences.forget(identity)
+
+    def describe(self, identity: bytes) -> str:
+        """Who is behind a connection, for the log."""
+        plugin_id = self._peers.get(identity)
+        return f"plugin {plugin_id}'s worker" if plugin_id else "an unidentified worker connection"
+
+    def banned(self, identity: bytes) -> None:
+        """A connection banned for its offences: a plugin's worker is killed (and restarted
+        by its policy), since ZeroMQ cannot close one connection of a ROUTER."""
+        plugin_id = self._peers.get(identity)
+        slot = self.hub.lifecycle.slots.get(plugin_id) if plugin_id else None
+        if slot is not None and slot.worker is not None and slot.identity == identity:
+            slot.worker.kill_for("protocol violation: it kept sending records it may not send",
+                                 None)
 
     def _hello(self, identity: bytes, hello: Hello) -> None:
         slot = self.hub.lifecycle.slots.get(hello.plugin_id)

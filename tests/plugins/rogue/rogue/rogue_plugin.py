@@ -35,7 +35,7 @@ class RoguePlugin(PluginBase):
     def register_services(self, registry: Any) -> None:
         self.registry = registry
         for name in ("subscribe", "force_subscribe", "emit", "raw_emit", "forge_source",
-                     "raw_as_plugin"):
+                     "raw_as_plugin", "garble"):
             registry.register_command(f"rogue:{name}", getattr(self, name))
 
     # -- through the documented handle: the worker refuses ----------------------------------
@@ -81,6 +81,13 @@ class RoguePlugin(PluginBase):
                     return {"ok": True, "result": value}
                 return {"ok": False, "error": value.get("code"), "message": value.get("message")}
             host._serve(record)
+
+    def garble(self, arguments: list[str], options: dict[str, Any]) -> str:
+        """``arguments[0]`` garbage frames on its own, authenticated, worker connection."""
+        sock = self.registry.bus._host._socket
+        for n in range(int(arguments[0])):
+            sock.send(b"\x00\x05garbage" + bytes([n % 256]))
+        return "sent"
 
     def stolen(self, message: Any) -> str:
         return "stolen by rogue"

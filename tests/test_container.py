@@ -8,6 +8,7 @@ lifecycle errors naming plugin, phase, exception type and message.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -178,6 +179,35 @@ def test_load_again_after_a_failed_load(good_container: PluginContainer, tmp_pat
     good_container.activate_plugin("retry")
     assert good_container.send_message("retry", Command(command_name="retry:ok")) == "ok"
     good_container.unload_plugin("retry")
+
+
+def test_a_restart_that_fails_in_initialize_never_activates(
+        good_container: PluginContainer, tmp_path: Path) -> None:
+    """Restarts send load, initialize and activate at once: after a failed initialize the
+    worker must skip activate, and a later restart that succeeds goes all the way."""
+    log, flag = tmp_path / "phases.log", tmp_path / "fail"
+    good_container.discover_plugins([PLUGINS / "bad" / "witness"])
+    good_container.load_plugin(good_container.discovered_plugins["witness"],
+                               config={"log": str(log), "fail_flag": str(flag)})
+    good_container.activate_plugin("witness")
+    first = plugin_pids(good_container)["witness"]
+    flag.touch()
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: len({line.split()[0] for line in log.read_text().splitlines()}) >= 3,
+               timeout=10.0, what="two failed restarts")
+    flag.unlink()
+    wait_until(lambda: good_container.get_plugin_status("witness") is PluginStatus.ACTIVE
+               and plugin_pids(good_container)["witness"] != first, timeout=15.0,
+               what="a restart that succeeds")
+    phases: dict[str, list[str]] = {}
+    for line in log.read_text().splitlines():
+        pid, phase = line.split()
+        phases.setdefault(pid, []).append(phase)
+    last = str(plugin_pids(good_container)["witness"])
+    assert phases.pop(str(first)) == ["initialize", "activate"]
+    assert phases.pop(last) == ["initialize", "activate"]
+    assert phases and all(seen == ["initialize"] for seen in phases.values()), phases
+    good_container.unload_plugin("witness")
 
 
 def test_activate_error_names_plugin_phase_and_exception(

@@ -109,10 +109,11 @@ class Router:
     # -- calls to workers ------------------------------------------------------------------
 
     def call(self, owner: str, make: Callable[[int], Record], timeout: float,
-             what: str, respond: Responder, stats: CallStats | None = None) -> None:
+             what: str, respond: Responder, stats: CallStats | None = None) -> int:
         """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
 
         ``stats``, when given, counts the call (its latency included) to a plugin's figures.
+        Returns the call's id (for ``postpone``).
         """
         cid = self._next_cid
         self._next_cid += 1
@@ -127,6 +128,12 @@ class Router:
             self.deadlines.remove(cid)
             self._answer(pending, False, pack_error(PluginNotActiveError(
                 f"'{owner}' cannot be reached for {what}", plugin=owner)))
+        return cid
+
+    def postpone(self, cid: int, timeout: float) -> None:
+        """Give call ``cid``, if still in flight, ``timeout`` seconds from now."""
+        if cid in self._pending:
+            self.deadlines.add(cid, self.hub.now() + timeout)
 
     def replied(self, owner: str, reply: Reply) -> None:
         """A Reply from ``owner``: hand it to whoever waits for it."""

@@ -54,6 +54,7 @@ from .registry import FALLBACK_PRIORITY, Handler, WorkerRegistry
 from .services import host_services
 
 log = logging.getLogger("spec_kit_worker")
+_START_PHASES = frozenset({"load", "initialize", "activate"})
 _REPLY_GRACE = 5.0  # past the deadline, the supervisor's own timeout error should be here
 
 
@@ -77,6 +78,8 @@ class WorkerHost:
         self._waiting: set[int] = set()  # cids of sends whose handler is still waiting
         self._parked: dict[int, Reply] = {}
         self._deferred: deque[Record] = deque()
+        self._preloaded: tuple[IPlugin | None, Exception | None] | None = None
+        self._failed_phase: str | None = None  # a start-up phase failed: the later ones skip
 
     def run(self) -> int:
         """Serve until told to stop; the return value is the process exit code."""
@@ -86,6 +89,7 @@ class WorkerHost:
         )
         self._socket.connect(self.boot.endpoint)
         self._send(Hello(self.boot.plugin_id, os.getpid(), self.boot.secret))
+        self._preload()
         try:
             while not self._stopping:
                 deferred = self._deferred.popleft() if self._deferred else None
@@ -199,10 +203,28 @@ class WorkerHost:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def _preload(self) -> None:
+        """Load the plugin while the Hello is on its way. The supervisor's first request is
+        always the load phase, so compiling the plugin (about 2 ms) overlaps the handshake
+        instead of following it; the outcome is reported when that request comes."""
+        try:
+            self._preloaded = (self._load(), None)
+        except Exception as exc:
+            self._preloaded = (None, exc)
+
     def _run_phase(self, phase: Phase) -> None:
+        if self._failed_phase and phase.phase in _START_PHASES:
+            # The supervisor sends load, initialize and activate at once: after a failure
+            # the rest must not run (activate after a failed initialize, say).
+            self._reply_error(phase.cid, LifecycleError(
+                f"plugin '{self.boot.plugin_id}': {phase.phase} skipped, "
+                f"{self._failed_phase} failed", plugin=self.boot.plugin_id, phase=phase.phase))
+            return
         try:
             status = self._phase(phase)
         except Exception as exc:
+            if phase.phase in _START_PHASES:
+                self._failed_phase = phase.phase
             text = traceback.format_exc()
             log.error("%s failed:\n%s", phase.phase, text)
             self._reply_error(phase.cid, LifecycleError(
@@ -216,7 +238,13 @@ class WorkerHost:
 
     def _phase(self, phase: Phase) -> str:
         if phase.phase == "load":
-            self.plugin = self._load()
+            preloaded, self._preloaded = self._preloaded, None
+            if preloaded is None:
+                self.plugin = self._load()
+            elif preloaded[1] is not None:
+                raise preloaded[1]
+            else:
+                self.plugin = preloaded[0]
         else:
             plugin = self._require_plugin()
             if phase.phase == "initialize":

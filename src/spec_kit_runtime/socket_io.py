@@ -36,8 +36,9 @@ def receive_routed(sock: zmq.Socket[bytes]) -> tuple[bytes, bytes | None]:
     and discarded, so the next call starts at a message boundary).
     """
     identity: bytes = _recv(sock, NOBLOCK)
-    frame: bytes = _recv(sock, NOBLOCK)  # a ROUTER hands the identity and the rest at once
-    if not _get(sock, _RCVMORE):
+    part = _recv(sock, NOBLOCK, False)  # a ROUTER hands the identity and the rest at once
+    if not part.more:  # (a Frame says so for less than a getsockopt call costs)
+        frame: bytes = part.bytes
         return identity, frame
     while _get(sock, _RCVMORE):
         _recv(sock, NOBLOCK)

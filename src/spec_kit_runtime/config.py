@@ -102,8 +102,8 @@ def _http_address(value: Any, where: str) -> tuple[str, int] | None:
 
 def _endpoint(value: Any, where: str) -> str:
     """``ipc://PATH``, or ``tcp://127.0.0.1:PORT`` (port 0: any free port), served with
-    CURVE. Loopback only: a token holder may load and run plugin code, and libzmq bounds
-    neither the connections nor the handshakes a listening socket takes (see SECURITY.md)."""
+    CURVE. Loopback only: a token holder may load and run plugins, and libzmq bounds neither
+    the connections nor the handshakes a listening socket takes (see SECURITY.md)."""
     if isinstance(value, str):
         if value.startswith("ipc://") and value != "ipc://":
             return value

@@ -32,6 +32,12 @@ def test_default_config_file_loads() -> None:
     ({"runtime": {"request_timeout": True}}, "positive number"),
     ({"runtime": {"plugin_paths": "plugins"}}, "list of paths"),
     ({"runtime": {"endpoint": "tcp://0.0.0.0:5555"}}, "127.0.0.1"),
+    ({"runtime": {"endpoint": "tcp://192.168.1.2:5555"}}, "loopback only"),
+    ({"runtime": {"endpoint": "tcp://127.0.0.1:65536"}}, "tcp://127.0.0.1:PORT"),
+    ({"runtime": {"endpoint": "tcp://127.0.0.1:http"}}, "tcp://127.0.0.1:PORT"),
+    ({"runtime": {"endpoint": "tcp://127.0.0.1:"}}, "tcp://127.0.0.1:PORT"),
+    ({"runtime": {"endpoint": "ipc://"}}, "ipc://PATH"),
+    ({"runtime": {"endpoint": 5555}}, "ipc://PATH"),
     ({"runtime": {"max_message_bytes": 10}}, "at least 1024"),
     ({"runtime": {"log_level": "LOUD"}}, "DEBUG"),
     ({"plugins": {"Bad Id": {}}}, "not a valid plugin id"),
@@ -42,6 +48,13 @@ def test_default_config_file_loads() -> None:
 def test_bad_config_is_refused_with_the_key(data: Any, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         config_from_data(data, Path("/etc/x/runtime.yaml"))
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://127.0.0.1:0", "tcp://127.0.0.1:5555",
+                                      "ipc:///run/x/clients.sock"])
+def test_endpoints_that_are_allowed(endpoint: str) -> None:
+    config = config_from_data({"runtime": {"endpoint": endpoint}}, Path("/etc/x/runtime.yaml"))
+    assert config.endpoint == endpoint
 
 
 def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
@@ -67,6 +80,16 @@ def test_runtime_dir_is_private_and_locked(tmp_path: Path) -> None:
     assert rundir.read_address() == {"endpoint": "ipc:///x", "pid": 123, "control": "ipc:///c"}
     rundir.remove_address()
     with pytest.raises(SupervisorUnavailable, match="no running supervisor"):
+        rundir.read_address()
+
+
+def test_the_address_file_carries_a_server_key(tmp_path: Path) -> None:
+    rundir = RuntimeDir.prepare(tmp_path / "rt")
+    key = "k" * 40
+    rundir.write_address("tcp://127.0.0.1:5555", 123, "ipc:///c", key)
+    assert rundir.read_address()["server_key"] == key
+    rundir.address_file.write_text('{"endpoint": "tcp://127.0.0.1:5555", "server_key": 5}')
+    with pytest.raises(SupervisorUnavailable, match="malformed"):
         rundir.read_address()
 
 

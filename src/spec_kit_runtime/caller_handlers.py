@@ -22,7 +22,7 @@ from typing import Any
 import zmq
 from spec_kit_contracts import Message
 
-from . import wire
+from . import curve, wire
 from .addressing import address_of
 from .errors import (
     HandlerError,
@@ -39,8 +39,11 @@ _CONTROL_TIMEOUT = 10.0
 class CallerHandlers:
     """A connection serving handlers that run in this process."""
 
-    def __init__(self, endpoint: str, token: bytes, max_workers: int = 4) -> None:
-        self._endpoint, self._token = endpoint, token
+    def __init__(self, endpoint: str, token: bytes, server_key: str | None = None,
+                 max_workers: int = 4) -> None:
+        """``server_key``: the supervisor's CURVE public key (Z85), needed for tcp://."""
+        curve.check_server_key(endpoint, server_key)
+        self._endpoint, self._token, self._server_key = endpoint, token, server_key
         self._handlers: dict[int, Callable[[Message], Any]] = {}
         self._sub_ids = itertools.count(1)
         self._outbox: queue.SimpleQueue[tuple[Record, Future[Any] | None]] = queue.SimpleQueue()
@@ -117,8 +120,7 @@ class CallerHandlers:
 
     def _serve(self, hello: Future[Any]) -> None:
         context = zmq.Context()
-        sock: zmq.Socket[bytes] = context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
+        sock = curve.client_socket(context, self._endpoint, self._server_key)
         sock.connect(self._endpoint)
         sock.send(wire.encode(ClientHello(self._token)))
         self._waiting[0] = hello

@@ -1,7 +1,8 @@
 """Talking to a supervisor from another process: the CLI and PluginContainer use this.
 
-A client is a DEALER socket that proves the token from the runtime directory, then sends
-requests and waits for the matching reply. Every wait is bounded: a dead or wedged
+A client is a DEALER socket (a CURVE client for a tcp:// endpoint, see ``curve``) that
+proves the token from the runtime directory, then sends requests and waits for the
+matching reply. Every wait is bounded: a dead or wedged
 supervisor gives a clear error, never a hang.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import zmq
 from spec_kit_contracts import Message
 
-from . import socket_io, wire
+from . import curve, socket_io, wire
 from .addressing import address_of
 from .errors import (
     AuthenticationError,
@@ -38,25 +39,30 @@ _GRACE = 5.0  # past a request's own deadline, the supervisor's error reply shou
 class SupervisorClient:
     """A connection to one supervisor (thread-safe: one request at a time)."""
 
-    def __init__(self, endpoint: str, token: bytes, *, connect_timeout: float = 5.0,
-                 pid: int | None = None) -> None:
+    def __init__(self, endpoint: str, token: bytes, *, server_key: str | None = None,
+                 connect_timeout: float = 5.0, pid: int | None = None) -> None:
+        """``server_key``: the supervisor's CURVE public key (Z85), needed for tcp://."""
+        curve.check_server_key(endpoint, server_key)
         self.endpoint = endpoint
         self._pid = pid
         self._pidfd = _watch(pid)  # the supervisor's death ends every wait at once
         self.token = token  # for further connections of this process (caller handlers)
+        self.server_key = server_key  # likewise
         self._context = zmq.Context()
-        self._socket: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
-        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket = curve.client_socket(self._context, endpoint, server_key)
+        handshakes = curve.watch_handshakes(self._socket)
         self._socket.connect(endpoint)
         self._lock = threading.Lock()
         self._next_cid = 1
         self.max_message_bytes = 1 << 20  # until the supervisor tells its own limit
         self.request_timeout = DEFAULT_REQUEST_TIMEOUT  # likewise, its default deadline
         try:
-            limits = self._exchange(ClientHello(token), 0, connect_timeout)
+            limits = self._exchange(ClientHello(token), 0, connect_timeout, handshakes)
         except BaseException:
+            curve.stop_watching(self._socket, handshakes)
             self.close()
             raise
+        curve.stop_watching(self._socket, handshakes)
         if isinstance(limits, dict) and isinstance(limits.get("max_message_bytes"), int):
             self.max_message_bytes = limits["max_message_bytes"]
         if isinstance(limits, dict) and isinstance(limits.get("request_timeout"), float):
@@ -74,12 +80,13 @@ class SupervisorClient:
         endpoint = address.get("control") if control else address["endpoint"]
         if not isinstance(endpoint, str):
             raise SupervisorUnavailable(f"{rundir.address_file} names no control socket")
-        return cls(endpoint, rundir.read_token(),
+        return cls(endpoint, rundir.read_token(), server_key=address.get("server_key"),
                    pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None)
 
     def another(self) -> SupervisorClient:
         """A new connection to the same supervisor (for another thread)."""
-        return SupervisorClient(self.endpoint, self.token, pid=self._pid)
+        return SupervisorClient(self.endpoint, self.token, server_key=self.server_key,
+                                pid=self._pid)
 
     def control(self, op: str, timeout: float = LIFECYCLE_TIMEOUT, **args: Any) -> Any:
         """Run a control operation (status, load, activate, ...) and return its result."""
@@ -132,15 +139,24 @@ class SupervisorClient:
                 self._exchange(ClientHello(self.token), 0, timeout)
                 return self._exchange(make(cid + 1), cid + 1, timeout)
 
-    def _exchange(self, record: Record, cid: int, timeout: float) -> Any:
+    def _exchange(self, record: Record, cid: int, timeout: float,
+                  handshakes: zmq.Socket[bytes] | None = None) -> Any:
+        """Send ``record``, return the answer to ``cid``; ``handshakes``: readable when a
+        CURVE handshake failed (see curve.watch_handshakes)."""
         socket_io.send(self._socket, wire.encode_within(record, self.max_message_bytes))
         end = time.monotonic() + timeout
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
-        if self._pidfd is not None:
-            poller.register(self._pidfd, zmq.POLLIN)
+        for fd in (self._pidfd, handshakes):
+            if fd is not None:
+                poller.register(fd, zmq.POLLIN)
         while (remaining := end - time.monotonic()) > 0:
             ready = dict(poller.poll(int(remaining * 1000) + 1))
+            if handshakes in ready:
+                raise AuthenticationError(
+                    f"the CURVE handshake with {self.endpoint} failed: no supervisor with "
+                    "this server key listens there (an old supervisor.json, or a stranger "
+                    "on the port)", reason="handshake")
             if self._socket not in ready:
                 if self._pidfd in ready and not self._socket.poll(50):  # a last reply?
                     raise SupervisorUnavailable(f"the supervisor at {self.endpoint} exited")

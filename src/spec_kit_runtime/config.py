@@ -43,7 +43,7 @@ class RuntimeConfig:
 
     plugin_paths: tuple[Path, ...] = ()
     runtime_dir: Path | None = None  # None: rundir.default_runtime_dir()
-    endpoint: str | None = None  # None: ipc socket in the runtime dir; or tcp://127.0.0.1:PORT
+    endpoint: str | None = None  # None: ipc socket in runtime_dir; or tcp://127.0.0.1:PORT, CURVE
     request_timeout: float = 30.0  # seconds, when a Request carries no timeout of its own
     start_timeout: float = 10.0  # spawn until the worker's Hello
     phase_timeout: float = 30.0  # each lifecycle phase (load, initialize, activate, ...)
@@ -98,6 +98,24 @@ def _http_address(value: Any, where: str) -> tuple[str, int] | None:
         raise ConfigError(f"{where} must be null (off) or HOST:PORT with HOST one of "
                           f"{', '.join(_LOOPBACK)} (loopback only)")
     return host, int(port)
+
+
+def _endpoint(value: Any, where: str) -> str:
+    """``ipc://PATH``, or ``tcp://127.0.0.1:PORT`` (port 0: any free port), served with
+    CURVE. Loopback only: a token holder may load and run plugins, and libzmq bounds neither
+    the connections nor the handshakes a listening socket takes (see SECURITY.md)."""
+    if isinstance(value, str):
+        if value.startswith("ipc://") and value != "ipc://":
+            return value
+        port = value.removeprefix(_TCP_PREFIX)
+        if (value.startswith(_TCP_PREFIX) and port.isascii() and port.isdigit()
+                and int(port) <= 65535):
+            return value
+    raise ConfigError(f"{where} must be ipc://PATH or tcp://127.0.0.1:PORT (loopback only, "
+                      "encrypted with CURVE; port 0: any free port)")
+
+
+_TCP_PREFIX = "tcp://127.0.0.1:"
 
 
 _CHOICES = {
@@ -172,9 +190,7 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
             raise ConfigError(f"{where} must be an integer of at least 1024")
         return value
     if key == "endpoint":
-        if not isinstance(value, str) or not value.startswith(("ipc://", "tcp://127.0.0.1:")):
-            raise ConfigError(f"{where} must be ipc://PATH or tcp://127.0.0.1:PORT")
-        return value
+        return _endpoint(value, where)
     if key == "restart":
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping")

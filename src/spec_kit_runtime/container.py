@@ -189,7 +189,8 @@ class PluginContainer:
         (or a caller) sends to a matching address; returns a subscription id.
         """
         if self._callers is None:
-            self._callers = CallerHandlers(self._first.endpoint, self._first.token)
+            self._callers = CallerHandlers(self._first.endpoint, self._first.token,
+                                           self._first.server_key)
         return self._callers.subscribe(plugin_id, pattern, handler, priority)
 
     def unsubscribe(self, subscription_id: str) -> bool:

@@ -1,8 +1,9 @@
 """The supervisor's private runtime directory: sockets, client token, lock and address.
 
 The directory is created 0700 and must be owned by us; a directory anyone else could
-write to is refused rather than "fixed". Clients find a running supervisor through the
-``supervisor.json`` file in it, and prove themselves with the 0600 ``token`` file.
+write to is refused rather than "fixed". Clients find a running supervisor (and the CURVE
+key of a tcp:// endpoint) through the ``supervisor.json`` file in it, and prove themselves
+with the 0600 ``token`` file.
 """
 
 from __future__ import annotations
@@ -87,10 +88,15 @@ class RuntimeDir:
         except OSError as exc:
             raise SupervisorUnavailable(f"cannot read the client token: {exc}") from None
 
-    def write_address(self, endpoint: str, pid: int, control: str) -> None:
-        """Tell clients where the running supervisor listens."""
-        data = json.dumps({"endpoint": endpoint, "pid": pid, "control": control}).encode()
-        write_private(self.address_file, data)
+    def write_address(self, endpoint: str, pid: int, control: str,
+                      server_key: str | None = None) -> None:
+        """Tell clients where the running supervisor listens, and for a tcp:// endpoint
+        its CURVE public key (in this 0600 file only: who cannot read it cannot even
+        complete a handshake, let alone reach the token check)."""
+        address: dict[str, Any] = {"endpoint": endpoint, "pid": pid, "control": control}
+        if server_key is not None:
+            address["server_key"] = server_key
+        write_private(self.address_file, json.dumps(address).encode())
 
     def read_address(self) -> dict[str, Any]:
         try:
@@ -99,7 +105,8 @@ class RuntimeDir:
             raise SupervisorUnavailable(
                 f"no running supervisor found in {self.path} ({exc})"
             ) from None
-        if not isinstance(data, dict) or not isinstance(data.get("endpoint"), str):
+        if (not isinstance(data, dict) or not isinstance(data.get("endpoint"), str)
+                or not isinstance(data.get("server_key", ""), str)):
             raise SupervisorUnavailable(f"malformed {self.address_file}")
         return data
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from . import cgroups, offences, socket_io, wire
+from . import cgroups, curve, offences, socket_io, wire
 from .bootstrap import Bootstrap
 from .cgroups import Cgroups
 from .client_door import ClientDoor
@@ -75,8 +75,9 @@ class Supervisor:
         self._lock_fd = rundir.lock()
         self._context = zmq.Context()
         self._workers = self._router_socket(rundir.workers_endpoint)
-        self.client_endpoint = config.endpoint or rundir.clients_endpoint
-        self._clients = self._router_socket(self.client_endpoint)
+        self.server_key: str | None = None  # CURVE public key (Z85) of a tcp:// clients socket
+        self._clients = self._router_socket(config.endpoint or rundir.clients_endpoint)
+        self.client_endpoint: str = self._clients.getsockopt_string(zmq.LAST_ENDPOINT)  # port 0
         self._control = self._router_socket(rundir.control_endpoint)
         token = rundir.new_token()
         self.client_door = ClientDoor(self, token, self.send_client)
@@ -106,18 +107,30 @@ class Supervisor:
         self._done = False
         self.peer_gone = False  # why the last failed send failed: the peer is gone (or full)
         # Clients may connect as soon as the sockets are bound (and `run` says ready).
-        self.rundir.write_address(self.client_endpoint, os.getpid(), rundir.control_endpoint)
+        self.rundir.write_address(self.client_endpoint, os.getpid(), rundir.control_endpoint,
+                                  self.server_key)
 
     @staticmethod
     def now() -> float:
         return time.monotonic()
 
     def _router_socket(self, endpoint: str) -> zmq.Socket[bytes]:
+        """A bound ROUTER; a tcp:// endpoint (only the clients' may be one) is made a CURVE
+        server first, its public key kept as ``server_key``."""
         sock: zmq.Socket[bytes] = self._context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, wire.receive_limit(self.config.max_message_bytes))
-        sock.bind(endpoint)
+        try:
+            if curve.required(endpoint):
+                self.server_key = curve.make_server(sock)
+            sock.bind(endpoint)
+        except BaseException as exc:
+            sock.close(0)
+            if isinstance(exc, zmq.ZMQError):  # e.g. a busy port
+                why = zmq.strerror(exc.errno) if exc.errno else str(exc)
+                raise ConfigError(f"cannot listen on {endpoint}: {why}") from None
+            raise
         return sock
 
     def _catch_signals(self) -> int:

@@ -93,6 +93,16 @@ def test_the_address_file_carries_a_server_key(tmp_path: Path) -> None:
         rundir.read_address()
 
 
+def test_a_relative_runtime_dir_gives_absolute_endpoints(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients started elsewhere read the endpoints from supervisor.json: they must work."""
+    monkeypatch.chdir(tmp_path)
+    rundir = RuntimeDir.prepare(Path("rt"))
+    assert rundir.path == tmp_path / "rt"
+    for endpoint in (rundir.workers_endpoint, rundir.clients_endpoint, rundir.control_endpoint):
+        assert endpoint.startswith(f"ipc://{tmp_path}/rt/"), endpoint
+
+
 def test_runtime_dir_others_can_open_is_refused(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)

@@ -39,8 +39,12 @@ class RuntimeDir:
 
     @classmethod
     def prepare(cls, path: Path) -> RuntimeDir:
-        """Create (0700) or verify the directory; refuse one that is not private and ours."""
-        return cls(private_directory(path, "runtime directory"))
+        """Create (0700) or verify the directory; refuse one that is not private and ours.
+
+        The path is made absolute: the endpoints written into ``supervisor.json`` must work
+        for clients started from any directory.
+        """
+        return cls(private_directory(path.absolute(), "runtime directory"))
 
     @property
     def workers_endpoint(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import psutil
 import pytest
+import zmq
 from hypothesis import HealthCheck, settings
 
 from spec_kit_runtime import PluginContainer
@@ -165,3 +166,22 @@ def no_leftover_processes() -> Iterator[None]:
         all_gone(_SEEN_PIDS, what="supervisors and workers at the end of the session")
     finally:
         kill_survivors(_SEEN_PIDS)
+
+
+@pytest.fixture
+def stranger() -> Iterator[Any]:
+    """Factory of raw DEALER sockets, all closed at the end of the test."""
+    context = zmq.Context()
+    sockets: list[zmq.Socket[bytes]] = []
+
+    def connect(endpoint: str) -> zmq.Socket[bytes]:
+        sock: zmq.Socket[bytes] = context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 2000)
+        sock.connect(endpoint)
+        sockets.append(sock)
+        return sock
+
+    yield connect
+    for sock in sockets:
+        sock.close()
+    context.term()

@@ -38,24 +38,6 @@ def live() -> Iterator[PluginContainer]:
         yield container
 
 
-@pytest.fixture
-def dealers() -> Iterator[Any]:
-    context = zmq.Context()
-    sockets: list[zmq.Socket[bytes]] = []
-
-    def connect(endpoint: str) -> zmq.Socket[bytes]:
-        sock: zmq.Socket[bytes] = context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(endpoint)
-        sockets.append(sock)
-        return sock
-
-    yield connect
-    for sock in sockets:
-        sock.close()
-    context.term()
-
-
 def answer(sock: zmq.Socket[bytes], timeout_ms: int = 2000) -> Reply | None:
     if not sock.poll(timeout_ms):
         return None
@@ -71,21 +53,21 @@ def design_answers(container: PluginContainer) -> None:
 
 
 def test_a_stranger_past_the_limit_is_no_longer_heard(live: PluginContainer,
-                                                      dealers: Any) -> None:
+                                                      stranger: Any) -> None:
     endpoint = live.status()["supervisor"]["endpoint"]
     token = live._first.token  # the token file's content, as every client reads it
-    below = dealers(endpoint)
+    below = stranger(endpoint)
     for _ in range(LIMIT - 2):
         below.send(b"\x00")
     below.send(wire.encode(ClientHello(token)))
     reply = answer(below)
     assert reply is not None and reply.ok  # under the limit: still heard
-    offender = dealers(endpoint)
+    offender = stranger(endpoint)
     for _ in range(LIMIT):
         offender.send(b"\x00")
     offender.send(wire.encode(ClientHello(token)))
     assert answer(offender, 500) is None  # banned: even the right token gets silence
-    fresh = dealers(endpoint)
+    fresh = stranger(endpoint)
     fresh.send(wire.encode(ClientHello(token)))
     reply = answer(fresh)
     assert reply is not None and reply.ok

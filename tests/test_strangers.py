@@ -68,25 +68,6 @@ def target() -> Iterator[Target]:
         yield Target(container, runtime_dir, endpoint, f"ipc://{runtime_dir / 'workers.sock'}")
 
 
-@pytest.fixture
-def stranger() -> Iterator[Any]:
-    """Factory of raw DEALER sockets, all closed at the end of the test."""
-    context = zmq.Context()
-    sockets: list[zmq.Socket[bytes]] = []
-
-    def connect(endpoint: str) -> zmq.Socket[bytes]:
-        sock: zmq.Socket[bytes] = context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 2000)
-        sock.connect(endpoint)
-        sockets.append(sock)
-        return sock
-
-    yield connect
-    for sock in sockets:
-        sock.close()
-    context.term()
-
-
 def ask(sock: zmq.Socket[bytes], record: Record, timeout_ms: int = 5000) -> Record | None:
     """Send one record and return the answer to it (None: silence).
 

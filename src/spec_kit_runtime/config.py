@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .confinement import Confinement, confinement_from_data
 from .errors import ConfigError
 from .limits import Limits, limits_from_data
 from .logs import FORMATS
@@ -32,6 +33,7 @@ class PluginSettings:
     config: dict[str, Any] = field(default_factory=dict)
     restart: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.restart
     limits: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.limits
+    hardening: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.hardening
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class RuntimeConfig:
 
     plugin_paths: tuple[Path, ...] = ()
     runtime_dir: Path | None = None  # None: rundir.default_runtime_dir()
+    data_dir: Path | None = None  # None: plugin_data.default_data_dir(); DATA_DIR/plugins/ID
     endpoint: str | None = None  # None: ipc socket in the runtime dir; or tcp://127.0.0.1:PORT
     request_timeout: float = 30.0  # seconds, when a Request carries no timeout of its own
     start_timeout: float = 10.0  # spawn until the worker's Hello
@@ -56,6 +59,7 @@ class RuntimeConfig:
     strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
     start_method: str = "fork"  # fork: from the pre-imported fork server; spawn: a fresh python
     cgroups: bool = False  # a cgroup per worker where the machine allows it (see cgroups.py)
+    hardening: Confinement = field(default_factory=Confinement)  # see confinement.py
     http: tuple[str, int] | None = None  # (loopback host, port) of /healthz ... ; None: off
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
@@ -66,6 +70,11 @@ class RuntimeConfig:
         """Runtime default limits with the plugin's own overrides applied."""
         return _limits(self.settings_for(plugin_id).limits, self.limits,
                        f"plugins.{plugin_id}.limits")
+
+    def hardening_for(self, plugin_id: str) -> Confinement:
+        """Runtime default confinement with the plugin's own overrides applied."""
+        return _hardening(self.settings_for(plugin_id).hardening, self.hardening,
+                          f"plugins.{plugin_id}.hardening")
 
     def restart_policy_for(self, plugin_id: str, manifest: Mapping[str, Any] | None = None
                            ) -> RestartPolicy:
@@ -144,7 +153,7 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             raise ConfigError(f"{where} must be a list of paths")
         return tuple((base / p).resolve() for p in value)
-    if key == "runtime_dir":
+    if key in ("runtime_dir", "data_dir"):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a path")
         return (base / value).resolve()
@@ -178,12 +187,19 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping")
         return _limits(value, Limits(), f"{source}: 'runtime.limits'")
+    if key == "hardening":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        return _hardening(value, Confinement(), f"{source}: 'runtime.hardening'")
     if key in _CHOICES:
         if value not in _CHOICES[key]:
             *others, last = _CHOICES[key]
             raise ConfigError(f"{where} must be {', '.join(others)} or {last}")
         return value
     raise ConfigError(f"{where} is not supported")  # pragma: no cover - guarded by `known`
+
+
+_PLUGIN_KEYS = ("enabled", "config", "restart", "limits", "hardening")
 
 
 def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
@@ -195,8 +211,8 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not is_valid_plugin_id(plugin_id):
             raise ConfigError(f"{where}: not a valid plugin id")
         entry = entry or {}
-        if not isinstance(entry, dict) or set(entry) - {"enabled", "config", "restart", "limits"}:
-            raise ConfigError(f"{where} may only hold 'enabled', 'config', 'restart', 'limits'")
+        if not isinstance(entry, dict) or set(entry) - set(_PLUGIN_KEYS):
+            raise ConfigError(f"{where} may only hold {', '.join(map(repr, _PLUGIN_KEYS))}")
         enabled = entry.get("enabled", True)
         config = entry.get("config") or {}
         if not isinstance(enabled, bool):
@@ -211,8 +227,12 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not isinstance(limits, dict):
             raise ConfigError(f"{where}.limits must be a mapping")
         _limits(limits, Limits(), f"{source}: 'plugins.{plugin_id}.limits'")
+        hardening = entry.get("hardening") or {}
+        if not isinstance(hardening, dict):
+            raise ConfigError(f"{where}.hardening must be a mapping")
+        _hardening(hardening, Confinement(), f"{source}: 'plugins.{plugin_id}.hardening'")
         settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart,
-                                             limits=limits)
+                                             limits=limits, hardening=hardening)
     return settings
 
 
@@ -228,5 +248,12 @@ def restart_policy(data: dict[str, Any], base: RestartPolicy, where: str) -> Res
 def _limits(data: dict[str, Any], base: Limits, where: str) -> Limits:
     try:
         return limits_from_data(data, base)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _hardening(data: dict[str, Any], base: Confinement, where: str) -> Confinement:
+    try:
+        return confinement_from_data(data, base)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None

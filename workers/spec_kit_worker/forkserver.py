@@ -41,6 +41,7 @@ from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
 
 from . import host as _preloaded_host  # noqa: F401  (imported here so that forks share it)
 from . import loader as _preloaded_loader  # noqa: F401
+from .confine import interpreter_paths
 from .parent import adopt_orphans, die_with_parent
 from .start import run_worker
 
@@ -271,6 +272,7 @@ def main() -> int:
     parser.add_argument("--supervisor-pid", type=int, required=True)
     args = parser.parse_args()
     control = socket.socket(fileno=args.control_fd)
+    interpreter_paths()  # once here, not in every worker (see there)
     return ForkServer(control, args.supervisor_pid).serve()
 
 

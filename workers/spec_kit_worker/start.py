@@ -1,7 +1,14 @@
-"""A worker's life, forked or spawned: bind it to its parent, take on its limits, serve its
-plugin; nothing of the plugin runs before this. At the end nothing of the plugin is left:
-its processes go with the worker, those that left its process group too."""
+"""A worker's life, forked or spawned: bind it to its parent, take on its limits and its
+confinement, serve its plugin; nothing of the plugin runs before this. At the end nothing of
+the plugin is left: its processes go with the worker, those that left its process group too.
 
+The order matters: what needs root (the cgroup join, a network namespace, opening what the
+worker must reach) comes before the uid drop; what needs a single thread (a network or
+user namespace, Landlock) before the ZeroMQ context starts its threads; Landlock, which
+needs no_new_privs, last.
+"""
+
+import dataclasses
 import os
 import signal
 
@@ -9,6 +16,7 @@ from spec_kit_runtime import cgroups
 from spec_kit_runtime.bootstrap import Bootstrap
 from spec_kit_runtime.process_tree import OWNER_VARIABLE, signal_descendants
 
+from .confine import drop_to, own_network, reach, ruleset
 from .host import WorkerHost
 from .parent import die_with_parent
 from .prctl import PR_SET_NO_NEW_PRIVS, prctl
@@ -21,7 +29,21 @@ def run_worker(bootstrap: Bootstrap) -> int:
     cgroups.join(bootstrap.cgroups)
     os.environ[OWNER_VARIABLE] = str(os.getpid())  # inherited: marks the plugin's processes
     apply_limits(bootstrap)
+    applied: dict[str, bool | str] = {}  # layer: True, or why the kernel would not have it
+    if bootstrap.own_network:
+        applied["own_network"] = own_network()
+    endpoint = reach(bootstrap.endpoint)
+    os.chdir(bootstrap.data_dir)
+    rules = ruleset(bootstrap) if bootstrap.landlock else None
+    if bootstrap.uid is not None and bootstrap.gid is not None:
+        drop_to(bootstrap.uid, bootstrap.gid, bootstrap.parent_pid)
     prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid or file capabilities for the plugin, ever
-    code = WorkerHost(bootstrap).run()
+    if isinstance(rules, str):
+        applied["landlock"] = rules
+    elif rules is not None:
+        rules.enforce()
+        applied["landlock"] = True
+    host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied)
+    code = host.run()
     signal_descendants(os.getpid(), signal.SIGKILL)
     return code

@@ -144,4 +144,8 @@ class Ruleset:
         try:
             _syscall(_RESTRICT_SELF, self._fd, 0)
         finally:
-            os.close(self._fd)
+            self.close()
+
+    def close(self) -> None:
+        """Drop this process's handle on the ruleset (enforced or not)."""
+        os.close(self._fd)

@@ -3,9 +3,9 @@ confinement, serve its plugin; nothing of the plugin runs before this. At the en
 the plugin is left: its processes go with the worker, those that left its process group too.
 
 The order matters: what needs root (the cgroup join, a network namespace, opening what the
-worker must reach) comes before the uid drop; what needs a single thread (a network or
-user namespace, Landlock) before the ZeroMQ context starts its threads; Landlock, which
-needs no_new_privs, last.
+worker must reach, the Landlock ruleset's paths included) comes before the uid drop; what
+needs a single thread (a network or user namespace, Landlock) before the ZeroMQ context
+starts its threads; Landlock, which needs no_new_privs, last.
 """
 
 import dataclasses
@@ -16,15 +16,18 @@ from spec_kit_runtime import cgroups
 from spec_kit_runtime.bootstrap import Bootstrap
 from spec_kit_runtime.process_tree import OWNER_VARIABLE, signal_descendants
 
-from .confine import drop_to, own_network, reach, ruleset
+from .confine import drop_to, own_network, own_proc, reach
 from .host import WorkerHost
+from .landlock import Ruleset
 from .parent import die_with_parent
 from .prctl import PR_SET_NO_NEW_PRIVS, prctl
 from .rlimits import apply_limits
 
 
-def run_worker(bootstrap: Bootstrap) -> int:
-    """Run the worker host for ``bootstrap``; the return value is the exit code."""
+def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
+    """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
+    built by the fork server for a fork, here for a fresh interpreter); the return value is
+    the exit code."""
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
     os.environ[OWNER_VARIABLE] = str(os.getpid())  # inherited: marks the plugin's processes
@@ -34,7 +37,8 @@ def run_worker(bootstrap: Bootstrap) -> int:
         applied["own_network"] = own_network()
     endpoint = reach(bootstrap.endpoint)
     os.chdir(bootstrap.data_dir)
-    rules = ruleset(bootstrap) if bootstrap.landlock else None
+    if isinstance(rules, Ruleset):
+        own_proc(rules)
     if bootstrap.uid is not None and bootstrap.gid is not None:
         drop_to(bootstrap.uid, bootstrap.gid, bootstrap.parent_pid)
     prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid or file capabilities for the plugin, ever

@@ -4,7 +4,8 @@ forked workers share with the fork server).
 
 Each figure is measured over ``--seconds`` of idleness after every plugin is active; CPU is
 the process's user + system time over that window (psutil), as a percentage of one core.
-Run: ``python bench/idle.py [--plugins 50] [--seconds 10]``.
+Run: ``python bench/idle.py [--plugins 50] [--seconds 10] [--off LAYER ...]`` (``--off`` as in
+``restart.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psutil
 
 from spec_kit_runtime import PluginContainer
 
+LAYERS = ("landlock", "network_namespace")  # of the workers' confinement (runtime.hardening)
 PLUGIN = Path(__file__).resolve().parent.parent / "tests" / "plugins" / "crash" / "crashy"
 
 
@@ -45,10 +47,12 @@ def cpu_percent(process: psutil.Process, seconds: float) -> float:
     return 100.0 * used / seconds
 
 
-def measure(count: int, seconds: float, watchdog_interval: float) -> dict[str, float]:
+def measure(count: int, seconds: float, watchdog_interval: float,
+            off: tuple[str, ...] = ()) -> dict[str, float]:
     root = plugin_folders(count)
-    container = PluginContainer({"log_level": "WARNING",
-                                 "watchdog_interval": watchdog_interval})
+    container = PluginContainer({"log_level": "WARNING", "data_dir": str(root / "data"),
+                                 "watchdog_interval": watchdog_interval,
+                                 "hardening": dict.fromkeys(off, False)})
     try:
         container.discover_plugins([root])
         started = time.monotonic()
@@ -81,10 +85,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--plugins", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--off", action="append", default=[], choices=LAYERS)
     args = parser.parse_args()
-    watched = measure(args.plugins, args.seconds, watchdog_interval=1.0)
-    unwatched = measure(args.plugins, args.seconds, watchdog_interval=3600.0)
-    print(f"{args.plugins} idle workers, {args.seconds:g} s, {os.cpu_count()} CPUs")
+    off = tuple(args.off)
+    watched = measure(args.plugins, args.seconds, watchdog_interval=1.0, off=off)
+    unwatched = measure(args.plugins, args.seconds, watchdog_interval=3600.0, off=off)
+    layers = f", off: {', '.join(off)}" if off else ""
+    print(f"{args.plugins} idle workers, {args.seconds:g} s, {os.cpu_count()} CPUs{layers}")
     print(f"{'figure':<52}{'value':>10}")
     rows = [
         ("supervisor CPU, watchdog every 1 s (% of a core)", watched["supervisor_cpu"]),

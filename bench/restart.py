@@ -3,7 +3,8 @@
 Prints median and p95 of both intervals over N kills of one plugin. Detection is read
 from the supervisor's own record (``last_exit_at``, CLOCK_MONOTONIC, shared by all
 processes on Linux); "answering" is the first successful request to the new worker.
-Run: ``python bench/restart.py [--kills N]``.
+Run: ``python bench/restart.py [--kills N] [--off LAYER ...]``, ``--off`` turning a layer
+of the worker's confinement off (``landlock``, ``network_namespace``) to see what it costs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from idle import LAYERS
 from spec_kit_contracts import Command
 
 from spec_kit_runtime import PluginContainer, RuntimeFailure
@@ -33,12 +35,13 @@ def entry(container: PluginContainer) -> dict[str, object]:
     return dict(container.status()["plugins"][0])
 
 
-def measure(kills: int) -> tuple[list[float], list[float]]:
+def measure(kills: int, off: tuple[str, ...] = ()) -> tuple[list[float], list[float]]:
     folder = Path(tempfile.mkdtemp()) / "crashy"
     shutil.copytree(PLUGIN, folder)
-    container = PluginContainer({"log_level": "WARNING",
+    container = PluginContainer({"log_level": "WARNING", "data_dir": str(folder.parent / "data"),
                                  "restart": {"max_restarts": kills + 10, "period": 3600,
-                                             "stable_after": 0.01}})  # no backoff
+                                             "stable_after": 0.01},  # no backoff
+                                 "hardening": dict.fromkeys(off, False)})
     detected, answering = [], []
     try:
         container.discover_plugins([folder.parent])
@@ -70,9 +73,11 @@ def measure(kills: int) -> tuple[list[float], list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kills", type=int, default=30)
+    parser.add_argument("--off", action="append", default=[], choices=LAYERS)
     args = parser.parse_args()
-    detected, answering = measure(args.kills)
-    print(f"SIGKILL -> restart, {args.kills} kills, {os.cpu_count()} CPUs")
+    detected, answering = measure(args.kills, tuple(args.off))
+    layers = f", off: {', '.join(args.off)}" if args.off else ""
+    print(f"SIGKILL -> restart, {args.kills} kills, {os.cpu_count()} CPUs{layers}")
     print(f"{'interval':<34}{'median ms':>10}{'p95 ms':>10}")
     for name, values in (("SIGKILL -> death noticed", detected),
                          ("SIGKILL -> replacement answering", answering)):

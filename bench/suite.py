@@ -204,6 +204,7 @@ def main() -> None:
     args = parser.parse_args()
     requests = 4000 if args.quick else 20000
     root = Path(tempfile.mkdtemp(prefix="skr-bench-"))
+    os.environ["XDG_DATA_HOME"] = str(root / "data")  # the plugins' data folders: not in ~
     rows: list[tuple[str, str, str, str]] = []
 
     def row(name: str, value: str, baseline: str = "", note: str = "") -> None:

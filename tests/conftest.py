@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ import zmq
 from hypothesis import HealthCheck, settings
 
 from spec_kit_runtime import PluginContainer
+from spec_kit_worker import landlock
 
 # Property tests share two cores with live supervisors: judge them by their findings, not speed.
 settings.register_profile("shared-machine", deadline=None,
@@ -35,6 +37,10 @@ T = TypeVar("T")
 
 # Every supervisor and worker pid a test saw: all must be gone by the end of the session.
 _SEEN_PIDS: set[int] = set()
+# Where the supervisors started here keep plugins' data folders (runtime.data_dir's default,
+# inherited): not in the user's own home.
+DATA_HOME = Path(tempfile.mkdtemp(prefix="spec-kit-runtime-test-data-"))
+os.environ["XDG_DATA_HOME"] = str(DATA_HOME)
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01,
@@ -88,6 +94,19 @@ def track(container: PluginContainer) -> set[int]:
         pids.add(status["supervisor"]["forkserver_pid"])
     _SEEN_PIDS.update(pids)
     return pids
+
+
+def landlock_support() -> tuple[int, str]:
+    """This kernel's Landlock ABI version; or 0 and why there is none (as workers say it)."""
+    try:
+        return landlock.abi_version(), ""
+    except landlock.Unsupported as exc:
+        return 0, str(exc)
+
+
+def data_folder(data_dir: Path, plugin_id: str) -> Path:
+    """The one folder the plugin's worker may write to (under Landlock), in ``data_dir``."""
+    return data_dir / "plugins" / plugin_id
 
 
 def plugin_entry(container: PluginContainer, plugin_id: str) -> dict[str, Any]:
@@ -166,6 +185,7 @@ def no_leftover_processes() -> Iterator[None]:
         all_gone(_SEEN_PIDS, what="supervisors and workers at the end of the session")
     finally:
         kill_survivors(_SEEN_PIDS)
+        shutil.rmtree(DATA_HOME, ignore_errors=True)
 
 
 @pytest.fixture

@@ -44,6 +44,15 @@ def test_default_config_file_loads() -> None:
     ({"plugins": {"design": {"enabled": "yes"}}}, "true or false"),
     ({"plugins": {"design": {"config": [1]}}}, "must be a mapping"),
     ({"plugins": {"design": {"confg": {}}}}, "may only hold"),
+    ({"runtime": {"data_dir": 5}}, "runtime.data_dir' must be a path"),
+    ({"runtime": {"hardening": []}}, "runtime.hardening' must be a mapping"),
+    ({"runtime": {"hardening": {"landlok": True}}}, "unknown key 'landlok'"),
+    ({"runtime": {"hardening": {"landlock": "on"}}}, "landlock must be true or false"),
+    ({"runtime": {"hardening": {"network_namespace": 1}}}, "network_namespace must be true"),
+    ({"runtime": {"hardening": {"worker_user": "no-such-user-here"}}}, "no such user here"),
+    ({"runtime": {"hardening": {"worker_user": -1}}}, "a user name or a uid"),
+    ({"plugins": {"design": {"hardening": {"worker_user": True}}}},
+     "'plugins.design.hardening': worker_user must be null"),
 ])
 def test_bad_config_is_refused_with_the_key(data: Any, why: str) -> None:
     with pytest.raises(ConfigError, match=why):

@@ -15,9 +15,11 @@ import pytest
 from spec_kit_contracts import Command, Event, PluginStatus, Request
 
 from conftest import (
+    DATA_HOME,
     GOOD,
     PLUGINS,
     copy_plugin,
+    data_folder,
     load_active,
     pid_alive,
     plugin_pids,
@@ -184,7 +186,8 @@ def test_a_restart_that_fails_in_initialize_never_activates(
         good_container: PluginContainer, tmp_path: Path) -> None:
     """Restarts send load, initialize and activate at once: after a failed initialize the
     worker must skip activate, and a later restart that succeeds goes all the way."""
-    log, flag = tmp_path / "phases.log", tmp_path / "fail"
+    folder = data_folder(DATA_HOME / "spec-kit-runtime", "witness")  # where it may write
+    log, flag = folder / "phases.log", folder / "fail"
     good_container.discover_plugins([PLUGINS / "bad" / "witness"])
     good_container.load_plugin(good_container.discovered_plugins["witness"],
                                config={"log": str(log), "fail_flag": str(flag)})

@@ -18,7 +18,9 @@ from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
 BOOT = Bootstrap(endpoint="ipc:///x", plugin_id="p", secret=b"s" * 32, parent_pid=1,
                  plugin_file="/p.py", entry_point="P", sandbox=True, scope=(),
                  max_message_bytes=1 << 20, request_timeout=1.0, memory_mb=None,
-                 cpu_seconds=None, open_files=None, cgroups=())
+                 cpu_seconds=None, open_files=None, cgroups=(), plugin_dir="/",
+                 data_dir="/d", landlock=True, network=False, own_network=True, uid=None,
+                 gid=None)
 
 
 @pytest.fixture

@@ -1,13 +1,24 @@
-"""The hardening layers a worker runs under, as the kernel reports them, in status."""
+"""The hardening layers a worker runs under by default, as the kernel reports them, in status
+(each layer against a hostile plugin: test_confinement)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from conftest import GOOD, PLUGINS, load_active, plugin_entry, running_container
+from conftest import (
+    GOOD,
+    PLUGINS,
+    landlock_support,
+    load_active,
+    plugin_entry,
+    running_container,
+)
 from spec_kit_runtime.hardening import kernel_flags
 
 pytestmark = pytest.mark.timeout(40)
+NO_LANDLOCK = landlock_support()[1]
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
@@ -20,7 +31,10 @@ def test_workers_run_without_new_privileges_and_status_says_so(start_method: str
             assert kernel_flags(entry["pid"])["no_new_privs"] is True
             assert entry["hardening"] == {
                 "process": True, "sandbox": sandbox, "no_new_privs": True, "cgroups": False,
-                "seccomp": False, "landlock": False, "own_network": False}
+                "seccomp": False, "landlock": not NO_LANDLOCK, "own_network": True,
+                "own_uid": False, "uid": os.getuid(),
+                "reasons": {"own_uid": "no worker_user configured (hardening.worker_user)",
+                            **({"landlock": NO_LANDLOCK} if NO_LANDLOCK else {})}}
 
 
 def test_the_supervisor_itself_keeps_its_privileges() -> None:

@@ -64,7 +64,7 @@ def world_in(base: Path, **runtime_config: Any) -> Iterator[World]:
     with running_container(data_dir=str(data), plugins=plugins, **runtime_config) as container:
         load_active(container, SERVICES / "notes", "notes", config=NOTES_CONFIG)
         load_active(container, SERVICES / "intruder", "intruder",
-                    config={"private": str(data / "files" / "intruder")})
+                    config={"private": str(data / "plugins" / "intruder")})
         track(container)
         yield World(container, base, data, docs, out)
 
@@ -95,10 +95,10 @@ def test_a_sandboxed_plugin_reads_and_writes_its_private_folder(world: World) ->
     assert ok(world.notes("fs", "read", "days/today.md")) == "# Today\nwrote it"
     assert ok(world.notes("fs", "exists", "days/today.md")) is True
     assert ok(world.notes("fs", "list", "days", "*.md")) == ["days/today.md"]
-    on_disk = world.data / "files" / "notes" / "days" / "today.md"
+    on_disk = world.data / "plugins" / "notes" / "days" / "today.md"
     assert on_disk.read_text() == "# Today\nwrote it"
     assert on_disk.stat().st_mode & 0o777 == 0o600
-    assert (world.data.stat().st_mode & 0o777) == 0o700
+    assert (world.data.stat().st_mode & 0o777) == 0o711  # plugin_data: pass through, not list
     ok(world.notes("fs", "delete", "days"))
     assert not on_disk.parent.exists()
     missing = world.notes("fs", "read", "days/today.md")
@@ -125,7 +125,7 @@ def test_paths_outside_the_roots_are_refused(world: World, path: str) -> None:
 
 def test_absolute_paths_outside_the_roots_are_refused(world: World) -> None:
     for path in (world.base / "outside.txt", world.data / "state" / "notes.msgpack",
-                 world.data / "files" / "intruder"):
+                 world.data / "plugins" / "intruder"):
         refused(world.notes("fs", "read", str(path)))
 
 
@@ -133,7 +133,7 @@ def test_absolute_paths_outside_the_roots_are_refused(world: World) -> None:
 
 def test_a_hostile_plugin_cannot_reach_another_plugins_files(world: World) -> None:
     ok(world.notes("fs", "write", "mine.txt", content="notes' own"))
-    mine = world.data / "files" / "notes" / "mine.txt"
+    mine = world.data / "plugins" / "notes" / "mine.txt"
     refused(world.intruder("read", "../notes/mine.txt"))
     refused(world.intruder("read", str(mine)))
     world.intruder("plant", "to_notes", str(mine))

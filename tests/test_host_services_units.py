@@ -4,7 +4,6 @@ dispatcher's argument checks, and the config keys that set them up."""
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,21 +242,12 @@ def test_filesystem_roots_are_resolved_and_checked(tmp_path: Path) -> None:
         config_from_data({"runtime": {"state_max_bytes": 10}}, source)
 
 
-@pytest.mark.parametrize("root", ["", "data", "data/files", "rt"])
+@pytest.mark.parametrize("root", ["", "data", "data/plugins", "rt"])
 def test_roots_may_not_reach_the_data_or_runtime_directory(tmp_path: Path, root: str) -> None:
-    (tmp_path / "data" / "files").mkdir(parents=True)
+    (tmp_path / "data" / "plugins").mkdir(parents=True)
     (tmp_path / "rt").mkdir()
     config = config_from_data({"runtime": {"data_dir": "data"},
                                "plugins": {"p": {"filesystem": [{"path": root or "."}]}}},
                               tmp_path / "runtime.yaml")
     with pytest.raises(ConfigError, match=r"plugins\.p\.filesystem\[0\]"):
         HostServices(config, tmp_path / "rt", lambda: 0.0)
-
-
-def test_the_default_data_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spec_kit_runtime.host_services.dispatch import default_data_dir
-
-    monkeypatch.setenv("XDG_DATA_HOME", "/xdg")
-    assert default_data_dir() == Path("/xdg/spec-kit-runtime")
-    monkeypatch.delenv("XDG_DATA_HOME")
-    assert default_data_dir() == Path(os.path.expanduser("~/.local/share/spec-kit-runtime"))

@@ -86,6 +86,7 @@ def test_minimal_manifest_fills_defaults(tmp_path: Path, name: str) -> None:
     assert info.root == tmp_path / "design"
     assert (info.sandbox_enabled, info.process_isolated) == (True, False)
     assert (info.allowed_messages, info.dependencies) == ((), ())
+    assert info.network is False
 
 
 def test_full_manifest(tmp_path: Path) -> None:
@@ -105,8 +106,10 @@ def test_full_manifest(tmp_path: Path) -> None:
         homepage="https://example.org",
         capabilities=["generator"],
         config_schema={"type": "object"},
+        network=True,
     )
     info = read_manifest(write_plugin(folder, data))
+    assert info.network is True
     assert info.path == (folder / "src" / "impl.py").resolve()
     assert info.entry_point == "DesignPlugin"
     assert (info.sandbox_enabled, info.process_isolated) == (False, True)
@@ -224,6 +227,7 @@ BAD_FIELDS: list[tuple[str, dict[str, object], str, str]] = [
     ("sandbox int", {"sandbox": 1}, "sandbox", "must be true or false, got int"),
     ("sandbox null", {"sandbox": None}, "sandbox", "got null"),
     ("process_isolated int", {"process_isolated": 0}, "process_isolated", "got int"),
+    ("network string", {"network": "yes"}, "network", "must be true or false, got str"),
     ("file int", {"file": 5}, "file", "must be a string, got int"),
     ("file dotdot", {"file": "../design_plugin.py"}, "file", "inside the plugin folder"),
     ("file deep dotdot", {"file": "a/../../x_plugin.py"}, "file", "inside the plugin folder"),

@@ -23,6 +23,7 @@ from conftest import (
     PLUGINS,
     all_gone,
     copy_plugin,
+    data_folder,
     kill_survivors,
     pid_alive,
     plugin_pids,
@@ -63,7 +64,7 @@ def test_shutdown_leaves_no_worker(tmp_path: Path) -> None:
 @pytest.mark.timeout(20)
 def test_workers_die_with_a_sigkilled_supervisor(tmp_path: Path) -> None:
     copy_plugin(PLUGINS / "crash" / "crashy", tmp_path, "idle_crashy")
-    container = PluginContainer({"log_level": "WARNING"})
+    container = PluginContainer({"log_level": "WARNING", "data_dir": str(tmp_path / "data")})
     supervisor_pid = container.status()["supervisor"]["pid"]
     workers: dict[str, int] = {}
     try:
@@ -72,7 +73,7 @@ def test_workers_die_with_a_sigkilled_supervisor(tmp_path: Path) -> None:
             "idle_crashy", Command(command_name="idle_crashy:ping"))["pong"] \
             == workers["idle_crashy"]
         # A request is in flight (its handler spins) when the supervisor is killed.
-        marker = tmp_path / "in-progress"
+        marker = data_folder(tmp_path / "data", "idle_crashy") / "in-progress"
         outcome: list[tuple[BaseException, float]] = []
 
         def call() -> None:

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from spec_kit_contracts import Command, Message, Request
 
-from conftest import PLUGINS, copy_plugin, load_active, running_container, wait_until
+from conftest import (
+    PLUGINS,
+    copy_plugin,
+    data_folder,
+    load_active,
+    running_container,
+    wait_until,
+)
 from spec_kit_runtime import EncodeError, PluginStateError, RoutingError
 
 pytestmark = pytest.mark.timeout(40)
@@ -25,11 +32,11 @@ def test_a_reply_for_an_outer_wait_is_not_lost(tmp_path: Path) -> None:
     """Handler 1 waits on slow_b; meanwhile handler 2 (same worker) waits on slow_c."""
     for plugin_id in ("slow_b", "slow_c"):
         copy_plugin(NESTED / "slow", tmp_path, plugin_id)
-    with running_container(request_timeout=8.0) as container:
+    with running_container(request_timeout=8.0, data_dir=str(tmp_path / "data")) as container:
         load_active(container, NESTED, "relay")
         for plugin_id in ("slow_b", "slow_c"):
             load_active(container, tmp_path, plugin_id)
-        marker = tmp_path / "outer-in-flight"
+        marker = data_folder(tmp_path / "data", "slow_b") / "outer-in-flight"
         outcome: dict[str, Any] = {}
 
         def outer() -> None:
@@ -92,11 +99,11 @@ def test_configured_request_timeout_applies_to_client_sends(tmp_path: Path) -> N
 
 def test_load_during_an_operation_is_refused_not_falsely_reported(tmp_path: Path) -> None:
     copy_plugin(NESTED / "slow", tmp_path, "slow_e")
-    with running_container() as container:
+    with running_container(data_dir=str(tmp_path / "data")) as container:
         load_active(container, tmp_path, "slow_e")
         info = container.discovered_plugins["slow_e"]
         container.load_plugin(info)  # loaded and idle: "already loaded", as in 1.0
-        marker = tmp_path / "busy"
+        marker = data_folder(tmp_path / "data", "slow_e") / "busy"
         busy = threading.Thread(target=container.send_message, args=(
             "slow_e", Request(method="slow_e:wait", params={"seconds": 1.5,
                                                            "marker": str(marker)})))

@@ -33,6 +33,13 @@ class Bootstrap:
     cpu_seconds: int | None
     open_files: int | None
     cgroups: tuple[str, ...]  # groups the worker joins first; () without cgroups
+    plugin_dir: str  # the plugin's folder: read-only under Landlock
+    data_dir: str  # its own data folder (plugin_data.py): the worker's working directory
+    landlock: bool  # see confinement.WorkerConfinement
+    network: bool
+    own_network: bool
+    uid: int | None
+    gid: int | None
 
     def pack(self) -> bytes:
         return pack_value(asdict(self))

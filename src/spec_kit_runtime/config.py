@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .confinement import Confinement, confinement_from_data
 from .errors import ConfigError
 from .host_services.filesystem import Root
 from .limits import Limits, limits_from_data
@@ -28,13 +29,15 @@ MAX_CONFIG_BYTES = 1 << 20
 @dataclass(frozen=True)
 class PluginSettings:
     """Per-plugin settings: whether ``run`` starts it, its ``initialize`` config, restarts,
-    limits, and the folders its IFileSystemService reaches besides its private one."""
+    limits, the folders its IFileSystemService reaches besides its data folder, and its
+    worker's confinement."""
 
     enabled: bool = True
     config: dict[str, Any] = field(default_factory=dict)
     restart: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.restart
     limits: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.limits
     filesystem: tuple[Root, ...] = ()  # resolved, existing folders
+    hardening: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.hardening
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class RuntimeConfig:
 
     plugin_paths: tuple[Path, ...] = ()
     runtime_dir: Path | None = None  # None: rundir.default_runtime_dir()
+    data_dir: Path | None = None  # None: plugin_data.default_data_dir() (see plugin_data.py)
     endpoint: str | None = None  # None: ipc socket in runtime_dir; or tcp://127.0.0.1:PORT, CURVE
     request_timeout: float = 30.0  # seconds, when a Request carries no timeout of its own
     start_timeout: float = 10.0  # spawn until the worker's Hello
@@ -59,8 +63,8 @@ class RuntimeConfig:
     strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
     start_method: str = "fork"  # fork: from the pre-imported fork server; spawn: a fresh python
     cgroups: bool = False  # a cgroup per worker where the machine allows it (see cgroups.py)
+    hardening: Confinement = field(default_factory=Confinement)  # see confinement.py
     http: tuple[str, int] | None = None  # (loopback host, port) of /healthz ... ; None: off
-    data_dir: Path | None = None  # None: host_services.dispatch.default_data_dir()
     state_max_bytes: int = 4 * 1024 * 1024  # IStateService, per plugin
     plugins: dict[str, PluginSettings] = field(default_factory=dict)
 
@@ -71,6 +75,11 @@ class RuntimeConfig:
         """Runtime default limits with the plugin's own overrides applied."""
         return _limits(self.settings_for(plugin_id).limits, self.limits,
                        f"plugins.{plugin_id}.limits")
+
+    def hardening_for(self, plugin_id: str) -> Confinement:
+        """Runtime default confinement with the plugin's own overrides applied."""
+        return _hardening(self.settings_for(plugin_id).hardening, self.hardening,
+                          f"plugins.{plugin_id}.hardening")
 
     def restart_policy_for(self, plugin_id: str, manifest: Mapping[str, Any] | None = None
                            ) -> RestartPolicy:
@@ -199,12 +208,19 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping")
         return _limits(value, Limits(), f"{source}: 'runtime.limits'")
+    if key == "hardening":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        return _hardening(value, Confinement(), f"{source}: 'runtime.hardening'")
     if key in _CHOICES:
         if value not in _CHOICES[key]:
             *others, last = _CHOICES[key]
             raise ConfigError(f"{where} must be {', '.join(others)} or {last}")
         return value
     raise ConfigError(f"{where} is not supported")  # pragma: no cover - guarded by `known`
+
+
+_PLUGIN_KEYS = ("enabled", "config", "restart", "limits", "filesystem", "hardening")
 
 
 def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
@@ -233,12 +249,14 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
             raise ConfigError(f"{where}.limits must be a mapping")
         _limits(limits, Limits(), f"{source}: 'plugins.{plugin_id}.limits'")
         roots = _roots(entry.get("filesystem") or [], source.parent, f"{where}.filesystem")
+        hardening = entry.get("hardening") or {}
+        if not isinstance(hardening, dict):
+            raise ConfigError(f"{where}.hardening must be a mapping")
+        _hardening(hardening, Confinement(), f"{source}: 'plugins.{plugin_id}.hardening'")
         settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart,
-                                             limits=limits, filesystem=roots)
+                                             limits=limits, filesystem=roots,
+                                             hardening=hardening)
     return settings
-
-
-_PLUGIN_KEYS = ("enabled", "config", "restart", "limits", "filesystem")
 
 
 def _roots(data: Any, base: Path, where: str) -> tuple[Root, ...]:
@@ -279,5 +297,12 @@ def restart_policy(data: dict[str, Any], base: RestartPolicy, where: str) -> Res
 def _limits(data: dict[str, Any], base: Limits, where: str) -> Limits:
     try:
         return limits_from_data(data, base)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _hardening(data: dict[str, Any], base: Confinement, where: str) -> Confinement:
+    try:
+        return confinement_from_data(data, base)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None

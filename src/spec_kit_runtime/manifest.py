@@ -62,6 +62,7 @@ class PluginInfo:
     allowed_messages: tuple[str, ...] = ()
     manifest_path: Path | None = None
     start_method: str | None = None  # fork or spawn; None: the runtime's start_method
+    network: bool = False  # asks for network: no network namespace, TCP allowed
 
     @property
     def root(self) -> Path:
@@ -108,6 +109,7 @@ def parse_manifest_data(
     file_text = _str_field(raw, where, "file", default_file or f"{plugin_id}_plugin.py")
     sandbox = _bool_field(raw, where, "sandbox", True)
     isolated = _bool_field(raw, where, "process_isolated", False)
+    network = _bool_field(raw, where, "network", False)
     allowed = _allowed_messages(raw, where)
     dependencies = _dependencies(raw, where, plugin_id)
     _restart(raw, where)
@@ -126,6 +128,7 @@ def parse_manifest_data(
         "process_isolated": isolated,
         "allowed_messages": allowed,
         "dependencies": dependencies,
+        "network": network,
     }
     return PluginInfo(
         id=plugin_id,
@@ -140,6 +143,7 @@ def parse_manifest_data(
         allowed_messages=tuple(allowed),
         manifest_path=Path(os.path.abspath(source)),
         start_method=start_method,
+        network=network,
     )
 
 

@@ -24,12 +24,17 @@ def timeout_problem(value: float) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """W→S, first record of a worker: proves it is the worker the supervisor spawned."""
+    """W→S, first record of a worker: proves it is the worker the supervisor spawned.
+
+    body: the layers of confinement it applied itself, each True or why the kernel would
+    not have it (a map; see ``spec_kit_worker.confine``).
+    """
 
     KIND: ClassVar[int] = 1
     plugin_id: str
     pid: int
     secret: bytes
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,15 @@ class RuntimeDir:
     def workers_endpoint(self) -> str:
         return f"ipc://{self.path / 'workers.sock'}"
 
+    def share_workers_socket(self) -> None:
+        """Let workers that run as another uid connect to their (bound) socket.
+
+        They reach it through a file descriptor opened before their uid drop, never by its
+        path: the directory stays 0700, so for every other process the socket is out of
+        reach whatever its own mode.
+        """
+        os.chmod(self.path / "workers.sock", 0o666)
+
     @property
     def clients_endpoint(self) -> str:
         return f"ipc://{self.path / 'clients.sock'}"

@@ -25,6 +25,7 @@ from .bootstrap import Bootstrap
 from .cgroups import Cgroups
 from .client_door import ClientDoor
 from .config import RuntimeConfig
+from .confinement import WorkerConfinement, plan
 from .control import ControlOps
 from .errors import ConfigError, EncodeError, ProtocolError, RuntimeFailure
 from .forkserver_link import ForkServerLink
@@ -33,6 +34,7 @@ from .host_services.dispatch import HostServices
 from .lifecycle import Lifecycle
 from .manifest import PluginInfo
 from .output_capture import OutputCapture
+from .plugin_data import default_data_dir, plugin_data_dir
 from .protocol import Record, Reply
 from .router import Router
 from .rundir import RuntimeDir
@@ -75,6 +77,7 @@ class Supervisor:
         self._lock_fd = rundir.lock()
         self._context = zmq.Context()
         self._workers = self._router_socket(rundir.workers_endpoint)
+        rundir.share_workers_socket()
         self.server_key: str | None = None  # CURVE public key (Z85) of a tcp:// clients socket
         self._clients = self._router_socket(config.endpoint or rundir.clients_endpoint)
         self.client_endpoint: str = self._clients.getsockopt_string(zmq.LAST_ENDPOINT)  # port 0
@@ -329,23 +332,27 @@ class Supervisor:
         """Have the fork server start the worker for ``slot``; OSError if it cannot."""
         if not self.forkserver.running:  # it died: a new one
             self._watch_forkserver()
+        asked = plan(self.config.hardening_for(slot.plugin_id), slot.info.network, os.getuid())
         groups = self.cgroups.create(slot.plugin_id, slot.limits)
         try:
-            pid, stdout, stderr = self._fork(slot, groups)
+            pid, stdout, stderr = self._fork(slot, groups, asked)
         except BaseException:
             Cgroups.remove(groups)
             raise
         finally:
             if self.forkserver.has_exits:  # read while waiting for the spawn: on the loop
                 self.timers.at(self.now(), self._workers_ended)
-        worker = WorkerProcess(pid, self.forkserver.signal, groups)
+        worker = WorkerProcess(pid, self.forkserver.signal, asked, groups)
         self._workers_by_pid[pid] = (slot, worker)
         self.output.add(slot.plugin_id, slot.output, stdout, stderr)
         log.info("plugin %s: worker pid %d started", slot.plugin_id, pid)
         return worker
 
-    def _fork(self, slot: PluginSlot, groups: tuple[str, ...]) -> tuple[int, int, int]:
+    def _fork(self, slot: PluginSlot, groups: tuple[str, ...], asked: WorkerConfinement
+              ) -> tuple[int, int, int]:
         assert slot.secret is not None
+        owner = None if asked.uid is None or asked.gid is None else (asked.uid, asked.gid)
+        data = plugin_data_dir(self.config.data_dir or default_data_dir(), slot.plugin_id, owner)
         return self.forkserver.spawn(Bootstrap(
             endpoint=self.rundir.workers_endpoint, plugin_id=slot.plugin_id,
             secret=slot.secret, parent_pid=self.forkserver.pid,
@@ -353,6 +360,8 @@ class Supervisor:
             sandbox=slot.info.sandbox_enabled, scope=slot.scope.patterns,
             max_message_bytes=self.config.max_message_bytes,
             request_timeout=self.config.request_timeout, cgroups=groups,
+            plugin_dir=str(slot.info.root), data_dir=str(data), landlock=asked.landlock,
+            network=asked.network, own_network=asked.own_network, uid=asked.uid, gid=asked.gid,
             **slot.limits.rlimits(),
         ), slot.info.start_method or self.config.start_method)
 

@@ -107,7 +107,8 @@ class WorkerDoor:
         slot.secret = None  # single use: a replayed Hello is refused
         slot.identity = slot.worker.identity = identity
         slot.worker.hardening = layers(hello.pid, slot.info.sandbox_enabled,
-                                       bool(slot.worker.cgroups))
+                                       bool(slot.worker.cgroups), slot.worker.confinement,
+                                       hello.body)
         self._peers[identity] = slot.plugin_id
         if slot.on_hello is not None:
             slot.on_hello()

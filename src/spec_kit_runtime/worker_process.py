@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from .confinement import WorkerConfinement
 from .exits import ExitReason
 
 
@@ -19,8 +20,9 @@ class WorkerProcess:
     """A running (or just ended) worker process."""
 
     def __init__(self, pid: int, send_signal: Callable[[int, int], None],
-                 cgroups: tuple[str, ...] = ()) -> None:
+                 confinement: WorkerConfinement, cgroups: tuple[str, ...] = ()) -> None:
         self.pid = pid
+        self.confinement = confinement  # what it was asked to apply to itself
         self.cgroups = cgroups  # its own groups (see cgroups.py), removed after it ends
         self.hardening: dict[str, Any] = {}  # the layers it runs under (see hardening.py)
         self._send_signal = send_signal

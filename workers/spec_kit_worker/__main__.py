@@ -6,6 +6,7 @@ import sys
 
 from spec_kit_runtime.bootstrap import Bootstrap
 
+from .confine import ruleset
 from .start import run_worker
 
 
@@ -13,7 +14,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="spec_kit_worker")
     parser.add_argument("--bootstrap-fd", type=int, required=True)
     args = parser.parse_args()
-    return run_worker(Bootstrap.read_from(args.bootstrap_fd))
+    bootstrap = Bootstrap.read_from(args.bootstrap_fd)
+    return run_worker(bootstrap, ruleset(bootstrap))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
 
 from . import host as _preloaded_host  # noqa: F401  (imported here so that forks share it)
 from . import loader as _preloaded_loader  # noqa: F401
+from .confine import interpreter_paths, ruleset
+from .landlock import Ruleset
 from .parent import adopt_orphans, die_with_parent
 from .start import run_worker
 
@@ -136,8 +138,10 @@ class ForkServer:
     def _fork(self, boot: Bootstrap, fresh_interpreter: bool,
               output: tuple[int, int, int, int]) -> int:
         read_fd, write_fd = os.pipe() if fresh_interpreter else (-1, -1)
+        rules = None if fresh_interpreter else ruleset(boot)  # built here: see there
         sys.stdout.flush()
         sys.stderr.flush()  # nothing of ours is written twice
+        pid = -1
         try:
             pid = os.fork()
         except OSError:
@@ -145,8 +149,11 @@ class ForkServer:
                 os.close(read_fd)
                 os.close(write_fd)
             raise
+        finally:
+            if pid != 0 and isinstance(rules, Ruleset):
+                rules.close()  # ours; the worker enforces its own copy
         if pid == 0:
-            self._become_worker(boot, read_fd, write_fd, output)
+            self._become_worker(boot, rules, read_fd, write_fd, output)
         if fresh_interpreter:
             os.close(read_fd)
             with contextlib.suppress(OSError):  # room for the whole record: never blocks
@@ -158,8 +165,8 @@ class ForkServer:
                 pass  # it died at once: its Exited follows
         return pid
 
-    def _become_worker(self, boot: Bootstrap, read_fd: int, write_fd: int,
-                       output: tuple[int, int, int, int]) -> None:
+    def _become_worker(self, boot: Bootstrap, rules: Ruleset | str | None, read_fd: int,
+                       write_fd: int, output: tuple[int, int, int, int]) -> None:
         """In the child: leave the fork server's loop for good, then run the worker."""
         code = _EXIT_SETUP_FAILED
         try:
@@ -173,7 +180,7 @@ class ForkServer:
                 os.close(fd)
             os.setsid()  # its own session and process group: a stop reaches its children
             if read_fd < 0:
-                code = run_worker(boot)
+                code = run_worker(boot, rules)
             else:
                 os.close(write_fd)
                 os.set_inheritable(read_fd, True)
@@ -271,6 +278,7 @@ def main() -> int:
     parser.add_argument("--supervisor-pid", type=int, required=True)
     args = parser.parse_args()
     control = socket.socket(fileno=args.control_fd)
+    interpreter_paths()  # once here, not in every worker (see there)
     return ForkServer(control, args.supervisor_pid).serve()
 
 

@@ -61,8 +61,9 @@ _REPLY_GRACE = 5.0  # past the deadline, the supervisor's own timeout error shou
 class WorkerHost:
     """Runs one plugin for the supervisor."""
 
-    def __init__(self, bootstrap: Bootstrap) -> None:
+    def __init__(self, bootstrap: Bootstrap, confinement: dict[str, bool | str]) -> None:
         self.boot = bootstrap
+        self.confinement = confinement  # told in the Hello (see confine.py)
         self.scope = Scope(bootstrap.plugin_id, bootstrap.scope)
         self._thread = threading.get_ident()
         self.registry = WorkerRegistry(self.scope, self._announce, self._withdraw)
@@ -88,7 +89,8 @@ class WorkerHost:
             format="%(levelname)s %(name)s: %(message)s",  # the supervisor adds the plugin id
         )
         self._socket.connect(self.boot.endpoint)
-        self._send(Hello(self.boot.plugin_id, os.getpid(), self.boot.secret))
+        self._send(Hello(self.boot.plugin_id, os.getpid(), self.boot.secret,
+                         wire.pack_value(self.confinement)))
         self._preload()
         try:
             while not self._stopping:

@@ -1,7 +1,14 @@
-"""A worker's life, forked or spawned: bind it to its parent, take on its limits, serve its
-plugin; nothing of the plugin runs before this. At the end nothing of the plugin is left:
-its processes go with the worker, those that left its process group too."""
+"""A worker's life, forked or spawned: bind it to its parent, take on its limits and its
+confinement, serve its plugin; nothing of the plugin runs before this. At the end nothing of
+the plugin is left: its processes go with the worker, those that left its process group too.
 
+The order matters: what needs root (the cgroup join, a network namespace, opening what the
+worker must reach, the Landlock ruleset's paths included) comes before the uid drop; what
+needs a single thread (a network or user namespace, Landlock) before the ZeroMQ context
+starts its threads; Landlock, which needs no_new_privs, last.
+"""
+
+import dataclasses
 import os
 import signal
 
@@ -9,19 +16,38 @@ from spec_kit_runtime import cgroups
 from spec_kit_runtime.bootstrap import Bootstrap
 from spec_kit_runtime.process_tree import OWNER_VARIABLE, signal_descendants
 
+from .confine import drop_to, own_network, own_proc, reach
 from .host import WorkerHost
+from .landlock import Ruleset
 from .parent import die_with_parent
 from .prctl import PR_SET_NO_NEW_PRIVS, prctl
 from .rlimits import apply_limits
 
 
-def run_worker(bootstrap: Bootstrap) -> int:
-    """Run the worker host for ``bootstrap``; the return value is the exit code."""
+def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
+    """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
+    built by the fork server for a fork, here for a fresh interpreter); the return value is
+    the exit code."""
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
     os.environ[OWNER_VARIABLE] = str(os.getpid())  # inherited: marks the plugin's processes
     apply_limits(bootstrap)
+    applied: dict[str, bool | str] = {}  # layer: True, or why the kernel would not have it
+    if bootstrap.own_network:
+        applied["own_network"] = own_network()
+    endpoint = reach(bootstrap.endpoint)
+    os.chdir(bootstrap.data_dir)
+    if isinstance(rules, Ruleset):
+        own_proc(rules)
+    if bootstrap.uid is not None and bootstrap.gid is not None:
+        drop_to(bootstrap.uid, bootstrap.gid, bootstrap.parent_pid)
     prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid or file capabilities for the plugin, ever
-    code = WorkerHost(bootstrap).run()
+    if isinstance(rules, str):
+        applied["landlock"] = rules
+    elif rules is not None:
+        rules.enforce()
+        applied["landlock"] = True
+    host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied)
+    code = host.run()
     signal_descendants(os.getpid(), signal.SIGKILL)
     return code

@@ -8,10 +8,12 @@ warning in the log, charged to the plugin's output budget) and nothing in the su
 changes. Calls touching files (file system, state) run on the plugin's background lane;
 the others (config, logging) on the loop, where they cost no more than routing does.
 
-Layout of the data directory (``runtime.data_dir``, created 0700 on first use)::
+Layout of the data directory (``runtime.data_dir``, see ``plugin_data``)::
 
-    DATA_DIR/files/ID/           the plugin's private root: where its relative paths go
-    DATA_DIR/state/ID.msgpack    its IStateService state
+    DATA_DIR/plugins/ID/         the plugin's data folder, made at each spawn: the private
+                                 root of its file system, where its relative paths go (and,
+                                 under Landlock, the only folder its worker may write)
+    DATA_DIR/state/ID.msgpack    its IStateService state (0700 folder: not the worker's)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from ..config import RuntimeConfig
 from ..errors import ConfigError, RuntimeFailure, ServiceError
 from ..output_capture import LINE_OVERHEAD
+from ..plugin_data import default_data_dir
 from ..protocol import ServiceCall
 from ..rundir import private_directory
 from ..slots import PluginSlot, Responder
@@ -48,12 +51,6 @@ FLAG: Check = (lambda v: type(v) is bool, "true or false")
 VALUE: Check = (lambda v: True, "a value")
 TEXT_MAP: Check = (lambda v: type(v) is dict and all(
     type(k) is str and type(x) is str for k, x in v.items()), "a map of strings to strings")
-
-
-def default_data_dir() -> Path:
-    """``$XDG_DATA_HOME/spec-kit-runtime``, else ``~/.local/share/spec-kit-runtime``."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return Path(base) / "spec-kit-runtime"
 
 
 class _Plugin:
@@ -223,15 +220,16 @@ class HostServices:
         return max(self.config.max_message_bytes - ENVELOPE_BYTES, 0)
 
     def _roots(self, plugin_id: str) -> tuple[Root, ...]:
-        """The private folder first (made on first use), then the configured roots."""
-        private = private_directory(self._folder("files") / plugin_id,
-                                    f"private folder of plugin '{plugin_id}'")
+        """The plugin's data folder first (made, with its owner, at each spawn), then the
+        configured roots."""
+        private = self.data_dir / "plugins" / plugin_id
+        if not private.is_dir():
+            raise ServiceError(f"plugin '{plugin_id}' has no data folder {private}")
         return (Root(os.path.realpath(private), True),
                 *self.config.settings_for(plugin_id).filesystem)
 
     def _folder(self, name: str) -> Path:
-        """``DATA_DIR/name``, the data directory and it made (0700) or checked private."""
-        private_directory(self.data_dir, "data directory")
+        """``DATA_DIR/name``, made 0700 (or checked private) in the data directory."""
         return private_directory(self.data_dir / name, f"data directory's {name} folder")
 
     def _check_roots(self, runtime_dir: Path) -> None:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
         ProtocolError,
         RoutingError,
         RuntimeFailure,
+        SandboxImportError,
+        SandboxViolation,
         ScopeError,
         ServiceError,
         ServiceFileError,
@@ -54,10 +56,7 @@ if TYPE_CHECKING:
         MessageBus,
         ScopedMessageBus,
     )
-    from .sandbox import (
-        PluginSandbox,
-        SandboxViolation,
-    )
+    from .sandbox import PluginSandbox
     from .security import (
         InputValidationError,
         PathTraversalError,
@@ -105,7 +104,8 @@ _HOME = {
     "MessageBus": ".message_bus",
     "ScopedMessageBus": ".message_bus",
     "PluginSandbox": ".sandbox",
-    "SandboxViolation": ".sandbox",
+    "SandboxImportError": ".errors",
+    "SandboxViolation": ".errors",
     "InputValidationError": ".security",
     "PathTraversalError": ".security",
     "SecurityError": ".security",
@@ -140,6 +140,7 @@ __all__ = [
     "RoutingError",
     "RuntimeConfig",
     "RuntimeFailure",
+    "SandboxImportError",
     "SandboxViolation",
     "ScopeError",
     "ScopedMessageBus",

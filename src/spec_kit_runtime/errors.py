@@ -108,6 +108,22 @@ class LifecycleError(RuntimeFailure):
     code = "lifecycle"
 
 
+class SandboxViolation(LifecycleError):
+    """Plugin source, an import it attempted or a call it made breaks the sandbox's rules."""
+
+    code = "sandbox"
+
+    @property
+    def violations(self) -> list[str]:
+        """Each violation as ``file:line: what``."""
+        value = self.context.get("violations")
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+
+class SandboxImportError(SandboxViolation, ImportError):
+    """An import refused by the sandbox; still an ImportError, so ``except ImportError`` works."""
+
+
 class HandlerError(RuntimeFailure):
     """A plugin's handler raised; the remote traceback is the ``__cause__``."""
 
@@ -188,6 +204,7 @@ _register(
     NoHandlerError, PluginNotActiveError, PluginStateError, LifecycleError, HandlerError,
     WorkerDiedError, DeadlineExceeded, SupervisorUnavailable, AuthenticationError,
     ServiceError, ServiceFileError, PathRefusedError, ServiceFileNotFoundError,
+    SandboxViolation,
 )
 
 

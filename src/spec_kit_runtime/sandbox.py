@@ -14,7 +14,11 @@ errors:
 * a restricted ``__import__`` that hands out read-only *views* of allowed modules: no
   private names, no module-valued attributes unless that module is allowed (closes
   ``from pathlib import os`` and ``enum.bltns``), no monkeypatching of shared modules;
-* restricted builtins (no ``eval``/``exec``/``open``/``getattr``/...).
+* restricted builtins (no ``eval``/``exec``/``open``/``getattr``/...);
+* the builtin names that ``match`` class patterns trust (``int``, ``str``, ...) may not be
+  rebound, and a few standard-library callables that reach attributes by a name built at
+  run time, or compile code, are replaced or hidden in the views (``sandbox_replacements``).
+  The red team's PoCs of those escapes live in tests/sandbox_escapes/.
 
 Not confined here: file access through ``pathlib`` or ``logging`` handlers (the worker's
 Landlock ruleset and ``IFileSystemService`` own that), CPU and memory (worker limits).
@@ -33,7 +37,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import LifecycleError
+from .errors import LifecycleError, SandboxImportError, SandboxViolation
+from .sandbox_replacements import exposed
 
 logger = logging.getLogger(__name__)
 
@@ -130,22 +135,6 @@ _MAX_SOURCE_BYTES = 4 * 1024 * 1024
 _module_numbers = itertools.count(1)
 
 
-class SandboxViolation(LifecycleError):
-    """Plugin source or an import it attempted breaks the sandbox's rules."""
-
-    code = "sandbox"
-
-    @property
-    def violations(self) -> list[str]:
-        """Each violation as ``file:line: what``."""
-        value = self.context.get("violations")
-        return [str(v) for v in value] if isinstance(value, list) else []
-
-
-class SandboxImportError(SandboxViolation, ImportError):
-    """An import refused by the sandbox; still an ImportError, so ``except ImportError`` works."""
-
-
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
@@ -176,6 +165,7 @@ class _Validator(ast.NodeVisitor):
         for alias in node.names:
             if is_blocked_module(alias.name):
                 self._flag(node, f"import of blocked module '{alias.name}'")
+        self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
@@ -185,6 +175,7 @@ class _Validator(ast.NodeVisitor):
             self._flag(node, f"import from blocked module '{module}'")
         for alias in node.names:
             self._check_imported_name(node, module, alias.name)
+        self.generic_visit(node)
 
     def _check_imported_name(self, node: ast.AST, module: str, name: str) -> None:
         if name == "*":
@@ -201,6 +192,33 @@ class _Validator(ast.NodeVisitor):
         dunder = _is_dunder(name) and name not in _ALLOWED_DUNDER_NAMES
         if dunder or name in _FORBIDDEN_NAMES or name in _GADGETS:
             self._flag(node, f"use of '{name}'")
+        if not isinstance(node.ctx, ast.Load):
+            self._check_binding(node, name)
+
+    def _check_binding(self, node: ast.AST, name: str | None) -> None:
+        """Class patterns trust ``int``, ``str``, ... to be the builtins (they match the
+        subject itself): rebound to a class with ``__match_args__``, ``case int(x)`` would
+        read any attribute. So those names may not be bound, by any statement."""
+        if name in _SELF_MATCHING:
+            self._flag(node, f"binding the builtin name '{name}'")
+
+    def visit_alias(self, node: ast.alias) -> None:
+        self._check_binding(node, node.asname or node.name.partition(".")[0])
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        self._check_binding(node, node.name)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        self._check_binding(node, node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        self._check_binding(node, node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self._check_binding(node, node.rest)
+        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         problem = _attribute_problem(node.attr)
@@ -224,8 +242,12 @@ class _Validator(ast.NodeVisitor):
             isinstance(node.cls, ast.Name) and node.cls.id in _SELF_MATCHING
         ):
             self._flag(node, "positional class pattern (looks attributes up by name)")
-        for attr in node.kwd_attrs:
+        for attr in node.kwd_attrs:  # each one is an attribute read of the subject
             problem = _attribute_problem(attr)
+            if not problem and _is_private(attr):
+                problem = f"access to private attribute '{attr}' of another object"
+            if not problem and attr in _FORMAT_METHODS:
+                problem = f"'.{attr}' of a string that is not a literal"
             if problem:
                 self._flag(node, f"match pattern: {problem}")
         self.generic_visit(node)
@@ -238,6 +260,7 @@ class _Validator(ast.NodeVisitor):
             self._flag(node, f"string naming '{value}'")
 
     def visit_arg(self, node: ast.arg) -> None:
+        self._check_binding(node, node.arg)
         self._check_annotation(node.annotation)
         self.generic_visit(node)
 
@@ -246,6 +269,7 @@ class _Validator(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self._check_binding(node, node.name)
         self._check_annotation(node.returns)
         self.generic_visit(node)
 
@@ -267,6 +291,7 @@ class _Validator(ast.NodeVisitor):
                 self._flag(node, f"in string annotation: {what}")
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._check_binding(node, node.name)
         if any(keyword.arg == "metaclass" for keyword in node.keywords):
             self._flag(node, "use of a metaclass")
         self.generic_visit(node)
@@ -373,7 +398,13 @@ class RestrictedImporter:
     def _check_from(self, module: types.ModuleType, item: str) -> None:
         if item == "*" or item.startswith("_"):
             raise SandboxImportError(f"'from {module.__name__} import {item}' is not allowed")
-        value = getattr(module, item, None)
+        try:
+            value = exposed(module, item)
+        except AttributeError as exc:
+            if hasattr(module, item):  # hidden: say so (a missing name fails as usual)
+                raise SandboxImportError(f"'from {module.__name__} import {item}': "
+                                         f"{exc}") from None
+            return
         if isinstance(value, types.ModuleType) and not self.is_allowed(value.__name__):
             raise SandboxImportError(
                 f"'from {module.__name__} import {item}': '{item}' is the module "
@@ -392,7 +423,7 @@ class RestrictedImporter:
             return getattr(module, name)
         if name.startswith("_") or name in _GADGETS:
             raise AttributeError(f"'{module.__name__}.{name}' is not available in the sandbox")
-        value = getattr(module, name)
+        value = exposed(module, name)
         if isinstance(value, types.ModuleType):
             if not self.is_allowed(value.__name__):
                 raise AttributeError(

@@ -22,7 +22,7 @@ import pytest
 import zmq
 from spec_kit_contracts import Command
 
-from conftest import GOOD, plugin_pids, running_container, track
+from conftest import DATA_HOME, GOOD, data_folder, plugin_pids, running_container, track
 from spec_kit_runtime import PluginContainer, wire
 from spec_kit_runtime.protocol import (
     PROTOCOL_VERSION,
@@ -264,4 +264,26 @@ def test_garbage_on_an_authenticated_connection_is_answered_or_dropped(
     assert error_code(ask(sock, bad_send)) in {"protocol", "handler"}
     reply = ask(sock, STATUS)
     assert isinstance(reply, Reply) and reply.ok
+    healthy(target, design_pid)
+
+
+def test_a_pickled_message_body_is_refused_not_unpickled(target: Target, stranger: Any) -> None:
+    """The body is a pickle whose loading would create a file where design's worker may
+    write (its data folder): nothing on the way (supervisor, worker) may load it."""
+    import pickle
+
+    marker = data_folder(DATA_HOME / "spec-kit-runtime", "design") / "unpickled"
+
+    class Detonator:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (open, (str(marker), "w"))
+
+    design_pid = plugin_pids(target.container)["design"]
+    sock = stranger(target.clients)
+    hello = ask(sock, ClientHello((target.runtime_dir / "token").read_bytes()))
+    assert isinstance(hello, Reply) and hello.ok
+    body = pickle.dumps(Detonator())
+    reply = ask(sock, Send(21, "command:design:generate", "design", 2.0, body))
+    assert error_code(reply) == "protocol"
+    assert not marker.exists()
     healthy(target, design_pid)

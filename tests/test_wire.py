@@ -269,3 +269,30 @@ def test_any_message_data_is_a_message_or_refused(data: dict[str, Any]) -> None:
     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20))
 def test_values_round_trip(value: Any) -> None:
     assert wire.unpack_value(wire.pack_value(value)) == value
+
+
+class _Detonator:
+    """Unpickling this would create a file: proof that something unpickled it."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.marker, "w"))
+
+
+def test_pickled_payloads_are_never_unpickled(tmp_path: Any) -> None:
+    import pickle
+
+    marker = tmp_path / "unpickled"
+    pickled = pickle.dumps(_Detonator(str(marker)))
+    for code in range(0, 128):  # as any extension type: refused unless it is one of ours
+        frame = msgpack.packb(msgpack.ExtType(code, pickled))
+        with contextlib.suppress(ProtocolError):
+            wire.unpack_value(frame)
+    with pytest.raises(ProtocolError):
+        wire.unpack_value(pickled)  # as a whole body: not msgpack
+    assert wire.unpack_value(wire.pack_value({"blob": pickled})) == {"blob": pickled}  # bytes
+    with pytest.raises(EncodeError):
+        wire.pack_value(_Detonator(str(marker)))  # and nothing is pickled on the way out
+    assert not marker.exists()

@@ -41,22 +41,3 @@ def test_the_supervisor_itself_keeps_its_privileges() -> None:
     with running_container() as container:
         supervisor = container.status()["supervisor"]["pid"]
         assert kernel_flags(supervisor)["no_new_privs"] is False
-
-
-def _network_of(pid: int) -> str:
-    return os.readlink(f"/proc/{pid}/ns/net")
-
-
-@pytest.mark.skipif(os.getuid() != 0, reason="without root, each worker makes its own (in a "
-                    "user namespace): test_confinement_worker covers that")
-def test_as_root_forked_workers_share_one_empty_network_and_hold_no_handle_to_it() -> None:
-    with running_container() as container:
-        load_active(container, GOOD, "design")
-        load_active(container, PLUGINS / "crash" / "crashy", "crashy")
-        pids = [plugin_entry(container, p)["pid"] for p in ("design", "crashy")]
-        supervisor = container.status()["supervisor"]["pid"]
-        networks = {_network_of(pid) for pid in pids}
-        assert len(networks) == 1 and _network_of(supervisor) not in networks
-        for pid in pids:  # the fork server's handle to it was closed before the plugin ran
-            handles = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-            assert not handles & networks, handles

@@ -34,45 +34,14 @@ NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/h
                  "/etc/ca-certificates", "/usr/share/ca-certificates")
 
 
-def empty_network() -> int | None:
-    """A file descriptor of a new, empty network namespace for forked workers to join, or
-    None. Made once, by the fork server, when it may (root): joining one costs microseconds,
-    where making one per worker cost about 0.4 ms and a teardown in the kernel at each end.
-    The workers that join it share it: no interface is up in it, and neither their uid (no
-    capability there without root) nor Landlock's scope on abstract unix sockets lets them
-    reach one another through it.
-    """
-    try:
-        host = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        if _LIBC.unshare(CLONE_NEWNET) != 0:
-            return None
-        try:
-            return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        finally:
-            if _LIBC.setns(host, CLONE_NEWNET) != 0:  # the fork server must not stay in it
-                code = ctypes.get_errno()
-                raise OSError(code, f"setns back to the host's network: {os.strerror(code)}")
-    finally:
-        os.close(host)
-
-
-def own_network(shared: int | None = None) -> bool | str:
-    """Leave the host's network: join ``shared`` (``empty_network``, closed here), or make a
-    new, empty network namespace (no interface up, not even loopback). True, or why not.
+def own_network() -> bool | str:
+    """A new, empty network namespace (no interface up, not even loopback): True, or why not.
 
     As root directly; otherwise inside a user namespace of its own that maps only our own
     uid and gid. Either needs a single-threaded process: call it before any thread starts.
     Not for a root without the right to (a container's): in a user namespace it would lose
     its power over the host's files, which its plugin may count on.
     """
-    if shared is not None:
-        joined = _LIBC.setns(shared, CLONE_NEWNET) == 0
-        os.close(shared)
-        if joined:
-            return True
     if _LIBC.unshare(CLONE_NEWNET) == 0:
         return True
     direct = os.strerror(ctypes.get_errno())

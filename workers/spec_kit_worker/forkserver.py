@@ -41,7 +41,7 @@ from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
 
 from . import host as _preloaded_host  # noqa: F401  (imported here so that forks share it)
 from . import loader as _preloaded_loader  # noqa: F401
-from .confine import empty_network, interpreter_paths, ruleset
+from .confine import interpreter_paths, ruleset
 from .landlock import Ruleset
 from .parent import adopt_orphans, die_with_parent
 from .start import run_worker
@@ -65,7 +65,6 @@ class ForkServer:
         signal.signal(signal.SIGTERM, lambda *_: None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
         self._wake_write = wake_write
-        self._network = empty_network()  # joined by forked workers that leave the host's
         self._running = True
 
     # -- loop ------------------------------------------------------------------------------
@@ -181,7 +180,7 @@ class ForkServer:
                 os.close(fd)
             os.setsid()  # its own session and process group: a stop reaches its children
             if read_fd < 0:
-                code = run_worker(boot, rules, self._network)  # closes it, in this child
+                code = run_worker(boot, rules)
             else:
                 os.close(write_fd)
                 os.set_inheritable(read_fd, True)

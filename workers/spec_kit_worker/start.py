@@ -24,21 +24,17 @@ from .prctl import PR_SET_NO_NEW_PRIVS, prctl
 from .rlimits import apply_limits
 
 
-def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None,
-               network: int | None = None) -> int:
+def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
     """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
-    built by the fork server for a fork, here for a fresh interpreter) and, if it is to leave
-    the host's network, the shared empty one to join (``confine.empty_network``; closed in
-    any case); the return value is the exit code."""
+    built by the fork server for a fork, here for a fresh interpreter); the return value is
+    the exit code."""
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
     os.environ[OWNER_VARIABLE] = str(os.getpid())  # inherited: marks the plugin's processes
     apply_limits(bootstrap)
     applied: dict[str, bool | str] = {}  # layer: True, or why the kernel would not have it
     if bootstrap.own_network:
-        applied["own_network"] = own_network(network)
-    elif network is not None:
-        os.close(network)
+        applied["own_network"] = own_network()
     endpoint = reach(bootstrap.endpoint)
     os.chdir(bootstrap.data_dir)
     if isinstance(rules, Ruleset):

@@ -274,3 +274,24 @@ def test_state_values_are_what_the_wire_carries(world: World) -> None:
                              body=pack_value({"key": "k", "value": [1, "two", None]}))
     assert outcome == {"ok": True, "result": None}
     assert world.intruder("get_state", "k") == {"ok": True, "result": [1, "two", None]}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="worker_user needs a root supervisor")
+def test_with_a_worker_user_what_the_service_makes_is_the_workers_own(tmp_path: Path) -> None:
+    """The service runs as root; the worker, as nobody, must still use what it made in its
+    data folder with its own code. A hard link there is refused: its worker could have made
+    it to a file only root may read."""
+    with world_in(tmp_path, hardening={"worker_user": "nobody", "landlock": False}) as world:
+        ok(world.intruder("mkdir", "sub"))
+        ok(world.intruder("write", "sub/note.txt"))
+        assert ok(world.intruder("local", "sub/note.txt", "sub")) == [
+            "overwritten by intruder", ["note.txt"]]
+        private = world.data / "plugins" / "intruder"
+        nobody = private.stat().st_uid
+        assert nobody != 0
+        assert {(private / p).stat().st_uid for p in ("sub", "sub/note.txt")} == {nobody}
+        secret = tmp_path / "root-only.txt"
+        secret.write_text("root's")
+        secret.chmod(0o600)
+        os.link(secret, private / "linked.txt")
+        assert "hard links" in refused(world.intruder("read", "linked.txt"))

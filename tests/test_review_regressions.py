@@ -18,7 +18,7 @@ from conftest import (
     running_container,
     wait_until,
 )
-from spec_kit_runtime import EncodeError, PluginStateError, RoutingError
+from spec_kit_runtime import EncodeError, LifecycleError, PluginStateError, RoutingError
 
 pytestmark = pytest.mark.timeout(40)
 NESTED = PLUGINS / "nested"
@@ -117,3 +117,35 @@ def test_load_during_an_operation_is_refused_not_falsely_reported(tmp_path: Path
         busy.join(10)
         unloading.join(10)
         assert container.status()["plugins"] == []
+
+
+WITNESS = PLUGINS / "bad" / "witness"
+
+
+def test_a_batched_restart_gives_each_phase_its_own_timeout(tmp_path: Path) -> None:
+    """load, initialize and activate take 0.6 s each, phase_timeout is 1 s: one at a time
+    they passed; sent at once, activate used to time out before initialize had answered."""
+    with running_container(phase_timeout=1.0, data_dir=str(tmp_path / "data")) as container:
+        folder = data_folder(tmp_path / "data", "witness")
+        load_active(container, WITNESS, "witness",
+                    config={"log": str(folder / "phases.log"), "fail_flag": "", "slow": 0.6})
+        (folder / "slow-load").write_text("0.6")
+        container.restart_plugin("witness")  # load, initialize, activate in one batch
+        assert container.status()["plugins"][0]["state"] == "active"
+
+
+def test_activate_may_be_retried_after_it_failed(tmp_path: Path) -> None:
+    """A failed activate (a database not up yet, say) may be tried again on the same worker."""
+    with running_container(data_dir=str(tmp_path / "data")) as container:
+        folder = data_folder(tmp_path / "data", "witness")
+        flag = folder / "no-database"
+        container.discover_plugins([WITNESS])
+        container.load_plugin(container.discovered_plugins["witness"], config={
+            "log": str(folder / "phases.log"), "fail_flag": "",
+            "fail_activate_flag": str(flag)})
+        flag.touch()
+        with pytest.raises(LifecycleError, match="activate fails"):
+            container.activate_plugin("witness")
+        flag.unlink()
+        container.activate_plugin("witness")
+        assert container.status()["plugins"][0]["state"] == "active"

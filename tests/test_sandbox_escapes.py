@@ -21,6 +21,7 @@ CORPUS = Path(__file__).parent / "sandbox_escapes"
 STOPPED_AT = {
     "contextlib_chdir_os_side_effect": "run",  # contextlib.chdir is hidden
     "dataclass_codegen_injection": "load",  # a field name that is not an identifier
+    "dataclass_forged_base_fields": "load",  # the same, inherited from a forged base
     "frame_via_exit_and_match": "load",  # 'int', 'float', 'bytes' rebound
     "io_fileio_via_lastresort": "run",  # logging.lastResort is hidden
     "logging_brace_formatter_via_instance": "load",  # logging.BufferingFormatter is hidden

@@ -231,11 +231,12 @@ class Lifecycle:
     def after_failure(self, operation: _Operation) -> None:
         """A failed load leaves no half-started worker behind."""
         slot = operation.slot
-        if operation.name in ("load", "recover", "start", "restart") and slot.worker is not None:
+        starting = operation.name in ("load", "recover", "start", "restart")
+        if starting and slot.worker is not None:
             slot.worker.expected_exit = True
             slot.worker.signal_tree(signal.SIGKILL)
-        if operation.name in ("load", "unload") or slot.worker is None:
-            slot.status = "error"
+        if starting or operation.name == "unload" or slot.worker is None:
+            slot.status = "error"  # not whatever the killed worker's plugin last said
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -249,7 +250,8 @@ class Lifecycle:
 
         Sending load, initialize and activate together saves two round trips of every
         (re)start; the worker skips the rest after a failure. Each phase gets phase_timeout
-        from the answer to the one before it, as if it had been sent then.
+        from the answer to the one before it, as if it had been sent then (every later one is
+        postponed at each answer).
         """
         assert len(phases) == 1 or not best_effort, "best effort is for single phases"
 
@@ -265,6 +267,8 @@ class Lifecycle:
 
             def answered(index: int, name: str) -> Responder:
                 def on_reply(ok: bool, reply: bytes) -> None:
+                    if op.finished:  # an earlier phase of the batch failed: nothing to change
+                        return
                     try:
                         value = unpack_value(reply)
                     except RuntimeFailure as exc:
@@ -272,9 +276,9 @@ class Lifecycle:
                         return
                     if ok and isinstance(value, dict) and isinstance(value.get("status"), str):
                         slot.status = value["status"]
-                        if index + 1 < len(phases):
-                            router.postpone(cids[index + 1], timeout)
-                        else:
+                        for later in cids[index + 1:]:  # as if sent now
+                            router.postpone(later, timeout)
+                        if index + 1 == len(phases):
                             op.proceed()
                     elif best_effort:
                         slot.last_error = from_data(value).message

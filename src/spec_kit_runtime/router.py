@@ -149,10 +149,13 @@ class Router:
         """Answer every call whose deadline has passed with DeadlineExceeded."""
         for cid in self.deadlines.due(now):
             pending = self._pending.pop(cid)
-            self._answer(pending, False, pack_error(DeadlineExceeded(
-                f"plugin '{pending.owner}' did not answer {pending.what} within "
-                f"{pending.timeout:g}s", plugin=pending.owner, what=pending.what,
-            )))
+            try:  # one failing answer must not strand the others, already off the deadlines
+                self._answer(pending, False, pack_error(DeadlineExceeded(
+                    f"plugin '{pending.owner}' did not answer {pending.what} within "
+                    f"{pending.timeout:g}s", plugin=pending.owner, what=pending.what,
+                )))
+            except Exception:
+                log.exception("internal error answering an expired call to %s", pending.owner)
 
     def fail_calls_to(self, owner: str, error: RuntimeFailure) -> None:
         """Answer every call in flight to ``owner`` with ``error`` (its worker died)."""

@@ -53,13 +53,23 @@ def dataclass(cls: Any = None, /, **options: Any) -> Any:
 
 
 def _check_field_names(cls: Any) -> None:
+    """Every name dataclasses will paste into code: the class's own annotations, and the
+    fields it inherits, by key and by ``Field.name`` (a base's ``__dataclass_fields__`` can
+    be forged, and a Field renamed)."""
     if not isinstance(cls, type):
         raise SandboxViolation("dataclasses.dataclass: not a class")
-    for name in inspect.get_annotations(cls):  # the class's own, as dataclasses reads them
+    names: list[Any] = list(inspect.get_annotations(cls))  # the class's own, as dataclasses reads
+    for base in cls.__mro__:
+        inherited = base.__dict__.get("__dataclass_fields__", {})
+        if not isinstance(inherited, dict):
+            raise SandboxViolation("dataclasses.dataclass: a base's fields are not a dict")
+        for key, field in inherited.items():
+            names += [key, getattr(field, "name", None)]
+    for name in names:
         if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
                 or (name.startswith("__") and name.endswith("__"))):
             raise SandboxViolation(f"dataclasses.dataclass: field name {name!r} is not allowed "
-                                 "in the sandbox")
+                                   "in the sandbox")
 
 
 # Handed out by no module view, under whatever name a module re-exports them: they are
@@ -68,6 +78,7 @@ _HIDDEN: tuple[Any, ...] = (
     functools.singledispatch, functools.singledispatchmethod,  # eval string annotations
     warnings.formatwarning, warnings.showwarning, warnings.warn_explicit,  # read any file
     contextlib.chdir,  # os.chdir
+    dataclasses.make_dataclass,  # the real dataclass, on bases it is given
     logging.lastResort, logging.BufferingFormatter,  # stderr's io objects; a Formatter
 )
 _REPLACED: tuple[tuple[Any, Any], ...] = (

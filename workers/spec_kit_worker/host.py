@@ -225,7 +225,7 @@ class WorkerHost:
         try:
             status = self._phase(phase)
         except Exception as exc:
-            if phase.phase in _START_PHASES:
+            if phase.phase in ("load", "initialize"):  # the worker is done for: it is killed
                 self._failed_phase = phase.phase
             text = traceback.format_exc()
             log.error("%s failed:\n%s", phase.phase, text)

@@ -211,7 +211,12 @@ class HostServices:
     def _files(self, call: _Call) -> FileSystem:
         """The plugin's file system, made at its first call (on its lane: it makes folders)."""
         if call.plugin.files is None:
-            call.plugin.files = FileSystem(self._roots(call.plugin.plugin_id), self.file_limit)
+            worker = call.slot.worker
+            asked = worker.confinement if worker is not None else None
+            owner = (asked.uid, asked.gid) if asked is not None and asked.uid is not None \
+                and asked.gid is not None else None
+            call.plugin.files = FileSystem(self._roots(call.plugin.plugin_id, owner),
+                                           self.file_limit)
         return call.plugin.files
 
     @property
@@ -219,13 +224,13 @@ class HostServices:
         """The largest file a plugin may read or write: it must fit in one message."""
         return max(self.config.max_message_bytes - ENVELOPE_BYTES, 0)
 
-    def _roots(self, plugin_id: str) -> tuple[Root, ...]:
-        """The plugin's data folder first (made, with its owner, at each spawn), then the
-        configured roots."""
+    def _roots(self, plugin_id: str, owner: tuple[int, int] | None) -> tuple[Root, ...]:
+        """The plugin's data folder first (made, with its owner, at each spawn; what the
+        service makes there is ``owner``'s too), then the configured roots."""
         private = self.data_dir / "plugins" / plugin_id
         if not private.is_dir():
             raise ServiceError(f"plugin '{plugin_id}' has no data folder {private}")
-        return (Root(os.path.realpath(private), True),
+        return (Root(os.path.realpath(private), True, owner),
                 *self.config.settings_for(plugin_id).filesystem)
 
     def _folder(self, name: str) -> Path:

@@ -48,10 +48,13 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 @dataclass(frozen=True)
 class Root:
     """A folder a plugin may use: ``path`` absolute and free of symbolic links (resolved
-    when configured), ``writable`` or read-only."""
+    when configured), ``writable`` or read-only. ``owner`` (uid, gid): whom what the service
+    makes there belongs to, for the plugin's data folder when its worker runs as another
+    user (the worker must be able to use it too); None: the supervisor's user."""
 
     path: str
     writable: bool
+    owner: tuple[int, int] | None = None
 
     def holds(self, real: str) -> bool:
         """Whether the real path ``real`` is the root or below it."""
@@ -149,7 +152,7 @@ def resolve(root: Root, parts: Sequence[str], follow_last: bool = True,
             if last:
                 yield Located(root, stack[-1], name)
                 return
-            stack.append(_open_dir(stack[-1], name, make_parents))
+            stack.append(_open_dir(stack[-1], name, make_parents, root.owner))
         yield Located(root, stack[-1], "")
     finally:
         for fd in stack:
@@ -181,7 +184,7 @@ def _link_target(dir_fd: int, name: str) -> str | None:
         raise
 
 
-def _open_dir(dir_fd: int, name: str, make: bool) -> int:
+def _open_dir(dir_fd: int, name: str, make: bool, owner: tuple[int, int] | None) -> int:
     try:
         return os.open(name, _DIR, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -189,7 +192,10 @@ def _open_dir(dir_fd: int, name: str, make: bool) -> int:
             raise
     with contextlib.suppress(FileExistsError):  # made meanwhile: opened like any other
         os.mkdir(name, 0o700, dir_fd=dir_fd)
-    return os.open(name, _DIR, dir_fd=dir_fd)
+    fd = os.open(name, _DIR, dir_fd=dir_fd)
+    if owner is not None:
+        os.fchown(fd, *owner)
+    return fd
 
 
 def confined(fd: int, root: Root) -> None:
@@ -228,6 +234,9 @@ class FileSystem:
                 info = os.fstat(fd)
                 if not stat.S_ISREG(info.st_mode):
                     raise ServiceFileError(f"'{path}' is not a regular file", path=path)
+                if info.st_nlink > 1 and at.root.owner is not None:
+                    # A hard link its worker made to a file only we may read: refused.
+                    raise PathRefusedError(f"'{path}' has other hard links", path=path)
                 self._check_size(path, info.st_size)
                 data = _read_all(fd, self.max_bytes + 1)
             finally:
@@ -250,6 +259,8 @@ class FileSystem:
             temporary = f".{at.name[:200]}.{secrets.token_hex(6)}.tmp"
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o600, dir_fd=at.dir_fd)
+            if at.root.owner is not None:
+                os.fchown(fd, *at.root.owner)
             try:
                 with os.fdopen(fd, "wb") as file:
                     file.write(data)
@@ -285,6 +296,9 @@ class FileSystem:
                 if not stat.S_ISDIR(info.st_mode):
                     raise ServiceFileError(f"'{path}' exists and is not a folder",
                                            path=path) from None
+            else:
+                if at.root.owner is not None:  # (a link swapped in meanwhile: its own owner)
+                    os.chown(at.name, *at.root.owner, dir_fd=at.dir_fd, follow_symlinks=False)
 
     def list_directory(self, path: str, pattern: str = "*") -> list[str]:
         """The paths in a folder whose names match ``pattern`` (fnmatch, no ``/``), sorted,

@@ -44,6 +44,8 @@ class IntruderPlugin(PluginBase):
         registry.register_command("intruder:get_state", self.get_state)
         registry.register_command("intruder:raw", self.raw)
         registry.register_command("intruder:one_way", self.one_way)
+        registry.register_command("intruder:local", self.local)
+        registry.register_command("intruder:mkdir", self.mkdir)
 
     def read(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
         return _outcome(lambda: self.fs.read_file(arguments[0]))
@@ -74,6 +76,17 @@ class IntruderPlugin(PluginBase):
         cid = host._new_cid()
         host._send(ServiceCall(cid, service, method, body))
         return _outcome(lambda: host._await_reply(cid, 5.0, "raw"))
+
+    def mkdir(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
+        return _outcome(lambda: self.fs.create_directory(arguments[0]))
+
+    def local(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
+        """Its own code, no service: read the file ``arguments[0]``, list ``arguments[1]``
+        (both relative to its working directory, its data folder)."""
+        def read_and_list() -> list[Any]:
+            with open(arguments[0]) as file:
+                return [file.read(), sorted(os.listdir(arguments[1]))]
+        return _outcome(read_and_list)
 
     def one_way(self, arguments: list[str], options: dict[str, Any]) -> str:
         """``options["count"]`` malformed one-way calls (no answer comes back)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zmq
 from zmq.backend import Socket as _CompiledSocket
 
-NOBLOCK = int(zmq.NOBLOCK)
+_NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
 _RCVMORE = int(zmq.RCVMORE)
 _send = _CompiledSocket.send
@@ -25,8 +25,8 @@ def send_routed(sock: zmq.Socket[bytes], identity: bytes, frame: bytes) -> None:
     Raises zmq.ZMQError: EHOSTUNREACH when the peer is gone (ROUTER_MANDATORY), EAGAIN when
     its queue is full.
     """
-    _send(sock, identity, NOBLOCK | _SNDMORE)
-    _send(sock, frame, NOBLOCK)
+    _send(sock, identity, _NOBLOCK | _SNDMORE)
+    _send(sock, frame, _NOBLOCK)
 
 
 def receive_routed(sock: zmq.Socket[bytes]) -> tuple[bytes, bytes | None]:
@@ -35,22 +35,22 @@ def receive_routed(sock: zmq.Socket[bytes]) -> tuple[bytes, bytes | None]:
     The frame is None when the peer sent other than exactly one frame (the rest is read
     and discarded, so the next call starts at a message boundary).
     """
-    identity: bytes = _recv(sock, NOBLOCK)
-    part = _recv(sock, NOBLOCK, False)  # a ROUTER hands the identity and the rest at once
+    identity: bytes = _recv(sock, _NOBLOCK)
+    part = _recv(sock, _NOBLOCK, False)  # a ROUTER hands the identity and the rest at once
     if not part.more:  # (a Frame says so for less than a getsockopt call costs)
         frame: bytes = part.bytes
         return identity, frame
     while _get(sock, _RCVMORE):
-        _recv(sock, NOBLOCK)
+        _recv(sock, _NOBLOCK)
     return identity, None
 
 
-def send(sock: zmq.Socket[bytes], frame: bytes, flags: int = 0) -> None:
-    """Send one frame on a DEALER socket (``flags``: 0 or NOBLOCK)."""
-    _send(sock, frame, flags)
+def send(sock: zmq.Socket[bytes], frame: bytes) -> None:
+    """Send one frame on a DEALER socket (blocking while its queue is full)."""
+    _send(sock, frame, 0)
 
 
-def receive(sock: zmq.Socket[bytes], flags: int = 0) -> bytes:
-    """Receive one frame from a DEALER socket (``flags``: 0 or NOBLOCK)."""
-    frame: bytes = _recv(sock, flags)
+def receive(sock: zmq.Socket[bytes]) -> bytes:
+    """Receive one frame from a DEALER socket (blocking: poll first where that matters)."""
+    frame: bytes = _recv(sock, 0)
     return frame

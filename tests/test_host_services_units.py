@@ -215,17 +215,18 @@ def test_a_malformed_body_is_a_protocol_error(tmp_path: Path) -> None:
 
 def test_filesystem_roots_are_resolved_and_checked(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
+    (tmp_path / "out").mkdir()
     (tmp_path / "file").write_text("")
     source = tmp_path / "runtime.yaml"
     config = config_from_data({
         "runtime": {"data_dir": "data", "state_max_bytes": 2048},
         "plugins": {"p": {"filesystem": [{"path": "docs"},
-                                         {"path": str(tmp_path), "writable": True}]}},
+                                         {"path": str(tmp_path / "out"), "writable": True}]}},
     }, source)
     assert config.data_dir == tmp_path / "data"
     assert config.state_max_bytes == 2048
     assert config.settings_for("p").filesystem == (Root(str(tmp_path / "docs"), False),
-                                                   Root(str(tmp_path), True))
+                                                   Root(str(tmp_path / "out"), True))
     for entry, why in [
         ({"filesystem": {"path": "docs"}}, "must be a list"),
         ({"filesystem": ["docs"]}, "must be a mapping with 'path'"),
@@ -251,3 +252,48 @@ def test_roots_may_not_reach_the_data_or_runtime_directory(tmp_path: Path, root:
                               tmp_path / "runtime.yaml")
     with pytest.raises(ConfigError, match=r"plugins\.p\.filesystem\[0\]"):
         HostServices(config, tmp_path / "rt", lambda: 0.0)
+
+
+def test_a_read_only_root_may_not_nest_in_a_writable_one(tmp_path: Path) -> None:
+    """Found by a review: '/proj/./vendor/x' picked the writable root and wrote (and could
+    delete) the read-only folder inside it."""
+    (tmp_path / "proj" / "vendor").mkdir(parents=True)
+    source = tmp_path / "runtime.yaml"
+    for roots in ([{"path": "proj", "writable": True}, {"path": "proj/vendor"}],
+                  [{"path": "proj/vendor", "writable": True}, {"path": "proj"}]):
+        with pytest.raises(ConfigError, match="nests with"):
+            config_from_data({"plugins": {"p": {"filesystem": roots}}}, source)
+    same = [{"path": "proj"}, {"path": "proj/vendor"}]  # both read-only: fine
+    assert len(config_from_data({"plugins": {"p": {"filesystem": same}}},
+                                source).plugins["p"].filesystem) == 2
+
+
+def test_a_chain_of_links_cannot_hold_unbounded_descriptors(tmp_path: Path) -> None:
+    """Each link may add components; the walk holds a folder fd per level. A chain deeper
+    than MAX_DEPTH through links is refused, whatever the path asked for looks like."""
+    from spec_kit_runtime.errors import PathRefusedError
+    from spec_kit_runtime.host_services.filesystem import MAX_DEPTH, FileSystem
+
+    root = tmp_path / "root"
+    deep = root.joinpath(*["a"] * (MAX_DEPTH + 10))
+    deep.mkdir(parents=True)
+    (root / "n").symlink_to("/".join(["a"] * (MAX_DEPTH + 10)))
+    files = FileSystem([Root(str(root), True)], 1 << 20)
+    with pytest.raises(PathRefusedError, match="folders deep"):
+        files.exists("n/x")
+    assert files.exists("a/a")  # an ordinary path still works
+
+
+def test_deeply_nested_arguments_are_refused_before_anything_uses_them(tmp_path: Path) -> None:
+    """Found by a review: a value nested past Python's recursion limit (msgpack decodes
+    about 1000 levels) made config.set raise RecursionError on the loop, unanswered."""
+    from spec_kit_runtime.host_services.dispatch import MAX_NESTING, _Method, _nests_within
+
+    value: Any = 1
+    for _ in range(900):
+        value = [value]
+    assert not _nests_within(value, MAX_NESTING)
+    assert _nests_within([[{"a": [1]}]], MAX_NESTING)
+    method = _Method(lambda call: None, "set", (("value", (lambda v: True, "anything")),), False)
+    with pytest.raises(ServiceError, match="nest more than"):
+        _arguments(ServiceCall(1, "config", "set", pack_value({"value": value})), method)

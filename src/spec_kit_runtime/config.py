@@ -264,7 +264,7 @@ def _roots(data: Any, base: Path, where: str) -> tuple[Root, ...]:
     now, symbolic links and all, so that what a root means cannot change later."""
     if not isinstance(data, list):
         raise ConfigError(f"{where} must be a list of {{path, writable}} mappings")
-    roots = []
+    roots: list[Root] = []
     for index, item in enumerate(data):
         at = f"{where}[{index}]"
         if not isinstance(item, dict) or "path" not in item or set(item) - {"path", "writable"}:
@@ -281,6 +281,11 @@ def _roots(data: Any, base: Path, where: str) -> tuple[Root, ...]:
                               f"{getattr(exc, 'strerror', None) or exc}") from None
         if not real.is_dir():
             raise ConfigError(f"{at}.path {path!r} is not a folder")
+        for other in roots:  # a read-only folder inside a writable one would be writable
+            if other.writable != writable and (other.holds(str(real)) or
+                                               Root(str(real), writable).holds(other.path)):
+                raise ConfigError(f"{at}.path {path!r} nests with {other.path}, one writable "
+                                  "and one not: make both the same, or keep them apart")
         roots.append(Root(str(real), writable))
     return tuple(roots)
 

@@ -266,10 +266,16 @@ class HostServices:
         return respond
 
 
+MAX_NESTING = 64  # levels of lists and maps in a call's arguments (state, config values)
+
+
 def _arguments(record: ServiceCall, method: _Method) -> dict[str, Any]:
     """The call's arguments: a map with exactly the method's names, each of its type."""
     args = unpack_value(record.body)
     where = f"{record.service}.{record.method}"
+    if not _nests_within(args, MAX_NESTING):
+        raise ServiceError(f"{where}: the arguments nest more than {MAX_NESTING} deep",
+                           service=record.service, method=record.method)
     expected = [name for name, _ in method.params]
     if not isinstance(args, dict) or set(args) != set(expected):
         got = sorted(map(str, args)) if isinstance(args, dict) else type(args).__name__
@@ -283,9 +289,26 @@ def _arguments(record: ServiceCall, method: _Method) -> dict[str, Any]:
     return args
 
 
+def _nests_within(value: Any, limit: int) -> bool:
+    """Whether no list, tuple or map in ``value`` lies more than ``limit`` levels deep
+    (checked without recursion: the value is the plugin's)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list | tuple | dict):
+            if depth > limit:
+                return False
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return True
+
+
 def _answer(run: Callable[[], Any]) -> tuple[bool, bytes]:
-    """A call's reply body: its result, or the RuntimeFailure it raised."""
+    """A call's reply body: its result, or the RuntimeFailure it raised (a RecursionError
+    too: a folder nested deeper than Python recurses, say; the plugin's, not ours)."""
     try:
         return True, pack_value(run())
     except RuntimeFailure as exc:
         return False, pack_error(exc)
+    except RecursionError:
+        return False, pack_error(ServiceError("the call nests deeper than the service goes"))

@@ -40,6 +40,7 @@ from ..errors import PathRefusedError, ServiceError, ServiceFileError, ServiceFi
 MAX_SYMLINKS = 40  # as the kernel's own limit: more on one path is a loop
 MAX_PATH_BYTES = 4096
 MAX_DEPTH = 256  # components of a path
+_MAX_WALKED = 4 * MAX_DEPTH  # components one call walks, symbolic links' targets included
 MAX_ENTRIES = 10_000  # names in one list_directory answer
 MAX_PATTERN = 255
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -120,10 +121,14 @@ def resolve(root: Root, parts: Sequence[str], follow_last: bool = True,
     """
     stack = [_open_root(root)]
     pending = deque(parts)
+    walked = 0  # components, links' included: a chain of links must not hold fds unbounded
     links = 0
     try:
         while pending:
             name = pending.popleft()
+            walked += 1
+            if walked > _MAX_WALKED or len(stack) > MAX_DEPTH:
+                raise PathRefusedError(f"more than {MAX_DEPTH} folders deep, links followed")
             if name in ("", "."):
                 continue
             if name == "..":  # only ever from a link's target: locate refuses the plugin's
@@ -306,17 +311,21 @@ class FileSystem:
         if "/" in pattern or "\0" in pattern or len(pattern) > MAX_PATTERN:
             raise ServiceError(f"a pattern matches names in one folder: no '/', at most "
                                f"{MAX_PATTERN} characters", pattern=pattern[:MAX_PATTERN])
+        found: list[str] = []
         with self._errors(path), self._at(path) as at:
             fd = open_at(at, _DIR)
             try:
-                names = os.listdir(fd)
+                with os.scandir(fd) as entries:  # read as it goes: a huge folder stops early
+                    for entry in entries:
+                        if fnmatch.fnmatchcase(entry.name, pattern):
+                            found.append(entry.name)
+                            if len(found) > MAX_ENTRIES:
+                                raise ServiceError(
+                                    f"'{path}' has more than {MAX_ENTRIES} entries matching "
+                                    f"'{pattern}': use a narrower pattern", path=path)
             finally:
                 os.close(fd)
-        found = sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
-        if len(found) > MAX_ENTRIES:
-            raise ServiceError(f"'{path}' has {len(found)} entries matching '{pattern}', more "
-                               f"than {MAX_ENTRIES}: use a narrower pattern", path=path)
-        return [os.path.join(path, name) for name in found]
+        return [os.path.join(path, name) for name in sorted(found)]
 
     def delete(self, path: str) -> None:
         """Remove a file, or a folder and everything in it; a symbolic link is removed

@@ -18,12 +18,12 @@ from pathlib import Path
 from spec_kit_runtime.bootstrap import Bootstrap
 
 from . import landlock
+from .libc import LIBC
 from .parent import die_with_parent
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 _CAPABILITY_VERSION_3 = 0x20080522
-_LIBC = ctypes.CDLL(None, use_errno=True)
 
 SYSTEM_LIBRARIES = ("/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32",
                     "/usr/local/lib")
@@ -42,13 +42,13 @@ def own_network() -> bool | str:
     Not for a root without the right to (a container's): in a user namespace it would lose
     its power over the host's files, which its plugin may count on.
     """
-    if _LIBC.unshare(CLONE_NEWNET) == 0:
+    if LIBC.unshare(CLONE_NEWNET) == 0:
         return True
     direct = os.strerror(ctypes.get_errno())
     uid, gid = os.getuid(), os.getgid()
     if uid == 0:
         return f"the kernel refused a network namespace to root ({direct})"
-    if _LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+    if LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
         return (f"the kernel refused a network namespace ({direct}), and one in a user "
                 f"namespace ({os.strerror(ctypes.get_errno())})")
     for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
@@ -64,7 +64,7 @@ def _no_capabilities() -> None:
     plugin could reach kernel code meant for administrators of its namespaces (nftables)."""
     header = struct.pack("=Ii", _CAPABILITY_VERSION_3, 0)
     data = bytes(2 * struct.calcsize("=III"))  # effective, permitted, inheritable: none
-    if _LIBC.capset(header, data) != 0:
+    if LIBC.capset(header, data) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"capset: {os.strerror(code)}")
 

@@ -49,12 +49,14 @@ from spec_kit_runtime.protocol import (
 from spec_kit_runtime.scopes import Scope
 
 from .bus import WorkerBus
+from .libc import release_free_memory
 from .loader import load_plugin_class
 from .registry import FALLBACK_PRIORITY, Handler, WorkerRegistry
 from .services import host_services
 
 log = logging.getLogger("spec_kit_worker")
 _START_PHASES = frozenset({"load", "initialize", "activate"})
+_TRIM_WHEN_IDLE_FOR = 0.05  # seconds without a record after a phase
 _REPLY_GRACE = 5.0  # past the deadline, the supervisor's own timeout error should be here
 
 
@@ -81,6 +83,7 @@ class WorkerHost:
         self._deferred: deque[Record] = deque()
         self._preloaded: tuple[IPlugin | None, Exception | None] | None = None
         self._failed_phase: str | None = None  # a start-up phase failed: the later ones skip
+        self._untrimmed = False  # a phase ran since the heap was last trimmed
 
     def run(self) -> int:
         """Serve until told to stop; the return value is the process exit code."""
@@ -94,12 +97,25 @@ class WorkerHost:
         self._preload()
         try:
             while not self._stopping:
-                deferred = self._deferred.popleft() if self._deferred else None
-                self._serve(deferred or self._receive(None))
+                self._serve(self._next_record())
         finally:
             self._socket.close()
             self._context.term()
         return 0
+
+    def _next_record(self) -> Record | None:
+        """What to serve next. Once a lifecycle phase has run and nothing came for a moment,
+        the heap's freed pages go back to the kernel first (``release_free_memory``): off
+        the restart's path, and once per phase, not per request."""
+        if self._deferred:
+            return self._deferred.popleft()
+        if not self._untrimmed:
+            return self._receive(None)
+        record = self._receive(_TRIM_WHEN_IDLE_FOR)
+        if record is None:
+            release_free_memory()
+            self._untrimmed = False
+        return record
 
     # -- transport -------------------------------------------------------------------------
 
@@ -119,6 +135,7 @@ class WorkerHost:
     def _serve(self, record: Record | None) -> None:
         if isinstance(record, Phase):
             self._run_phase(record)
+            self._untrimmed = True
         elif isinstance(record, Call):
             self._run_call(record)
         elif isinstance(record, Heartbeat):

@@ -28,6 +28,8 @@ import stat
 import struct
 import sys
 
+from .libc import LIBC, LINUX
+
 # The syscall numbers are those of the generic table, shared by these architectures.
 _GENERIC_TABLE = ("x86_64", "aarch64", "armv7l", "i686", "i386", "riscv64",
                   "ppc64le", "ppc64", "s390x", "loongarch64")
@@ -65,9 +67,7 @@ _FS_BY_ABI = {1: (1 << 13) - 1, 2: REFER, 3: TRUNCATE, 5: IOCTL_DEV}
 _NET_BY_ABI = {4: NET_BIND_TCP | NET_CONNECT_TCP}
 _SCOPES_BY_ABI = {6: SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL}
 
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-if _LIBC is not None:
-    _LIBC.syscall.restype = ctypes.c_long
+LIBC.syscall.restype = ctypes.c_long
 
 
 class Unsupported(Exception):
@@ -76,10 +76,9 @@ class Unsupported(Exception):
 
 def _syscall(number: int, *args: int | bytes | None) -> int:
     """``syscall(number, *args)``: ints and None as words, bytes as a pointer to a copy."""
-    assert _LIBC is not None
     converted = [ctypes.create_string_buffer(a, len(a)) if isinstance(a, bytes)
                  else ctypes.c_void_p(a) for a in args]
-    result = int(_LIBC.syscall(ctypes.c_long(number), *converted))
+    result = int(LIBC.syscall(ctypes.c_long(number), *converted))
     if result < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
@@ -88,7 +87,7 @@ def _syscall(number: int, *args: int | bytes | None) -> int:
 
 def abi_version() -> int:
     """The kernel's Landlock ABI version; Unsupported says why there is none."""
-    if _LIBC is None:
+    if not LINUX:
         raise Unsupported(f"Landlock is Linux only (this is {sys.platform})")
     if platform.machine() not in _GENERIC_TABLE:
         raise Unsupported(f"Landlock's syscall numbers are not known here ({platform.machine()})")

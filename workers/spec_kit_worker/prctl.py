@@ -1,16 +1,15 @@
 """``prctl(2)`` for the worker's process attributes (Linux; a no-op elsewhere)."""
 
 import ctypes
-import sys
+
+from .libc import LIBC, LINUX
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
 
 def prctl(option: int, value: int) -> None:
     """Set one attribute of this process; OSError if the kernel refuses."""
-    if _LIBC is not None and _LIBC.prctl(option, value, 0, 0, 0) != 0:
+    if LINUX and LIBC.prctl(option, value, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")

@@ -2,7 +2,9 @@
 
 Prints median and p95 of both intervals over N kills of one plugin. Detection is read
 from the supervisor's own record (``last_exit_at``, CLOCK_MONOTONIC, shared by all
-processes on Linux); "answering" is the first successful request to the new worker.
+processes on Linux); "answering" is the first answer of the new worker, asked as soon as
+its activation event comes (waited for: polling would take CPU from the restart and add an
+interval of its own).
 Run: ``python bench/restart.py [--kills N] [--off LAYER ...]``, ``--off`` turning a layer
 of the worker's confinement off (``landlock``, ``network_namespace``) to see what it costs.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from idle import LAYERS
 from spec_kit_contracts import Command
 
-from spec_kit_runtime import PluginContainer, RuntimeFailure
+from spec_kit_runtime import PluginContainer
 
 PLUGIN = Path(__file__).resolve().parent.parent / "tests" / "plugins" / "crash" / "crashy"
 
@@ -48,19 +50,20 @@ def measure(kills: int, off: tuple[str, ...] = ()) -> tuple[list[float], list[fl
         container.load_plugin(container.discovered_plugins["crashy"])
         container.activate_plugin("crashy")
         ping = Command(command_name="crashy:ping")
-        for _ in range(kills):
-            old = entry(container)["pid"]
-            assert isinstance(old, int)
-            time.sleep(0.05)  # let the previous replacement settle (not measured)
-            killed_at = time.monotonic()
-            os.kill(old, signal.SIGKILL)
-            while True:
-                try:
-                    if container.send_message("crashy", ping)["pong"] != old:
-                        break
-                except RuntimeFailure:  # not back yet; a pause keeps the cores for the restart
-                    time.sleep(0.001)
-            answering.append(time.monotonic() - killed_at)
+        with container.follow_events("event:system:plugin_active") as activations:
+            for _ in range(kills):
+                old = entry(container)["pid"]
+                assert isinstance(old, int)
+                time.sleep(0.05)  # let the previous replacement settle (not measured)
+                killed_at = time.monotonic()
+                os.kill(old, signal.SIGKILL)
+                # Wait for the replacement's activation without polling (which would take
+                # CPU from the restart and add its own interval), then call it once.
+                while next(activations).event_data["pid"] == old:
+                    pass
+                while container.send_message("crashy", ping)["pong"] == old:
+                    pass
+                answering.append(time.monotonic() - killed_at)
             exit_at = entry(container)["last_exit_at"]
             assert isinstance(exit_at, float)
             detected.append(exit_at - killed_at)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -111,12 +113,16 @@ class Routed:
     def __init__(self, count: int, root: Path) -> None:
         folders = plugin_folders(count)
         self.root = folders
-        self.run = subprocess.Popen(
-            [shutil.which("spec-kit-runtime", path=str(Path(sys.executable).parent))
-             or "spec-kit-runtime", "run", "--plugins", str(folders), "--runtime-dir",
-             str(root / f"rt{count}")], stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        self.started = time.monotonic()
-        self.cold_start = _wait_active(root / f"rt{count}", count, self.run) - self.started
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.bind(str(root / f"notify{count}.sock"))
+            self.run = subprocess.Popen(
+                [shutil.which("spec-kit-runtime", path=str(Path(sys.executable).parent))
+                 or "spec-kit-runtime", "run", "--plugins", str(folders), "--runtime-dir",
+                 str(root / f"rt{count}")], stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                env={**os.environ, "NOTIFY_SOCKET": notify.getsockname()})
+            self.started = time.monotonic()
+            self.cold_start = _wait_ready(notify, self.run) - self.started
+        _check_active(root / f"rt{count}", count)
         self.context = zmq.Context()
         self.sock = self.context.socket(zmq.DEALER)
         self.sock.connect(f"ipc://{root}/rt{count}/clients.sock")
@@ -143,20 +149,22 @@ class Routed:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _wait_active(runtime_dir: Path, count: int, run: subprocess.Popen[bytes]) -> float:
+def _wait_ready(notify: socket.socket, run: subprocess.Popen[bytes]) -> float:
+    """When the supervisor said READY=1 (systemd's protocol: every plugin has started),
+    waited for without polling its status, which would take CPU from the start measured."""
     while True:
         assert run.poll() is None, "the supervisor exited"
-        try:
-            client = SupervisorClient.find(runtime_dir, control=True)
-            try:
-                plugins = client.control("status", timeout=10.0)["plugins"]
-            finally:
-                client.close()
-            if len(plugins) == count and all(p["state"] == "active" for p in plugins):
-                return time.monotonic()
-        except Exception:
-            pass
-        time.sleep(0.005)
+        if select.select([notify], [], [], 1.0)[0] and b"READY=1" in notify.recv(4096):
+            return time.monotonic()
+
+
+def _check_active(runtime_dir: Path, count: int) -> None:
+    client = SupervisorClient.find(runtime_dir, control=True)
+    try:
+        plugins = client.control("status", timeout=10.0)["plugins"]
+    finally:
+        client.close()
+    assert len(plugins) == count and all(p["state"] == "active" for p in plugins), plugins
 
 
 def throughput(path: Raw | Routed, total: int) -> float:

@@ -1,18 +1,22 @@
 """The supervisor's end of the fork server link against a scripted peer on a real socketpair:
-nothing it reads is lost, and answers to spawns given up on kill their workers."""
+nothing it reads is lost, answers to spawns given up on kill their workers, and a full
+socket is waited on, boundedly."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from spec_kit_runtime import wire
 from spec_kit_runtime.bootstrap import Bootstrap
-from spec_kit_runtime.forkserver_link import ForkServerLink
+from spec_kit_runtime.forkserver_link import ForkServerLink, SpawnAnswer
 from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
 
 BOOT = Bootstrap(endpoint="ipc:///x", plugin_id="p", secret=b"s" * 32, parent_pid=1,
@@ -52,33 +56,81 @@ def heard(sock: socket.socket) -> list[Record]:
         return records
 
 
-def test_an_end_read_with_the_spawn_answer_is_kept(peer: tuple[ForkServerLink, socket.socket]
-                                                   ) -> None:
+def test_news_keeps_ends_and_answers_in_order(peer: tuple[ForkServerLink, socket.socket]
+                                              ) -> None:
     link, fork_server = peer
+    assert link.request_spawn(BOOT, "fork") == 1
     say(fork_server, Exited(111, -9))
-    say(fork_server, Spawned(1, 4242, ""), with_pipes=True)  # the first spawn's tag
-    say(fork_server, Exited(222, 0))  # read in the same batch as the answer
-    pid, stdout, stderr = link.spawn(BOOT, "fork")
-    assert pid == 4242
-    os.close(stdout)
-    os.close(stderr)
-    assert link.has_exits
-    assert [(e.pid, e.returncode) for e in link.exits()] == [(111, -9), (222, 0)]
+    say(fork_server, Spawned(1, 4242, ""), with_pipes=True)
+    say(fork_server, Exited(222, 0))
+    told = link.news()
+    assert [type(t) for t in told] == [Exited, SpawnAnswer, Exited]
+    answer = told[1]
+    assert isinstance(answer, SpawnAnswer) and (answer.tag, answer.pid) == (1, 4242)
+    os.close(answer.stdout)
+    os.close(answer.stderr)
+    assert [(t.pid, t.returncode) for t in told if isinstance(t, Exited)] == [(111, -9), (222, 0)]
     assert [type(r) for r in heard(fork_server)] == [Spawn]
+    assert link.news() == []
 
 
-def test_a_late_answer_kills_its_worker(peer: tuple[ForkServerLink, socket.socket]) -> None:
+def test_an_answer_nobody_asked_for_kills_its_worker(
+        peer: tuple[ForkServerLink, socket.socket]) -> None:
     link, fork_server = peer
-    say(fork_server, Spawned(99, 5151, ""), with_pipes=True)  # for a spawn given up on
+    say(fork_server, Spawned(99, 5151, ""), with_pipes=True)
     say(fork_server, Exited(5151, -9))
-    assert [e.pid for e in link.exits()] == [5151]
+    assert link.news() == [Exited(5151, -9)]
     assert heard(fork_server) == [Signal(5151, signal.SIGKILL)]
 
 
-def test_a_failed_spawn_keeps_what_it_read(peer: tuple[ForkServerLink, socket.socket]) -> None:
+def test_an_abandoned_spawn_kills_its_worker_before_or_after_its_answer(
+        peer: tuple[ForkServerLink, socket.socket]) -> None:
     link, fork_server = peer
+    first, second = link.request_spawn(BOOT, "fork"), link.request_spawn(BOOT, "fork")
+    link.abandon(first)
+    say(fork_server, Spawned(first, 6001, ""), with_pipes=True)
+    say(fork_server, Spawned(second, 6002, ""), with_pipes=True)
+    link._read()  # the second answer is read, not yet taken ...
+    link.abandon(second)  # ... when it is given up on
+    assert link.news() == []
+    assert heard(fork_server)[2:] == [Signal(6001, signal.SIGKILL), Signal(6002, signal.SIGKILL)]
+
+
+def test_a_failed_spawn_is_an_answer_without_a_pid(peer: tuple[ForkServerLink, socket.socket]
+                                                   ) -> None:
+    link, fork_server = peer
+    tag = link.request_spawn(BOOT, "fork")
     say(fork_server, Exited(333, 3))
-    say(fork_server, Spawned(1, 0, "fork: Resource temporarily unavailable"))
-    with pytest.raises(OSError, match="could not start it: fork: Resource"):
-        link.spawn(BOOT, "fork")
-    assert [e.pid for e in link.exits()] == [333]
+    say(fork_server, Spawned(tag, 0, "fork: Resource temporarily unavailable"))
+    assert link.news() == [Exited(333, 3),
+                           SpawnAnswer(tag, 0, error="fork: Resource temporarily unavailable")]
+
+
+def test_a_worker_sent_without_its_pipes_is_killed(peer: tuple[ForkServerLink, socket.socket]
+                                                    ) -> None:
+    link, fork_server = peer
+    tag = link.request_spawn(BOOT, "fork")
+    say(fork_server, Spawned(tag, 7007, ""))
+    assert link.news() == [SpawnAnswer(tag, 0, error="it sent no output pipes")]
+    assert heard(fork_server)[1:] == [Signal(7007, signal.SIGKILL)]
+
+
+def test_a_full_socket_waits_for_the_fork_server_then_gives_up(
+        peer: tuple[ForkServerLink, socket.socket]) -> None:
+    link, fork_server = peer
+    link.spawn_timeout = 0.3
+    big = dataclasses.replace(BOOT, scope=("x" * 60_000,))  # a few fill the socket's buffer
+    reader = threading.Timer(0.1, lambda: heard(fork_server))  # reads for a while, late
+    reader.start()
+    try:
+        for _ in range(200):  # more than the buffer holds: each send waits for the reader
+            link.request_spawn(big, "fork")
+    except OSError as exc:
+        pytest.fail(f"a spawn failed while the fork server was reading: {exc}")
+    finally:
+        reader.join()
+    started = time.monotonic()
+    with pytest.raises(OSError, match=r"read nothing for 0\.3s"):
+        for _ in range(200):  # nobody reads now
+            link.request_spawn(big, "fork")
+    assert time.monotonic() - started < 5

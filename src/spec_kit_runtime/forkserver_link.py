@@ -3,9 +3,9 @@
 The fork server (``spec_kit_worker.forkserver``) is the parent of every worker and the
 only process that reaps them; this link is a private SOCK_SEQPACKET socketpair (one record
 per packet, nothing another process can connect to) plus a pidfd on the fork server
-itself, both waited on in the supervisor's poll. A spawn is answered within milliseconds,
-so it is asked and awaited in place, bounded by ``start_timeout``; exits that arrive
-meanwhile are kept for the loop.
+itself, both waited on in the supervisor's poll. Spawns are asked without waiting: the
+fork server forks while the supervisor goes on (with the Hellos of the workers already
+started, at a cold start), and its answers come in ``news`` with the workers' ends.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from dataclasses import dataclass
 
 from . import wire
 from .bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
@@ -27,6 +28,18 @@ from .errors import ProtocolError
 from .protocol import Exited, Record, Signal, Spawn, Spawned
 
 _BUFFER_BYTES = 2 * (MAX_BOOTSTRAP_BYTES + wire.HEADER_MARGIN)  # a whole Spawn fits a packet
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnAnswer:
+    """The fork server's answer to spawn ``tag``: the worker's pid and the read ends of its
+    stdout and stderr pipes, or pid 0 and why it could not start it."""
+
+    tag: int
+    pid: int
+    stdout: int = -1
+    stderr: int = -1
+    error: str = ""
 
 
 class ForkServerLink:
@@ -38,7 +51,8 @@ class ForkServerLink:
         self._socket: socket.socket | None = None
         self.pidfd = -1  # -1 while the fork server is not running
         self._tags = itertools.count(1)
-        self._exits: deque[Exited] = deque()
+        self._asked: set[int] = set()  # tags of spawns not answered nor given up on
+        self._news: deque[Exited | SpawnAnswer] = deque()
 
     @property
     def running(self) -> bool:
@@ -75,45 +89,35 @@ class ForkServerLink:
         self._socket = ours
         self.pidfd = os.pidfd_open(self._popen.pid)
 
-    def spawn(self, bootstrap: Bootstrap, method: str) -> tuple[int, int, int]:
-        """A new worker (``method``: fork or spawn): its pid and the read ends of its stdout
-        and stderr pipes, which the caller owns; OSError if it cannot start."""
+    def request_spawn(self, bootstrap: Bootstrap, method: str) -> int:
+        """Ask for a new worker (``method``: fork or spawn) and return at once: the answer
+        comes from ``news`` with the tag returned here. OSError if it cannot be asked."""
         tag = next(self._tags)
         self._send(Spawn(tag, method, bootstrap.pack()))
-        deadline = time.monotonic() + self.spawn_timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([self.control_fd, self.pidfd], [], [], remaining)
-            if self.pidfd in ready:
-                raise OSError("the fork server exited")
-            answer = self._sort(tag)
-            if answer is None:
-                continue
-            spawned, fds = answer
-            if not spawned.pid:
-                raise OSError(f"the fork server could not start it: {spawned.error}")
-            if len(fds) == 2:
-                return spawned.pid, fds[0], fds[1]
-            _close_all(fds)
-            self.signal(spawned.pid, signal.SIGKILL)
-            raise OSError("the fork server sent no output pipes")
-        raise OSError(f"the fork server did not answer within {self.spawn_timeout:g}s")
+        self._asked.add(tag)
+        return tag
+
+    def abandon(self, tag: int) -> None:
+        """Give up on spawn ``tag``: a worker it started, or starts later, is killed."""
+        self._asked.discard(tag)
+        for told in [t for t in self._news if isinstance(t, SpawnAnswer) and t.tag == tag]:
+            self._news.remove(told)
+            if told.pid:
+                self.signal(told.pid, signal.SIGKILL)
+                _close_all([told.stdout, told.stderr])
 
     def signal(self, pid: int, signum: int) -> None:
         """Ask for ``signum`` to the worker ``pid``'s tree (ignored once it has ended)."""
         with contextlib.suppress(OSError):
             self._send(Signal(pid, signum))
 
-    def exits(self) -> list[Exited]:
-        """The worker ends reported since the last call."""
-        self._sort(None)
-        ended = list(self._exits)
-        self._exits.clear()
-        return ended
-
-    @property
-    def has_exits(self) -> bool:
-        """Ends already read (during a spawn) and not yet taken by ``exits``."""
-        return bool(self._exits)
+    def news(self) -> list[Exited | SpawnAnswer]:
+        """What the fork server said since the last call, in order: worker ends, and the
+        answers to spawns still asked for (the caller owns their pipes)."""
+        self._read()
+        told = list(self._news)
+        self._news.clear()
+        return told
 
     def reap(self) -> int:
         """After the fork server died (its pidfd is readable): its exit code; not running."""
@@ -140,28 +144,54 @@ class ForkServerLink:
         with contextlib.suppress(OSError):
             os.close(self.pidfd)
         self._popen, self._socket, self.pidfd = None, None, -1
-        self._exits.clear()
+        self._asked.clear()
+        for told in self._news:
+            if isinstance(told, SpawnAnswer) and told.pid:
+                _close_all([told.stdout, told.stderr])
+        self._news.clear()
 
     def _send(self, record: Record) -> None:
+        """Send one record. A full socket (hundreds of spawns asked at once) waits for the
+        fork server to read, reading what it sends meanwhile: it may be waiting for us."""
         if self._socket is None:
             raise OSError("the fork server is not running")
-        self._socket.send(wire.encode(record))
+        frame = wire.encode(record)
+        deadline = time.monotonic() + self.spawn_timeout
+        while True:
+            try:
+                self._socket.send(frame)
+                return
+            except BlockingIOError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OSError(f"the fork server read nothing for {self.spawn_timeout:g}s")
+            readable, _, _ = select.select([self.control_fd, self.pidfd], [self.control_fd],
+                                           [], remaining)
+            if self.pidfd in readable:
+                raise OSError("the fork server exited")
+            if readable:
+                self._read()
 
-    def _sort(self, tag: int | None) -> tuple[Spawned, list[int]] | None:
-        """Read what is waiting: ends are kept for ``exits``; the Spawned answering ``tag``
-        is returned with its fds; any other Spawned answers a spawn given up on, so its
-        worker is killed and its pipes closed (its end is then ignored: nobody's)."""
-        answer = None
+    def _read(self) -> None:
+        """Keep what the fork server sent: ends, and answers to spawns still asked for. A
+        worker started for a spawn given up on, or sent without its two pipes, is killed
+        (its end is then nobody's, and ignored)."""
         for record, fds in self._receive():
-            if isinstance(record, Spawned) and tag is not None and record.tag == tag:
-                answer = (record, fds)
-                continue
+            if isinstance(record, Spawned):
+                asked = record.tag in self._asked
+                self._asked.discard(record.tag)
+                if asked and record.pid and len(fds) == 2:
+                    self._news.append(SpawnAnswer(record.tag, record.pid, fds[0], fds[1]))
+                    continue
+                if record.pid:
+                    self.signal(record.pid, signal.SIGKILL)
+                if asked:
+                    self._news.append(SpawnAnswer(record.tag, 0, error=record.error
+                                                  or "it sent no output pipes"))
+            elif isinstance(record, Exited):
+                self._news.append(record)
             _close_all(fds)
-            if isinstance(record, Exited):
-                self._exits.append(record)
-            elif isinstance(record, Spawned) and record.pid:
-                self.signal(record.pid, signal.SIGKILL)
-        return answer
 
     def _receive(self) -> list[tuple[Record, list[int]]]:
         """What the fork server sent, each record with the file descriptors it carried."""
@@ -179,7 +209,6 @@ class ForkServerLink:
             except ProtocolError:  # from our own code; dropped if unreadable
                 _close_all(fds)
         return records
-
 
 def _close_all(fds: list[int]) -> None:
     for fd in fds:

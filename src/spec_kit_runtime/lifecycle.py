@@ -59,8 +59,12 @@ class _Operation:
         except RuntimeFailure as exc:
             self.fail(exc)
         except OSError as exc:
-            self.fail(RuntimeFailure(f"cannot {self.name} plugin '{self.slot.plugin_id}': {exc}",
-                                     plugin=self.slot.plugin_id))
+            self.cannot(exc)
+
+    def cannot(self, error: OSError) -> None:
+        """Fail for an operating system error (the worker could not be started, say)."""
+        self.fail(RuntimeFailure(f"cannot {self.name} plugin '{self.slot.plugin_id}': {error}",
+                                 plugin=self.slot.plugin_id))
 
     def fail(self, error: RuntimeFailure) -> None:
         if self.finished:

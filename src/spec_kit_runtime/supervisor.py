@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import zmq
@@ -28,7 +29,7 @@ from .config import RuntimeConfig
 from .confinement import WorkerConfinement, plan
 from .control import ControlOps
 from .errors import ConfigError, EncodeError, ProtocolError, RuntimeFailure
-from .forkserver_link import ForkServerLink
+from .forkserver_link import ForkServerLink, SpawnAnswer
 from .heartbeats import HeartbeatMonitor
 from .host_services.dispatch import HostServices
 from .lifecycle import Lifecycle
@@ -51,6 +52,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _MAX_POLL_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Spawning:
+    """A spawn asked of the fork server and not answered yet, and whom to tell."""
+
+    slot: PluginSlot
+    confinement: WorkerConfinement  # what the worker is asked to apply to itself
+    groups: tuple[str, ...]
+    started: Callable[[WorkerProcess], None]
+    failed: Callable[[OSError], None]
 
 
 class Supervisor:
@@ -93,6 +105,7 @@ class Supervisor:
         self._poller.register(self._workers, zmq.POLLIN)
         self._poller.register(self.services.fd, zmq.POLLIN)
         self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
+        self._spawning: dict[int, _Spawning] = {}  # by the fork server's tag
         self.output = OutputCapture(self.now)
         self._poller.register(self.output.fileno(), zmq.POLLIN)
         self.forkserver = forkserver or ForkServerLink(config.start_timeout)
@@ -191,7 +204,7 @@ class Supervisor:
             log.warning("the process that started this supervisor is gone; stopping")
             self.begin_shutdown()
         elif source == self.forkserver.control_fd:
-            self._workers_ended()
+            self._forkserver_news()
         elif source == self.forkserver.pidfd:
             self._forkserver_died()
         elif source == self.services.fd:
@@ -328,32 +341,37 @@ class Supervisor:
         self._poller.register(self.forkserver.control_fd, zmq.POLLIN)
         self._poller.register(self.forkserver.pidfd, zmq.POLLIN)
 
-    def spawn_worker(self, slot: PluginSlot) -> WorkerProcess:
-        """Have the fork server start the worker for ``slot``; OSError if it cannot."""
+    def spawn_worker(self, slot: PluginSlot, started: Callable[[WorkerProcess], None],
+                     failed: Callable[[OSError], None]) -> int:
+        """Ask the fork server for the worker of ``slot`` without waiting: ``started`` (or
+        ``failed``) is called from the loop when it answers. Returns the spawn's tag, for
+        ``abandon_spawn``; OSError if it cannot even be asked."""
         if not self.forkserver.running:  # it died: a new one
             self._watch_forkserver()
         asked = plan(self.config.hardening_for(slot.plugin_id), slot.info.network, os.getuid())
         groups = self.cgroups.create(slot.plugin_id, slot.limits)
         try:
-            pid, stdout, stderr = self._fork(slot, groups, asked)
+            tag = self.forkserver.request_spawn(self._bootstrap(slot, groups, asked),
+                                                slot.info.start_method or self.config.start_method)
         except BaseException:
             Cgroups.remove(groups)
             raise
-        finally:
-            if self.forkserver.has_exits:  # read while waiting for the spawn: on the loop
-                self.timers.at(self.now(), self._workers_ended)
-        worker = WorkerProcess(pid, self.forkserver.signal, asked, groups)
-        self._workers_by_pid[pid] = (slot, worker)
-        self.output.add(slot.plugin_id, slot.output, stdout, stderr)
-        log.info("plugin %s: worker pid %d started", slot.plugin_id, pid)
-        return worker
+        self._spawning[tag] = _Spawning(slot, asked, groups, started, failed)
+        return tag
 
-    def _fork(self, slot: PluginSlot, groups: tuple[str, ...], asked: WorkerConfinement
-              ) -> tuple[int, int, int]:
+    def abandon_spawn(self, tag: int) -> None:
+        """Give up on a spawn not answered yet (its worker, if one comes, is killed)."""
+        spawning = self._spawning.pop(tag, None)
+        if spawning is not None:
+            self.forkserver.abandon(tag)
+            self._remove_cgroups(spawning.groups)
+
+    def _bootstrap(self, slot: PluginSlot, groups: tuple[str, ...], asked: WorkerConfinement
+                   ) -> Bootstrap:
         assert slot.secret is not None
         owner = None if asked.uid is None or asked.gid is None else (asked.uid, asked.gid)
         data = plugin_data_dir(self.config.data_dir or default_data_dir(), slot.plugin_id, owner)
-        return self.forkserver.spawn(Bootstrap(
+        return Bootstrap(
             endpoint=self.rundir.workers_endpoint, plugin_id=slot.plugin_id,
             secret=slot.secret, parent_pid=self.forkserver.pid,
             plugin_file=str(slot.info.path), entry_point=slot.info.entry_point,
@@ -363,15 +381,32 @@ class Supervisor:
             plugin_dir=str(slot.info.root), data_dir=str(data), landlock=asked.landlock,
             network=asked.network, own_network=asked.own_network, uid=asked.uid, gid=asked.gid,
             **slot.limits.rlimits(),
-        ), slot.info.start_method or self.config.start_method)
+        )
 
-    def _workers_ended(self) -> None:
-        for exited in self.forkserver.exits():
-            self._worker_ended(exited.pid, exited.returncode, None)
+    def _forkserver_news(self) -> None:
+        for told in self.forkserver.news():
+            if isinstance(told, SpawnAnswer):
+                self._spawned(told)
+            else:
+                self._worker_ended(told.pid, told.returncode, None)
+
+    def _spawned(self, answer: SpawnAnswer) -> None:
+        spawning = self._spawning.pop(answer.tag)  # the link drops answers given up on
+        slot = spawning.slot
+        if not answer.pid:
+            Cgroups.remove(spawning.groups)
+            spawning.failed(OSError(f"the fork server could not start it: {answer.error}"))
+            return
+        worker = WorkerProcess(answer.pid, self.forkserver.signal, spawning.confinement,
+                               spawning.groups)
+        self._workers_by_pid[answer.pid] = (slot, worker)
+        self.output.add(slot.plugin_id, slot.output, answer.stdout, answer.stderr)
+        log.info("plugin %s: worker pid %d started", slot.plugin_id, answer.pid)
+        spawning.started(worker)
 
     def _forkserver_died(self) -> None:
         """Its workers die with it (parent-death signal): each ends as a crash."""
-        self._workers_ended()
+        self._forkserver_news()
         self._poller.unregister(self.forkserver.control_fd)
         self._poller.unregister(self.forkserver.pidfd)
         code = self.forkserver.reap()
@@ -383,6 +418,10 @@ class Supervisor:
                 with contextlib.suppress(OSError):
                     os.kill(member, signal.SIGKILL)
             self._worker_ended(pid, -signal.SIGKILL, "the fork server exited")
+        for spawning in self._spawning.values():
+            Cgroups.remove(spawning.groups)
+            spawning.failed(OSError("the fork server exited"))
+        self._spawning.clear()
 
     def _worker_ended(self, pid: int, returncode: int, cause: str | None) -> None:
         entry = self._workers_by_pid.pop(pid, None)

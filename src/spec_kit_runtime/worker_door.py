@@ -49,6 +49,7 @@ class WorkerDoor:
         self.hub = hub
         self._send = send
         self._peers: dict[bytes, str] = {}  # connection identity → plugin id
+        self._early: dict[str, tuple[bytes, Hello]] = {}  # plugin id → its Hello, too early
         self.offences = Offences()
 
     def received(self, identity: bytes, record: Record) -> None:
@@ -96,9 +97,24 @@ class WorkerDoor:
             slot.worker.kill_for("protocol violation: it kept sending records it may not send",
                                  None)
 
+    def spawned(self, slot: PluginSlot) -> None:
+        """The worker of ``slot`` has started: take its Hello now if it came first."""
+        early = self._early.pop(slot.plugin_id, None)
+        if early is not None:
+            try:
+                self._hello(*early)
+            except AuthenticationError as exc:
+                log.warning("%s", exc.message)
+
     def _hello(self, identity: bytes, hello: Hello) -> None:
         slot = self.hub.lifecycle.slots.get(hello.plugin_id)
         expected = slot.secret if slot is not None else None
+        if (slot is not None and expected is not None and slot.worker is None
+                and hmac.compare_digest(expected, hello.secret)):
+            # Before the fork server's answer was read (both came in one poll): kept until
+            # spawned(), which checks the pid too. One per plugin, and only with its secret.
+            self._early[slot.plugin_id] = (identity, hello)
+            return
         if (slot is None or expected is None or slot.worker is None
                 or slot.worker.pid != hello.pid
                 or not hmac.compare_digest(expected, hello.secret)):

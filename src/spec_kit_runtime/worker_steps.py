@@ -17,18 +17,32 @@ from .protocol import Stop
 
 if TYPE_CHECKING:
     from .lifecycle import _Operation
+    from .worker_process import WorkerProcess
 
 
 def spawn(op: _Operation) -> None:
-    """Start the worker with a fresh secret; continue once it proves it in its Hello."""
+    """Start the worker with a fresh secret; continue once it proves it in its Hello.
+
+    The fork server is asked without waiting for it; the deadline counts from the asking.
+    """
     slot, hub = op.slot, op.lifecycle.hub
     slot.secret = secrets.token_bytes(32)
     slot.status = "loading"
-    slot.worker = hub.spawn_worker(slot)
-    slot.started_at = hub.now()
     limit = hub.config.start_timeout
 
+    def started(worker: WorkerProcess) -> None:
+        if op.finished:  # given up on meanwhile: this worker is nobody's
+            worker.expected_exit = True
+            worker.signal_tree(signal.SIGKILL)
+            return
+        slot.worker = worker
+        slot.started_at = hub.now()
+        hub.worker_door.spawned(slot)  # its Hello may have come first
+
+    tag = hub.spawn_worker(slot, started, op.cannot)
+
     def too_late() -> None:
+        hub.abandon_spawn(tag)
         op.fail(DeadlineExceeded(
             f"plugin '{slot.plugin_id}': worker did not connect within {limit:g}s",
             plugin=slot.plugin_id, phase="start",

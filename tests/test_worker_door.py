@@ -1,0 +1,74 @@
+"""The worker door's Hello checks, as pure logic: a Hello read before the fork server's
+answer for its worker (both can come in one poll) is kept until that answer, then checked
+like any other; anything without the plugin's secret is refused at once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from spec_kit_runtime.config import RuntimeConfig
+from spec_kit_runtime.confinement import plan
+from spec_kit_runtime.errors import AuthenticationError
+from spec_kit_runtime.manifest import parse_manifest_data
+from spec_kit_runtime.protocol import Hello
+from spec_kit_runtime.restart_policy import RestartTracker
+from spec_kit_runtime.scopes import Scope
+from spec_kit_runtime.slots import PluginSlot
+from spec_kit_runtime.worker_door import WorkerDoor
+from spec_kit_runtime.worker_process import WorkerProcess
+
+SECRET = b"s" * 32
+
+
+def door_and_slot(tmp_path: Path) -> tuple[WorkerDoor, PluginSlot, list[str]]:
+    (tmp_path / "p.py").write_text("")
+    info = parse_manifest_data({"id": "p", "name": "P", "version": "1.0.0", "file": "p.py",
+                                "entry_point": "P"}, tmp_path / "plugin.json", tmp_path)
+    config = RuntimeConfig()
+    slot = PluginSlot(info, {}, Scope("p", ()), RestartTracker(config.restart_policy_for("p")),
+                      config.limits_for("p"))
+    slot.secret = SECRET
+    greeted: list[str] = []
+    slot.on_hello = lambda: greeted.append("hello")
+    hub = SimpleNamespace(lifecycle=SimpleNamespace(slots={"p": slot}))
+    return WorkerDoor(hub, lambda *_: True), slot, greeted  # type: ignore[arg-type]
+
+
+def worker(pid: int) -> WorkerProcess:
+    return WorkerProcess(pid, lambda *_: None, plan(RuntimeConfig().hardening_for("p"), False,
+                                                    os.getuid()))
+
+
+def test_a_hello_before_its_spawn_answer_is_taken_when_the_answer_comes(tmp_path: Path
+                                                                         ) -> None:
+    door, slot, greeted = door_and_slot(tmp_path)
+    door.received(b"conn", Hello("p", os.getpid(), SECRET, b""))
+    assert greeted == [] and slot.identity is None  # not yet: whose pid is it?
+    slot.worker = worker(os.getpid())
+    door.spawned(slot)
+    assert greeted == ["hello"] and slot.identity == b"conn" and slot.secret is None
+    door.spawned(slot)  # once only
+    assert greeted == ["hello"]
+
+
+def test_an_early_hello_for_another_pid_is_refused_when_the_answer_comes(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    door, slot, greeted = door_and_slot(tmp_path)
+    door.received(b"conn", Hello("p", 1, SECRET, b""))
+    slot.worker = worker(os.getpid())
+    door.spawned(slot)
+    assert greeted == [] and slot.identity is None and slot.secret == SECRET
+    assert "refused" in caplog.text
+
+
+def test_an_early_hello_without_the_secret_is_refused_at_once(tmp_path: Path) -> None:
+    door, slot, greeted = door_and_slot(tmp_path)
+    with pytest.raises(AuthenticationError):
+        door.received(b"conn", Hello("p", os.getpid(), b"x" * 32, b""))
+    slot.worker = worker(os.getpid())
+    door.spawned(slot)
+    assert greeted == [] and slot.identity is None

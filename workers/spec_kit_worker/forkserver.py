@@ -39,9 +39,9 @@ from spec_kit_runtime.errors import ProtocolError
 from spec_kit_runtime.process_tree import children, owner_of, signal_descendants
 from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
 
-from . import host as _preloaded_host  # noqa: F401  (imported here so that forks share it)
 from . import loader as _preloaded_loader  # noqa: F401
 from .confine import interpreter_paths, ruleset
+from .host import configure_logging
 from .landlock import Ruleset
 from .parent import adopt_orphans, die_with_parent
 from .start import run_worker
@@ -279,6 +279,7 @@ def main() -> int:
     args = parser.parse_args()
     control = socket.socket(fileno=args.control_fd)
     interpreter_paths()  # once here, not in every worker (see there)
+    configure_logging()  # for the workers: stderr is theirs once forked
     return ForkServer(control, args.supervisor_pid).serve()
 
 

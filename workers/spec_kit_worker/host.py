@@ -60,6 +60,14 @@ _TRIM_WHEN_IDLE_FOR = 0.05  # seconds without a record after a phase
 _REPLY_GRACE = 5.0  # past the deadline, the supervisor's own timeout error should be here
 
 
+def configure_logging() -> None:
+    """The worker's log lines, on its stderr (the supervisor adds the plugin id). Done by
+    the fork server before it forks (0.3 ms of every worker's start otherwise); a no-op
+    when done already."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
 class WorkerHost:
     """Runs one plugin for the supervisor."""
 
@@ -87,10 +95,7 @@ class WorkerHost:
 
     def run(self) -> int:
         """Serve until told to stop; the return value is the process exit code."""
-        logging.basicConfig(
-            level=logging.INFO, stream=sys.stderr,
-            format="%(levelname)s %(name)s: %(message)s",  # the supervisor adds the plugin id
-        )
+        configure_logging()
         self._socket.connect(self.boot.endpoint)
         self._send(Hello(self.boot.plugin_id, os.getpid(), self.boot.secret,
                          wire.pack_value(self.confinement)))

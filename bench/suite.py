@@ -8,7 +8,8 @@ Run: ``python bench/suite.py`` (about two minutes on two cores; ``--quick`` for 
   decoded and re-encoded at the broker as ours does), with the ratio of the two; both
   running, measured in alternating rounds, each figure the median round.
 * Restart: SIGKILL → the supervisor notices, and → the replacement answers (bench/restart.py).
-* Cold start of 50 plugins by ``spec-kit-runtime run`` until all are active.
+* Cold start of 50 plugins by ``spec-kit-runtime run`` until all are active (it says
+  READY=1, systemd's way), the median of several starts: one varies by a fifth here.
 * 50 idle workers: memory per worker, supervisor CPU with the watchdog on (bench/idle.py).
 * 200 plugins: all active, and the routed p50 against the 1-plugin figure.
 """
@@ -149,6 +150,18 @@ class Routed:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def cold_starts(count: int, root: Path, runs: int) -> list[float]:
+    """Seconds from launch to all active, of ``runs`` supervisors started one after another
+    with ``count`` plugins each (new copies each time: every plugin's first start)."""
+    taken = []
+    for run in range(runs):
+        (root / f"cold{run}").mkdir()
+        path = Routed(count, root / f"cold{run}")
+        taken.append(path.cold_start)
+        path.close()
+    return taken
+
+
 def _wait_ready(notify: socket.socket, run: subprocess.Popen[bytes]) -> float:
     """When the supervisor said READY=1 (systemd's protocol: every plugin has started),
     waited for without polling its status, which would take CPU from the start measured."""
@@ -251,9 +264,10 @@ def main() -> None:
                 f"{figures['routed_p50'] / figures['raw_p50']:.2f}x raw (target <= 1.2x)")
             row(f"latency p99, {count} plugins (us)", f"{figures['routed_p99']:.0f}",
                 f"{figures['raw_p99']:.0f}", "")
-            if count == 50:
-                row("cold start, 50 plugins to all active (ms)",
-                    f"{figures['cold_start'] * 1000:.0f}", "", "target <= 500 ms")
+        starts = sorted(cold_starts(50, root, 3 if args.quick else 7))
+        row(f"cold start, 50 plugins to all active, median of {len(starts)} (min-max) (ms)",
+            f"{statistics.median(starts) * 1000:.0f} ({starts[0] * 1000:.0f}-"
+            f"{starts[-1] * 1000:.0f})", "", "target <= 500 ms")
         detected, answering = measure_restart(10 if args.quick else 30)
         row("SIGKILL -> death noticed, median / p95 (ms)",
             f"{statistics.median(detected) * 1000:.1f} / {percentile(detected, 0.95) * 1000:.1f}")

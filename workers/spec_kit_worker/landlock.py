@@ -121,6 +121,18 @@ class Ruleset:
                            _known(_SCOPES_BY_ABI, self.abi))
         self._fd = _syscall(_CREATE_RULESET, attr, len(attr), 0)
 
+    @classmethod
+    def received(cls, fd: int, abi: int) -> Ruleset:
+        """The ruleset behind ``fd``, built by another process of this kernel (ABI ``abi``)
+        and passed on (SCM_RIGHTS): this process adds its own rules and enforces it."""
+        rules = cls.__new__(cls)
+        rules.abi, rules.handled_fs, rules._fd = abi, _known(_FS_BY_ABI, abi), fd
+        return rules
+
+    def fileno(self) -> int:
+        """The ruleset's fd, to pass to the process that is to enforce it."""
+        return self._fd
+
     def allow(self, path: str, access: int) -> None:
         """Grant ``access`` beneath ``path`` (only what a file takes, for a file); a path that
         does not exist is left out: there is nothing beneath it to grant."""

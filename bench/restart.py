@@ -64,9 +64,9 @@ def measure(kills: int, off: tuple[str, ...] = ()) -> tuple[list[float], list[fl
                 while container.send_message("crashy", ping)["pong"] == old:
                     pass
                 answering.append(time.monotonic() - killed_at)
-            exit_at = entry(container)["last_exit_at"]
-            assert isinstance(exit_at, float)
-            detected.append(exit_at - killed_at)
+                exit_at = entry(container)["last_exit_at"]
+                assert isinstance(exit_at, float)
+                detected.append(exit_at - killed_at)
     finally:
         container.shutdown()
         shutil.rmtree(folder.parent, ignore_errors=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -157,3 +159,43 @@ def test_a_killed_fork_server_is_replaced_and_its_workers_restarted() -> None:
         after = container.status()["supervisor"]["forkserver_pid"]
         assert after not in (None, before)
         assert psutil.Process(worker_pid(container, "escapist")).ppid() == after
+
+
+def test_a_restart_spawned_while_the_fork_server_dies_is_not_orphaned(tmp_path: Path) -> None:
+    """The fork server dies while a restart is in its shutdown phase: ending the old worker
+    lets the restart go on at once, asking the *new* fork server for a worker, which must
+    not be failed with the old one's spawns (and then run, nobody's, until shutdown)."""
+    copy_plugin(PLUGINS / "crash" / "stubborn", tmp_path, "stubborn")
+    with running_container() as container:
+        load_active(container, tmp_path, "stubborn", config={"hang_in_shutdown": True})
+        outcome: list[BaseException | None] = []
+
+        def restart() -> None:
+            try:
+                container.restart_plugin("stubborn")
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=restart)
+        thread.start()
+        wait_until(lambda: container.status()["plugins"][0]["busy"] == "restart")
+        time.sleep(0.3)  # in its (hanging) shutdown phase
+        old = container.status()["supervisor"]["forkserver_pid"]
+        os.kill(old, signal.SIGKILL)
+        thread.join(15)
+        assert outcome, "the restart never finished"
+
+        wait_until(lambda: container.status()["supervisor"]["forkserver_pid"] not in (None, old),
+                   timeout=5, what="a new fork server")
+        time.sleep(1.5)  # it forks what it was asked for (killed at once when nobody's)
+        status = container.status()
+        new = status["supervisor"]["forkserver_pid"]
+        children = {p.pid for p in psutil.Process(new).children()}
+        _SEEN_PIDS.update(children)
+        known = {p["pid"] for p in status["plugins"] if p["pid"]}
+        spares = {pid for pid in children - known  # idle: its stdio and its channel only
+                  if len(os.listdir(f"/proc/{pid}/fd")) <= 4}
+        assert len(spares) <= 1 and children - spares <= known, (
+            f"workers {sorted(children - known - spares)} of the new fork server are not any "
+            f"plugin's (status: {status['plugins']})")

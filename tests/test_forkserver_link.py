@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import select
 import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import zmq
 
+from conftest import _SEEN_PIDS, GOOD
 from spec_kit_runtime import wire
 from spec_kit_runtime.bootstrap import Bootstrap
 from spec_kit_runtime.forkserver_link import ForkServerLink, SpawnAnswer
@@ -44,6 +48,28 @@ def say(sock: socket.socket, record: Record, with_pipes: bool = False) -> list[i
     fds = [end for _ in range(2) for end in os.pipe()][::2] if with_pipes else []
     socket.send_fds(sock, [wire.encode(record)], fds)
     return fds
+
+
+def fill(link: ForkServerLink) -> int:
+    """Fill the link's socket towards the (not reading) fork server; how many records."""
+    frame = wire.encode(Signal(1, 0))
+    sent = 0
+    while True:
+        try:
+            link._socket.send(frame)  # type: ignore[union-attr]
+        except BlockingIOError:
+            return sent
+        sent += 1
+
+
+def drain(sock: socket.socket) -> None:
+    """Read (and drop) what the link sent, for a while: the fork server catching up."""
+    sock.settimeout(0.2)
+    try:
+        while sock.recv(1 << 21):
+            pass
+    except OSError:
+        pass
 
 
 def heard(sock: socket.socket) -> list[Record]:
@@ -134,3 +160,93 @@ def test_a_full_socket_waits_for_the_fork_server_then_gives_up(
         for _ in range(200):  # nobody reads now
             link.request_spawn(big, "fork")
     assert time.monotonic() - started < 5
+
+
+def test_an_exit_is_never_told_before_its_spawn_answer(
+        peer: tuple[ForkServerLink, socket.socket]) -> None:
+    """_read kills the worker of an answer nobody asked for (signal() -> _send), which on a
+    full socket waits and reads again: what that inner read takes (a worker's Exited) must
+    not come before the rest of the outer batch (that worker's Spawned)."""
+    link, fork_server = peer
+    tag = link.request_spawn(BOOT, "fork")
+    say(fork_server, Spawned(99, 5151, ""), with_pipes=True)  # abandoned: its worker is killed
+    say(fork_server, Spawned(tag, 4242, ""), with_pipes=True)
+    fill(link)
+
+    def fork_server_goes_on() -> None:
+        say(fork_server, Exited(4242, 70))  # the new worker died at once
+        threading.Timer(0.2, lambda: drain(fork_server)).start()  # then it reads again
+
+    threading.Timer(0.2, fork_server_goes_on).start()
+    told = link.news()
+    for answer in told:
+        if isinstance(answer, SpawnAnswer):
+            os.close(answer.stdout)
+            os.close(answer.stderr)
+    assert [type(t) for t in told] == [SpawnAnswer, Exited], told
+
+
+def test_what_a_waiting_send_read_is_signalled_to_the_loop(
+        peer: tuple[ForkServerLink, socket.socket]) -> None:
+    """The supervisor calls news() when control_fd is readable; what a _send that waited
+    read off the socket is kept, and ``has_news`` says so (no fd would)."""
+    link, fork_server = peer
+    tag = link.request_spawn(BOOT, "fork")
+    say(fork_server, Spawned(tag, 4242, ""), with_pipes=True)
+    fill(link)
+    threading.Timer(0.2, lambda: drain(fork_server)).start()
+    link.signal(777, signal.SIGKILL)  # waits for room, reading the answer meanwhile
+    readable, _, _ = select.select([link.control_fd], [], [], 0.2)
+    flagged = link.has_news
+    for answer in link.news():
+        if isinstance(answer, SpawnAnswer):
+            os.close(answer.stdout)
+            os.close(answer.stderr)
+    assert readable or flagged, "an answer is kept but neither its fd nor the link says so"
+
+
+def test_a_worker_killed_as_soon_as_it_is_answered_dies(tmp_path: Path) -> None:
+    """A SIGKILL sent right on the Spawned answer (an answer given up on, started() for an
+    operation already failed) reaches the worker even before its setsid(), when it has no
+    process group of its own yet."""
+    context = zmq.Context()
+    door = context.socket(zmq.ROUTER)  # where the workers connect (and say Hello, unheard)
+    door.setsockopt(zmq.LINGER, 0)
+    door.bind(f"ipc://{tmp_path}/workers.sock")
+    link = ForkServerLink(spawn_timeout=5.0)
+    link.start()
+    boot = dataclasses.replace(
+        BOOT, endpoint=f"ipc://{tmp_path}/workers.sock", parent_pid=link.pid,
+        plugin_file=str(GOOD / "design" / "design_plugin.py"), entry_point="DesignPlugin",
+        plugin_dir=str(GOOD / "design"), data_dir=str(tmp_path), sandbox=False,
+        landlock=False, own_network=False, network=True, plugin_id="design")
+    missed: list[int] = []
+    codes: list[int] = []
+    try:
+        for _ in range(40):
+            link.request_spawn(boot, "fork")
+            answer = None
+            while answer is None:
+                select.select([link.control_fd], [], [], 5)
+                answer = next((t for t in link.news() if isinstance(t, SpawnAnswer)), None)
+            assert answer.pid, answer
+            _SEEN_PIDS.add(answer.pid)
+            link.signal(answer.pid, signal.SIGKILL)  # at once, as started() or _read do
+            os.close(answer.stdout)
+            os.close(answer.stderr)
+            ended = False
+            deadline = time.monotonic() + 2
+            while not ended and time.monotonic() < deadline:
+                select.select([link.control_fd], [], [], 0.1)
+                for t in link.news():
+                    if isinstance(t, Exited) and t.pid == answer.pid:
+                        ended = True
+                        codes.append(t.returncode)
+            if not ended:
+                missed.append(answer.pid)
+    finally:
+        link.stop(timeout=5)
+        door.close()
+        context.term()
+    assert codes, "no worker was seen to end"
+    assert not missed, f"workers {missed} outlived the SIGKILL sent on their answer"

@@ -72,3 +72,12 @@ def test_an_early_hello_without_the_secret_is_refused_at_once(tmp_path: Path) ->
     slot.worker = worker(os.getpid())
     door.spawned(slot)
     assert greeted == [] and slot.identity is None
+
+
+def test_a_kept_hello_is_dropped_with_its_spawn(tmp_path: Path) -> None:
+    door, slot, greeted = door_and_slot(tmp_path)
+    door.received(b"conn", Hello("p", os.getpid(), SECRET, b""))
+    door.drop_early("p")  # its spawn failed, or was given up on
+    slot.worker = worker(os.getpid())
+    door.spawned(slot)
+    assert greeted == [] and slot.identity is None

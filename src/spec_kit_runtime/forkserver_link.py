@@ -176,7 +176,9 @@ class ForkServerLink:
     def _read(self) -> None:
         """Keep what the fork server sent: ends, and answers to spawns still asked for. A
         worker started for a spawn given up on, or sent without its two pipes, is killed
-        (its end is then nobody's, and ignored)."""
+        (its end is then nobody's, and ignored). The kills are sent after the whole batch
+        is kept: a send may wait and read again, and what it reads comes after."""
+        doomed: list[int] = []
         for record, fds in self._receive():
             if isinstance(record, Spawned):
                 asked = record.tag in self._asked
@@ -185,13 +187,20 @@ class ForkServerLink:
                     self._news.append(SpawnAnswer(record.tag, record.pid, fds[0], fds[1]))
                     continue
                 if record.pid:
-                    self.signal(record.pid, signal.SIGKILL)
+                    doomed.append(record.pid)
                 if asked:
                     self._news.append(SpawnAnswer(record.tag, 0, error=record.error
                                                   or "it sent no output pipes"))
             elif isinstance(record, Exited):
                 self._news.append(record)
             _close_all(fds)
+        for pid in doomed:
+            self.signal(pid, signal.SIGKILL)
+
+    @property
+    def has_news(self) -> bool:
+        """Records already read (by a send that waited) and not yet taken by ``news``."""
+        return bool(self._news)
 
     def _receive(self) -> list[tuple[Record, list[int]]]:
         """What the fork server sent, each record with the file descriptors it carried."""

@@ -183,8 +183,12 @@ class Supervisor:
                    if d is not None), default=None)
         timeout = None if due is None else min(max(0, int((due - self.now()) * 1000) + 1),
                                                _MAX_POLL_MS)
+        if self.forkserver.has_news:  # read by a send that waited: no fd tells of it
+            timeout = 0
         for source, _ in self._poller.poll(timeout):
             self._guarded(self._dispatch, source)
+        if self.forkserver.has_news:
+            self._guarded(self._forkserver_news)
         now = self.now()
         self._guarded(self.router.expire, now)
         self._guarded(self.timers.run_due, now)
@@ -363,6 +367,7 @@ class Supervisor:
         """Give up on a spawn not answered yet (its worker, if one comes, is killed)."""
         spawning = self._spawning.pop(tag, None)
         if spawning is not None:
+            self.worker_door.drop_early(spawning.slot.plugin_id)
             self.forkserver.abandon(tag)
             self._remove_cgroups(spawning.groups)
 
@@ -391,9 +396,17 @@ class Supervisor:
                 self._worker_ended(told.pid, told.returncode, None)
 
     def _spawned(self, answer: SpawnAnswer) -> None:
-        spawning = self._spawning.pop(answer.tag)  # the link drops answers given up on
+        spawning = self._spawning.pop(answer.tag, None)  # the link drops answers given up on
+        if spawning is None:  # not expected: such a worker is nobody's
+            log.error("internal error: an answer to spawn %d, not asked", answer.tag)
+            if answer.pid:
+                self.forkserver.signal(answer.pid, signal.SIGKILL)
+                for fd in (answer.stdout, answer.stderr):
+                    os.close(fd)
+            return
         slot = spawning.slot
         if not answer.pid:
+            self.worker_door.drop_early(slot.plugin_id)
             Cgroups.remove(spawning.groups)
             spawning.failed(OSError(f"the fork server could not start it: {answer.error}"))
             return
@@ -410,6 +423,8 @@ class Supervisor:
         self._poller.unregister(self.forkserver.control_fd)
         self._poller.unregister(self.forkserver.pidfd)
         code = self.forkserver.reap()
+        # Taken first: ending a worker below may go on to a spawn, asked of the next one.
+        pending, self._spawning = list(self._spawning.values()), {}
         log.error("the fork server exited (code %d); its workers are gone", code)
         for pid, (_, worker) in list(self._workers_by_pid.items()):
             with contextlib.suppress(OSError):
@@ -418,10 +433,10 @@ class Supervisor:
                 with contextlib.suppress(OSError):
                     os.kill(member, signal.SIGKILL)
             self._worker_ended(pid, -signal.SIGKILL, "the fork server exited")
-        for spawning in self._spawning.values():
+        for spawning in pending:
+            self.worker_door.drop_early(spawning.slot.plugin_id)
             Cgroups.remove(spawning.groups)
             spawning.failed(OSError("the fork server exited"))
-        self._spawning.clear()
 
     def _worker_ended(self, pid: int, returncode: int, cause: str | None) -> None:
         entry = self._workers_by_pid.pop(pid, None)

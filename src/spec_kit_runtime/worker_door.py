@@ -106,6 +106,10 @@ class WorkerDoor:
             except AuthenticationError as exc:
                 log.warning("%s", exc.message)
 
+    def drop_early(self, plugin_id: str) -> None:
+        """Forget a Hello kept for a spawn that failed or was given up on."""
+        self._early.pop(plugin_id, None)
+
     def _hello(self, identity: bytes, hello: Hello) -> None:
         slot = self.hub.lifecycle.slots.get(hello.plugin_id)
         expected = slot.secret if slot is not None else None

@@ -274,6 +274,8 @@ class ForkServer:
         if pid not in self.workers:
             return
         signal_descendants(pid, signum)
+        with contextlib.suppress(OSError):  # itself: its group is made only at its setsid()
+            os.kill(pid, signum)  # an unreaped child of ours: the pid is not reused
         with contextlib.suppress(OSError):
             os.killpg(pid, signum)
         _signal_all(cgroups.members(self.workers[pid]), signum)

@@ -56,7 +56,7 @@ from .services import host_services
 
 log = logging.getLogger("spec_kit_worker")
 _START_PHASES = frozenset({"load", "initialize", "activate"})
-_TRIM_WHEN_IDLE_FOR = 0.05  # seconds without a record after a phase
+_TRIM_AFTER = 0.05  # seconds after a phase
 _REPLY_GRACE = 5.0  # past the deadline, the supervisor's own timeout error should be here
 
 
@@ -91,7 +91,7 @@ class WorkerHost:
         self._deferred: deque[Record] = deque()
         self._preloaded: tuple[IPlugin | None, Exception | None] | None = None
         self._failed_phase: str | None = None  # a start-up phase failed: the later ones skip
-        self._untrimmed = False  # a phase ran since the heap was last trimmed
+        self._trim_at: float | None = None  # when to trim the heap, after a phase
 
     def run(self) -> int:
         """Serve until told to stop; the return value is the process exit code."""
@@ -109,17 +109,17 @@ class WorkerHost:
         return 0
 
     def _next_record(self) -> Record | None:
-        """What to serve next. Once a lifecycle phase has run and nothing came for a moment,
-        the heap's freed pages go back to the kernel first (``release_free_memory``): off
-        the restart's path, and once per phase, not per request."""
+        """What to serve next. A moment after a lifecycle phase, once nothing is waiting,
+        the heap's freed pages go back to the kernel (``release_free_memory``): off the
+        restart's path, and once per phase, not per request."""
         if self._deferred:
             return self._deferred.popleft()
-        if not self._untrimmed:
+        if self._trim_at is None:
             return self._receive(None)
-        record = self._receive(_TRIM_WHEN_IDLE_FOR)
+        record = self._receive(max(0.0, self._trim_at - time.monotonic()))
         if record is None:
             release_free_memory()
-            self._untrimmed = False
+            self._trim_at = None
         return record
 
     # -- transport -------------------------------------------------------------------------
@@ -140,7 +140,7 @@ class WorkerHost:
     def _serve(self, record: Record | None) -> None:
         if isinstance(record, Phase):
             self._run_phase(record)
-            self._untrimmed = True
+            self._trim_at = time.monotonic() + _TRIM_AFTER
         elif isinstance(record, Call):
             self._run_call(record)
         elif isinstance(record, Heartbeat):

@@ -67,11 +67,15 @@ def idle_children(container: PluginContainer) -> set[int]:
 
 
 def the_spare(container: PluginContainer) -> int:
-    """The fork server's one idle spare (waited for: it is forked after a spawn's answer)."""
+    """The fork server's one idle spare, once set up and waiting (it is forked after a
+    spawn's answer, then sets itself up: a session of its own, then the wait)."""
     found = wait_until(lambda: idle_children(container), what="a spare worker")
     assert len(found) == 1, f"more than one idle child: {found}"
     (pid,) = found
     _SEEN_PIDS.add(pid)
+    wait_until(lambda: os.getsid(pid) == pid
+               and psutil.Process(pid).status() == psutil.STATUS_SLEEPING,
+               what="the spare set up and waiting")
     return pid
 
 

@@ -93,7 +93,8 @@ class ForkServer:
             try:
                 for fd, _ in events:
                     self._handle(fd)
-                self._spare_when_due()
+                if self._running:  # no spare forked only to be killed at once
+                    self._spare_when_due()
             except Exception:  # a bug of ours: every worker depends on this loop
                 traceback.print_exc()
         self._kill_everything()
@@ -227,7 +228,14 @@ class ForkServer:
         """Fork a child with stdout and stderr pipes of its own that leaves this loop and
         runs ``become`` (its result: the exit code), ``close`` closed; its pid and the read
         ends of its pipes (the caller's to close)."""
-        output = (*os.pipe2(os.O_CLOEXEC), *os.pipe2(os.O_CLOEXEC))  # out r, w; err r, w
+        out = os.pipe2(os.O_CLOEXEC)
+        try:
+            err = os.pipe2(os.O_CLOEXEC)
+        except OSError:  # out of fds, say: the first pair must not leak
+            for fd in out:
+                os.close(fd)
+            raise
+        output = (*out, *err)  # out r, w; err r, w
         sys.stdout.flush()
         sys.stderr.flush()  # nothing of ours is written twice
         try:
@@ -274,10 +282,13 @@ class ForkServer:
         if pid not in self.workers:
             return
         signal_descendants(pid, signum)
-        with contextlib.suppress(OSError):  # itself: its group is made only at its setsid()
-            os.kill(pid, signum)  # an unreaped child of ours: the pid is not reused
-        with contextlib.suppress(OSError):
+        try:
             os.killpg(pid, signum)
+        except ProcessLookupError:  # no group yet (before its setsid): the worker itself,
+            with contextlib.suppress(OSError):  # once (a stop's SIGTERM must not come twice)
+                os.kill(pid, signum)  # an unreaped child of ours: the pid is not reused
+        except OSError:
+            pass
         _signal_all(cgroups.members(self.workers[pid]), signum)
 
     def _reap(self) -> None:
@@ -362,7 +373,6 @@ def _empty(groups: tuple[str, ...], patience: float = 0.5) -> None:
 
 
 def main() -> int:
-    gc.freeze()  # what is imported stays out of the children's collections: fewer copied pages
     parser = argparse.ArgumentParser(prog="spec_kit_worker.forkserver")
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--supervisor-pid", type=int, required=True)
@@ -370,7 +380,9 @@ def main() -> int:
     control = socket.socket(fileno=args.control_fd)
     interpreter_paths()  # once here, not in every worker (see there)
     configure_logging()  # for the workers: stderr is theirs once forked
-    return ForkServer(control, args.supervisor_pid).serve()
+    server = ForkServer(control, args.supervisor_pid)
+    gc.freeze()  # all made so far stays out of the children's collections: fewer copied pages
+    return server.serve()
 
 
 if __name__ == "__main__":

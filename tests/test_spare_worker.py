@@ -13,6 +13,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -225,6 +226,17 @@ def test_no_spare_outlives_its_supervisor_or_its_fork_server(crashies: Path) -> 
         all_gone({idle}, timeout=2.0, what="the spare of a SIGKILLed fork server")
 
 
+def intruder_from_the_spare(container: PluginContainer, tmp_path: Path) -> dict[str, Any]:
+    """Start a plugin (which leaves a spare), then the intruder, which must be that spare;
+    the intruder's status entry."""
+    load_active(container, tmp_path / "plugins", "one")
+    idle = the_spare(container)
+    load_active(container, tmp_path / "plugins", "intruder")
+    entry = plugin_entry(container, "intruder")
+    assert entry["pid"] == idle
+    return entry
+
+
 @pytest.mark.skipif(ABI < 1, reason=NO_LANDLOCK)
 def test_a_worker_from_the_spare_is_confined(tmp_path: Path) -> None:
     secret = tmp_path / "shadow"
@@ -232,11 +244,7 @@ def test_a_worker_from_the_spare_is_confined(tmp_path: Path) -> None:
     copy_plugin(INTRUDER, tmp_path / "plugins", "intruder")
     copy_plugin(CRASHY, tmp_path / "plugins", "one")
     with running_container(data_dir=str(tmp_path / "data")) as container:
-        load_active(container, tmp_path / "plugins", "one")
-        idle = the_spare(container)
-        load_active(container, tmp_path / "plugins", "intruder")
-        entry = plugin_entry(container, "intruder")
-        assert entry["pid"] == idle
+        entry = intruder_from_the_spare(container, tmp_path)
         assert entry["hardening"]["landlock"] is True
         assert entry["hardening"]["own_network"] is True
         assert entry["hardening"]["no_new_privs"] is True
@@ -252,11 +260,7 @@ def test_a_worker_from_the_spare_without_landlock(tmp_path: Path) -> None:
     copy_plugin(CRASHY, tmp_path / "plugins", "one")
     with running_container(data_dir=str(tmp_path / "data"),
                            hardening={"landlock": False}) as container:
-        load_active(container, tmp_path / "plugins", "one")
-        idle = the_spare(container)
-        load_active(container, tmp_path / "plugins", "intruder")
-        entry = plugin_entry(container, "intruder")
-        assert entry["pid"] == idle
+        entry = intruder_from_the_spare(container, tmp_path)
         assert entry["hardening"]["landlock"] is False
         assert entry["hardening"]["reasons"]["landlock"] == "off in the config (hardening.landlock)"
 

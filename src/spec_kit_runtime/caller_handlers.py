@@ -66,15 +66,17 @@ class CallerHandlers:
             self.max_message_bytes = limits["max_message_bytes"]
 
     def subscribe(self, plugin_id: str, pattern: str, handler: Callable[[Message], Any],
-                  priority: int = 50) -> str:
-        """Route ``pattern`` (within ``plugin_id``'s scope) to ``handler(message)`` here."""
+                  priority: int = 50, *, host: bool = False) -> str:
+        """Route ``pattern`` (within ``plugin_id``'s scope; ``host``: with the host
+        application's authority, plugin_id "") to ``handler(message)`` here."""
         if not callable(handler):
             raise TypeError("handler must be callable")
         sub_id = next(self._sub_ids)
         self._handlers[sub_id] = handler
+        extra = {"host": True} if host else {}
         try:
             self._control("subscribe", plugin=plugin_id, pattern=pattern, sub_id=sub_id,
-                          priority=priority)
+                          priority=priority, **extra)
         except BaseException:
             del self._handlers[sub_id]
             raise

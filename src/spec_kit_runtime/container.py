@@ -29,7 +29,9 @@ from .client import SupervisorClient
 from .config import RuntimeConfig
 from .discovery import discover
 from .errors import ManifestError
+from .host_bus import HostBus
 from .launcher import launch_supervisor
+from .loaded_plugins import LoadedPlugins, status_of
 from .manifest import PluginInfo
 from .service_provider import ServiceProvider
 
@@ -61,6 +63,9 @@ class PluginContainer:
         self._clients = [self._first]
         self._local = threading.local()
         self._local.client = self._first
+        self.plugins = LoadedPlugins(self._control)
+        self.message_bus = HostBus(lambda message: self.send_message("", message),
+                                   self._host_subscribe, self.unsubscribe)
 
     @property
     def _client(self) -> SupervisorClient:
@@ -71,6 +76,10 @@ class PluginContainer:
                 self._clients.append(client)
             self._local.client = client
         return client
+
+    def _control(self, op: str, **args: Any) -> Any:
+        """A quick control operation (not a lifecycle one) on this thread's connection."""
+        return self._client.control(op, timeout=10.0, **args)
 
     def _close_clients(self) -> None:
         with self._clients_lock:
@@ -114,11 +123,12 @@ class PluginContainer:
     def load_plugin(self, plugin_info: PluginInfo, config: dict[str, Any] | None = None) -> str:
         """Spawn the plugin's worker, load and initialize it; returns the plugin id."""
         source = plugin_info.manifest_path or plugin_info.path
-        self._client.control(
+        answer = self._client.control(
             "load", manifest=plugin_info.to_manifest(), source=str(source),
             root=str(plugin_info.root), config=config or {},
         )
         self.plugin_info[plugin_info.id] = plugin_info
+        self.plugins.remember(plugin_info.id, answer.get("plugin"))
         return plugin_info.id
 
     def activate_plugin(self, plugin_id: str) -> None:
@@ -131,6 +141,7 @@ class PluginContainer:
         """Deactivate (if active), shut down and stop the plugin's worker."""
         self._client.control("unload", plugin=plugin_id)
         self.plugin_info.pop(plugin_id, None)
+        self.plugins.forget(plugin_id)
 
     def stop_plugin(self, plugin_id: str) -> None:
         """Stop the plugin's worker in order; it stays stopped (no restart) until started."""
@@ -145,14 +156,9 @@ class PluginContainer:
         self._client.control("restart", plugin=plugin_id)
 
     def get_plugin_status(self, plugin_id: str) -> PluginStatus | None:
-        """The plugin's PluginStatus as its worker last reported it (None: not loaded)."""
-        for entry in self.status()["plugins"]:
-            if entry["id"] == plugin_id:
-                try:
-                    return PluginStatus(entry["state"])
-                except ValueError:
-                    return PluginStatus.ERROR
-        return None
+        """The plugin's PluginStatus now (None: not loaded); see ``PluginHandle.status``."""
+        entry = self._control("plugins").get(plugin_id)
+        return status_of(entry["state"]) if entry else None
 
     def status(self) -> dict[str, Any]:
         """The supervisor's status: itself and every plugin."""
@@ -188,10 +194,18 @@ class PluginContainer:
         ``handler(message)`` runs on a small thread pool of this process whenever a plugin
         (or a caller) sends to a matching address; returns a subscription id.
         """
+        return self._caller_handlers().subscribe(plugin_id, pattern, handler, priority)
+
+    def _host_subscribe(self, pattern: str, handler: Callable[[Message], Any],
+                        priority: int) -> str:
+        """``message_bus.subscribe``: a handler here, with the host's authority."""
+        return self._caller_handlers().subscribe("", pattern, handler, priority, host=True)
+
+    def _caller_handlers(self) -> CallerHandlers:
         if self._callers is None:
             self._callers = CallerHandlers(self._first.endpoint, self._first.token,
                                            self._first.server_key)
-        return self._callers.subscribe(plugin_id, pattern, handler, priority)
+        return self._callers
 
     def unsubscribe(self, subscription_id: str) -> bool:
         """Remove a handler added by ``subscribe``."""

@@ -39,6 +39,7 @@ class ControlOps:
             "ping": lambda _peer, _args, respond: respond(True, pack_value("pong")),
             "status": self._status,
             "health": self._health,
+            "plugins": self._plugins,
             "load": self._load,
             "activate": self._plugin_op(hub.lifecycle.activate),
             "deactivate": self._plugin_op(hub.lifecycle.deactivate),
@@ -88,6 +89,17 @@ class ControlOps:
                         for pid, slot in hub.lifecycle.slots.items()],
         }))
 
+    def _plugins(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
+        """Each loaded plugin's state; its facts (plugin_facts) only for the ids in
+        ``facts``: a caller keeps them once it has them."""
+        wanted = args.get("facts") or []
+        if not isinstance(wanted, list):
+            raise ProtocolError("'facts' must be a list of plugin ids")
+        respond(True, pack_value({
+            plugin_id: {"state": slot.status, "facts": slot.facts if plugin_id in wanted
+                        else None}
+            for plugin_id, slot in self.hub.lifecycle.slots.items()}))
+
     def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         now = self.hub.now()
         slots = self.hub.lifecycle.slots
@@ -128,24 +140,28 @@ class ControlOps:
         self.hub.begin_shutdown()
 
     def _subscribe(self, peer: bytes, args: dict[str, Any], respond: Responder) -> None:
-        """A handler living in the caller, subscribed with a loaded plugin's scope."""
+        """A handler living in the caller: with a loaded plugin's scope, as the host
+        application (``host``: any address; the token holder is trusted, see SECURITY.md),
+        or else an event follower."""
         plugin_id, pattern = args.get("plugin"), args.get("pattern")
         sub_id, priority = args.get("sub_id"), args.get("priority", 50)
+        host = args.get("host", False)
         if not (isinstance(plugin_id, str) and isinstance(pattern, str)
-                and type(sub_id) is int and type(priority) is int):
+                and type(sub_id) is int and type(priority) is int and type(host) is bool):
             raise ProtocolError("subscribe needs plugin, pattern, sub_id and priority")
         problem = pattern_problem(pattern)
         if problem:
             raise RoutingError(f"invalid pattern: {problem}")
         if plugin_id:
             self.hub.lifecycle.require(plugin_id).scope.check_subscribe(pattern)
-        elif not pattern.startswith("event:"):  # a client's own scope: it may watch events
+        elif not host and not pattern.startswith("event:"):  # a follower watches events
             raise ScopeError(f"a client may subscribe to events only, not '{pattern}'",
                              pattern=pattern)
         owner = caller_key(peer)
-        if not plugin_id and owner not in self.hub.router.callers:
+        serving = bool(plugin_id) or host
+        if not serving and owner not in self.hub.router.callers:
             self.hub.router.followers.add(owner)
-        elif plugin_id:
+        elif serving:
             self.hub.router.followers.discard(owner)  # it serves handlers: keep it
         self.hub.router.callers[owner] = peer
         self.hub.router.table.add(owner, sub_id, pattern, priority, "message")

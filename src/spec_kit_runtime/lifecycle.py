@@ -52,7 +52,7 @@ class _Operation:
             return
         step = next(self._steps, None)
         if step is None:
-            self._finish(True, pack_value({"id": self.slot.plugin_id, "status": self.slot.status}))
+            self._finish(True, pack_value(self.slot.answer()))
             return
         try:
             step(self)
@@ -130,7 +130,7 @@ class Lifecycle:
                     + (f" ({existing.busy} in progress)" if existing.busy else ""),
                     plugin=info.id)
             log.warning("plugin %s is already loaded", info.id)  # 1.0: not an error
-            done(True, pack_value({"id": info.id, "status": existing.status}))
+            done(True, pack_value(existing.answer()))
             return
         tracker = RestartTracker(self.hub.config.restart_policy_for(
             info.id, info.manifest.get("restart")))
@@ -280,6 +280,8 @@ class Lifecycle:
                         return
                     if ok and isinstance(value, dict) and isinstance(value.get("status"), str):
                         slot.status = value["status"]
+                        if isinstance(value.get("plugin"), dict):  # the load phase's facts
+                            slot.facts = value["plugin"]
                         for later in cids[index + 1:]:  # as if sent now
                             router.postpone(later, timeout)
                         if index + 1 == len(phases):

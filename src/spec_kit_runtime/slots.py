@@ -46,6 +46,7 @@ class PluginSlot:
     last_error: str | None = None
     ops: deque[Callable[[], None]] = field(default_factory=deque)
     busy: str | None = None  # the lifecycle operation in progress
+    facts: dict[str, Any] | None = None  # the plugin's metadata and schema (plugin_facts)
     on_hello: Callable[[], None] | None = None
     on_exit: Callable[[], None] | None = None
 
@@ -59,6 +60,10 @@ class PluginSlot:
     @property
     def active(self) -> bool:
         return self.status == "active" and self.identity is not None
+
+    def answer(self) -> dict[str, Any]:
+        """What a finished lifecycle operation answers: the plugin, its state, its facts."""
+        return {"id": self.plugin_id, "status": self.status, "plugin": self.facts}
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """Plain data for ``status``."""

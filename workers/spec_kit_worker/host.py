@@ -33,6 +33,7 @@ from spec_kit_runtime.errors import (
     RuntimeFailure,
     from_data,
 )
+from spec_kit_runtime.plugin_facts import facts_of
 from spec_kit_runtime.protocol import (
     Call,
     Heartbeat,
@@ -246,6 +247,9 @@ class WorkerHost:
             return
         try:
             status = self._phase(phase)
+            answer: dict[str, Any] = {"status": status}
+            if phase.phase == "load":  # the static facts travel once, with this answer
+                answer["plugin"] = facts_of(self._require_plugin())
         except Exception as exc:
             if phase.phase in ("load", "initialize"):  # the worker is done for: it is killed
                 self._failed_phase = phase.phase
@@ -258,7 +262,7 @@ class WorkerHost:
                 exception=type(exc).__name__, traceback=text,
             ))
             return
-        self._reply_ok(phase.cid, {"status": status})
+        self._reply_ok(phase.cid, answer)
 
     def _phase(self, phase: Phase) -> str:
         if phase.phase == "load":

@@ -41,6 +41,9 @@ _SEEN_PIDS: set[int] = set()
 # inherited): not in the user's own home.
 DATA_HOME = Path(tempfile.mkdtemp(prefix="spec-kit-runtime-test-data-"))
 os.environ["XDG_DATA_HOME"] = str(DATA_HOME)
+# And where private supervisors write their logs (private_logs.py): not in the user's home.
+STATE_HOME = Path(tempfile.mkdtemp(prefix="spec-kit-runtime-test-state-"))
+os.environ["XDG_STATE_HOME"] = str(STATE_HOME)
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01,
@@ -121,6 +124,12 @@ def runtime_dir_of(container: PluginContainer) -> Path:
     return Path(endpoint.removeprefix("ipc://")).parent
 
 
+def supervisor_log(container: PluginContainer) -> str:
+    """What the container's private supervisor logged so far (its log file)."""
+    log_file: str = container.status()["supervisor"]["log_file"]
+    return Path(log_file).read_text()
+
+
 def copy_plugin(source: Path, dest_root: Path, plugin_id: str, **manifest_fields: Any) -> Path:
     """A copy of the plugin folder ``source`` whose manifest says ``plugin_id`` (and more)."""
     folder = dest_root / plugin_id
@@ -186,6 +195,7 @@ def no_leftover_processes() -> Iterator[None]:
     finally:
         kill_survivors(_SEEN_PIDS)
         shutil.rmtree(DATA_HOME, ignore_errors=True)
+        shutil.rmtree(STATE_HOME, ignore_errors=True)
 
 
 @pytest.fixture

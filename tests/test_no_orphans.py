@@ -121,7 +121,6 @@ PARENT_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.timeout(30)
 def test_supervisor_and_workers_exit_when_their_starter_dies(tmp_path: Path) -> None:
-    # The report goes to a file: a pipe would stay open in the supervisor it inherits.
     report_file = tmp_path / "report.json"
     parent = subprocess.Popen([sys.executable, "-c", PARENT_SCRIPT, str(GOOD), str(report_file)],
                               stdin=subprocess.DEVNULL)
@@ -135,12 +134,13 @@ def test_supervisor_and_workers_exit_when_their_starter_dies(tmp_path: Path) -> 
     supervisor_pid, workers = report["supervisor"], set(report["workers"])
     _SEEN_PIDS.update({supervisor_pid, *workers})
     assert len(workers) == 2 and supervisor_pid not in workers
+    private = Path(report["endpoint"].removeprefix("ipc://")).parent.parent
     try:
         all_gone({supervisor_pid, *workers}, timeout=5.0,
                  what="supervisor and workers of a dead starter")
+        assert not private.exists()  # the supervisor removed its folder as it exited
     finally:
         kill_survivors({supervisor_pid, *workers})
-        private = Path(report["endpoint"].removeprefix("ipc://")).parent.parent
         if private.name.startswith("spec-kit-runtime-"):
             shutil.rmtree(private, ignore_errors=True)
 

@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop by itself after this many seconds")
     run.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     run.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    # A PluginContainer's private supervisor: the folder it removes as it exits
+    # (private_dir.py), and the file its stdout and stderr lead to (private_logs.py).
+    run.add_argument("--private-dir", type=Path, help=argparse.SUPPRESS)
+    run.add_argument("--log-file", type=Path, help=argparse.SUPPRESS)
     run.set_defaults(handler="cli_run:run")
 
     send = commands.add_parser("send", help="send a message with PLUGIN's scope, print the reply")

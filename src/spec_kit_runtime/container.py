@@ -2,9 +2,11 @@
 
 ``PluginContainer()`` starts a private supervisor tied to the calling process (it stops
 when the caller exits, even by SIGKILL), configured by the dict's ``runtime`` keys and its
-``plugins`` mapping (paths in them relative to the current directory);
-``PluginContainer({"attach": True})`` talks to the one ``spec-kit-runtime run`` started
-instead. Discovery happens here and runs no
+``plugins`` mapping (paths in them relative to the current directory). A caller need not
+call ``shutdown()``: its supervisor then removes its own folder as it exits
+(``private_dir``), and it never writes on the caller's terminal, only to its log file
+(``private_logs``, the dict's ``log_dir``). ``PluginContainer({"attach": True})`` talks to
+the one ``spec-kit-runtime run`` started instead. Discovery happens here and runs no
 plugin code; everything else happens in the supervisor and the workers.
 """
 
@@ -12,9 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,11 +24,12 @@ from typing import Any
 import yaml
 from spec_kit_contracts import Message, PluginStatus
 
+from . import private_dir, private_logs
 from .caller_handlers import CallerHandlers
 from .client import SupervisorClient
 from .config import RuntimeConfig
 from .discovery import discover
-from .errors import ManifestError
+from .errors import ConfigError, ManifestError
 from .host_bus import HostBus
 from .launcher import launch_supervisor
 from .loaded_plugins import LoadedPlugins, status_of
@@ -87,25 +88,35 @@ class PluginContainer:
                 client.close()
 
     def _start_private_supervisor(self) -> SupervisorClient:
-        self._private_dir = Path(tempfile.mkdtemp(prefix="spec-kit-runtime-"))
+        """Start a supervisor of our own in a fresh folder, which it removes as it exits
+        (``shutdown()`` waits for that); its output goes to a log file of its own."""
         settings = {k: v for k, v in self.runtime_config.items() if k in _RUNTIME_KEYS}
         if "data_dir" in settings:
             settings["data_dir"] = _absolute(settings["data_dir"])
-        ignored = set(self.runtime_config) - _RUNTIME_KEYS - {"attach", "plugins"}
+        ignored = set(self.runtime_config) - _RUNTIME_KEYS - {"attach", "plugins", "log_dir"}
         if ignored:
             log.warning("runtime_config keys ignored: %s", ", ".join(sorted(ignored)))
-        config_file = self._private_dir / "runtime.yaml"
-        config_file.write_text(yaml.safe_dump({
+        config = yaml.safe_dump({
             "runtime": settings, "plugins": _absolute_roots(self.runtime_config.get("plugins")),
-        }))
+        })
+        for stale in private_dir.sweep():
+            log.debug("removed %s: its supervisor was killed", stale)
+        self._private_dir, claim = private_dir.create()
         try:
-            self._process = launch_supervisor(self._private_dir / "run", config_file)
+            config_file = self._private_dir / "runtime.yaml"
+            config_file.write_text(config)
+            log_file = _new_log_file(self.runtime_config.get("log_dir"))
+            self._process = launch_supervisor(self._private_dir / "run", config_file,
+                                              private_dir=self._private_dir, log_file=log_file)
+            log.debug("private supervisor (pid %d) logs to %s", self._process.pid, log_file)
             return SupervisorClient.find(self._private_dir / "run")
         except BaseException:
             if self._process is not None:  # started but unreachable: do not wait on it
                 self._process.kill()
             self._discard_private()
             raise
+        finally:
+            os.close(claim)  # the supervisor holds the folder now (or is gone)
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -231,6 +242,8 @@ class PluginContainer:
             self._discard_private()
 
     def _discard_private(self) -> None:
+        """Wait for the private supervisor (it removes its folder as it exits), and remove
+        what is left of the folder if it could not (killed)."""
         if self._process is not None:
             try:
                 self._process.wait(timeout=60)
@@ -239,7 +252,7 @@ class PluginContainer:
                 self._process.wait()
             self._process = None
         if self._private_dir is not None:
-            shutil.rmtree(self._private_dir, ignore_errors=True)
+            private_dir.remove(self._private_dir)
             self._private_dir = None
 
     def __enter__(self) -> PluginContainer:
@@ -249,6 +262,16 @@ class PluginContainer:
         self.shutdown()
 
 
+
+
+def _new_log_file(log_dir: Any) -> Path | None:
+    """A new file for the private supervisor's output (``private_logs``); None if the folder
+    is unusable (said in a warning): its output is then discarded, never the caller's."""
+    try:
+        return private_logs.new_log_file(Path(log_dir) if log_dir is not None else None)
+    except ConfigError as exc:
+        log.warning("%s: the private supervisor's output is discarded", exc)
+        return None
 
 
 def _absolute(path: Any) -> Any:

@@ -78,6 +78,7 @@ class ControlOps:
                 "start_method": hub.config.start_method,
                 "cgroups": hub.cgroups.describe(),
                 "http": hub.http.address if hub.http is not None else None,
+                "log_file": str(hub.log_file) if hub.log_file is not None else None,
                 "totals": {
                     "handled": sum(f.handled for f in figures),
                     "errors": sum(f.errors for f in figures),

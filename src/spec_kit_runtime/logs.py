@@ -4,6 +4,9 @@ Every record about a plugin carries its id as ``plugin``: captured output says s
 (``extra``), and the supervisor's own messages about a plugin follow one convention, a
 message starting ``"plugin %s"`` with the id as its first argument, which ``PluginTagger``
 reads. So a JSON consumer can filter by plugin without parsing messages.
+
+A PluginContainer's private supervisor writes to a file instead (``private_logs``), kept
+to a size by ``capped_log.CappedFile``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 FORMATS = ("text", "json")
 _TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -48,9 +52,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str, log_format: str) -> None:
-    """Log to stderr at ``level`` in ``log_format`` (text or json)."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str, log_format: str, log_file: Path | None = None) -> None:
+    """Log at ``level`` in ``log_format`` (text or json) to stderr, or to ``log_file``
+    (capped), where stdout and stderr are expected to lead already."""
+    handler: logging.Handler
+    if log_file is not None:
+        from .capped_log import CappedFile  # logging.handlers: 5 ms, for private ones only
+        handler = CappedFile(log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(PluginTagger())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(_TEXT))
     logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zmq
@@ -70,10 +71,13 @@ class Supervisor:
 
     def __init__(self, config: RuntimeConfig, rundir: RuntimeDir,
                  parent_pid: int | None = None,
-                 forkserver: ForkServerLink | None = None) -> None:
+                 forkserver: ForkServerLink | None = None,
+                 log_file: Path | None = None) -> None:
         """``forkserver``: one already started (``run`` starts it first, to overlap its
-        imports with this process's); else one is started here."""
+        imports with this process's); else one is started here. ``log_file``: where this
+        supervisor logs, if not to stderr (a PluginContainer's own; shown in status)."""
         self.config = config
+        self.log_file = log_file
         self._frame_limit = wire.receive_limit(config.max_message_bytes)
         self.http = self._http_endpoints(config.http)  # first: a busy port fails the start
         self.rundir = rundir

@@ -1,0 +1,131 @@
+"""The folder of a PluginContainer's private supervisor in TMPDIR, and who removes it.
+
+A container's supervisor gets a folder of its own, ``TMPDIR/spec-kit-runtime-XXXXXXXX``,
+holding its config file and its runtime directory. Its caller may exit without
+``shutdown()`` (Spec-Kit's CLI does, after every command), and then the supervisor is the
+only one left: so it removes the folder itself as it exits (``run --private-dir``). A
+supervisor that was SIGKILLed cannot; the next container's start sweeps such folders.
+
+What marks a folder as a private supervisor's, and tells whether anyone still uses it, is
+its lock file ``private.lock``. It is made with the folder, under another name, and renamed
+into place only once locked, so the file never exists unlocked while the folder is in use.
+The caller holds a shared lock on it until its supervisor is ready; the supervisor takes one
+of its own before it is, and holds it for its whole life. The kernel drops a lock when its
+holder dies, however it dies. So a folder whose lock can be taken exclusively has nobody left,
+and is removed. A folder without that file, someone else's, not private (0700), or reached
+through a symbolic link is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import ConfigError
+
+PREFIX = "spec-kit-runtime-"
+LOCK = "private.lock"
+_MAKING = "private.lock.new"
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def create(parent: Path | None = None) -> tuple[Path, int]:
+    """A fresh private folder in ``parent`` (TMPDIR by default), and the caller's claim on
+    it: an fd with a shared lock, to be closed once the supervisor holds its own."""
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
+    try:
+        fd = os.open(folder / _MAKING, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            os.rename(folder / _MAKING, folder / LOCK)
+        except BaseException:
+            os.close(fd)
+            raise
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, fd
+
+
+def hold(folder: Path) -> int:
+    """In the supervisor: a shared lock on ``folder``'s lock file, for the process's life.
+
+    ConfigError if ``folder`` is not a private supervisor's folder, or is being removed
+    by a sweep (then the lock is held exclusively)."""
+    try:
+        fd = os.open(folder / LOCK, os.O_RDONLY | _NOFOLLOW)
+    except OSError as exc:
+        raise ConfigError(f"{folder} is not a private supervisor's folder: {exc.strerror}"
+                          ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"{folder} is being removed") from None
+    return fd
+
+
+@contextlib.contextmanager
+def owned(folder: Path) -> Iterator[None]:
+    """In the supervisor: hold ``folder`` for the block (``hold``), and remove it at its end,
+    however the block ends."""
+    fd = hold(folder)
+    try:
+        yield
+    finally:
+        remove(folder)
+        os.close(fd)
+
+
+def remove(folder: Path) -> None:
+    """Remove ``folder`` and everything in it (gone already: nothing to do)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep(parent: Path | None = None) -> list[Path]:
+    """Remove the private folders in ``parent`` (TMPDIR by default) that nobody holds any
+    more: those of SIGKILLed supervisors. Returns what was removed."""
+    parent = Path(parent or tempfile.gettempdir())
+    try:
+        entries = [entry for entry in os.scandir(parent) if entry.name.startswith(PREFIX)]
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if _remove_if_abandoned(parent, entry.name):
+                removed.append(parent / entry.name)
+    return removed
+
+
+def _remove_if_abandoned(parent: Path, name: str) -> bool:
+    """Remove ``parent/name`` if it is a private folder of ours that nobody holds."""
+    info = os.lstat(parent / name)
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
+            or stat.S_IMODE(info.st_mode) & 0o077):
+        return False
+    folder = os.open(parent / name, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    try:
+        if os.fstat(folder).st_ino != info.st_ino:  # swapped since the lstat
+            return False
+        try:
+            lock = os.open(LOCK, os.O_RDONLY | _NOFOLLOW, dir_fd=folder)
+        except FileNotFoundError:  # not a private supervisor's folder (or the file is new)
+            return False
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: in use
+            # Held until it is gone: a supervisor cannot start in it meanwhile (``hold``),
+            # nor can another sweep remove it twice. rmtree opens each folder without
+            # following symbolic links (shutil.rmtree.avoids_symlink_attacks).
+            shutil.rmtree(parent / name)
+        finally:
+            os.close(lock)
+    finally:
+        os.close(folder)
+    return True

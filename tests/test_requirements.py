@@ -3,8 +3,13 @@ against a table of installed versions: pure, no environment read."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from spec_kit_runtime.errors import LifecycleError, RequirementError, from_data
+from spec_kit_runtime.manifest import PluginInfo
+from spec_kit_runtime.requirement_check import require_installed
 from spec_kit_runtime.requirements import requirement_problem, split_dependencies, unmet
 
 INSTALLED = {
@@ -118,3 +123,27 @@ def test_split_keeps_ids_and_requirements_apart_in_order() -> None:
     entries = ["core", "spec-kit-contracts>=1.0.0", "requests", "requests>=2", "fs", "x[y]"]
     assert split_dependencies(entries) == (
         ["core", "requests", "fs"], ["spec-kit-contracts>=1.0.0", "requests>=2", "x[y]"])
+
+
+def test_require_installed_names_the_plugin_and_each_unmet_requirement() -> None:
+    info = PluginInfo("greeter", "greeter", "1.0.0", Path("/p/greeter/plugin.py"), "Plugin", {},
+                      requirements=("spec-kit-contracts>=1.0.0", "pyyaml>=6", "gone>=1"))
+    with pytest.raises(RequirementError) as refused:
+        require_installed(info, "load", INSTALLED.get)
+    error = refused.value
+    assert isinstance(error, LifecycleError)
+    assert error.message == (
+        "plugin 'greeter' cannot be started: requirements not met: spec-kit-contracts>=1.0.0 "
+        "(spec-kit-contracts 0.9.0 is installed); gone>=1 (gone is not installed)")
+    assert (error.plugin, error.context["phase"]) == ("greeter", "load")
+    again = from_data(error.to_data())  # as a client gets it
+    assert isinstance(again, RequirementError)
+    assert again.unmet == error.unmet == ["spec-kit-contracts>=1.0.0 (spec-kit-contracts 0.9.0 "
+                                          "is installed)", "gone>=1 (gone is not installed)"]
+
+
+def test_require_installed_passes_met_requirements_and_none() -> None:
+    for requirements in ((), ("pyyaml>=6", "spec-kit-contracts<1")):
+        info = PluginInfo("p", "p", "1.0.0", Path("/p/p.py"), "Plugin", {},
+                          requirements=requirements)
+        require_installed(info, "start", INSTALLED.get)

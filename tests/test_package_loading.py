@@ -187,3 +187,15 @@ def test_sandbox_refuses_star_and_private_relative_imports(tmp_path: Path) -> No
                              {"__init__.py": "", "helpers.py": "", "plugin.py": line + "\n"})
         with pytest.raises(SandboxViolation, match=words):
             sandboxed("refused", file, file.parent.parent.parent)
+
+
+def test_sandbox_own_modules_may_share_a_blocked_module_name_but_not_be_imported_by_it(
+        tmp_path: Path) -> None:
+    """``from .inspect import x`` is the plugin's own ``inspect.py``, not the blocked module;
+    a name that is a blocked module's (``from . import os``) is still refused, as anywhere."""
+    files = {"__init__.py": "", "inspect.py": "X = 1\n", "os.py": "",
+             "plugin.py": "from .inspect import X\n\nclass Plugin:\n    x = X\n"}
+    assert sandboxed("own", write_package(tmp_path / "a", files), tmp_path / "a").x == 1
+    files["plugin.py"] = "from . import os\n"
+    with pytest.raises(SandboxViolation, match=r"import of blocked module 'os' from '\.'"):
+        sandboxed("own", write_package(tmp_path / "b", files), tmp_path / "b")

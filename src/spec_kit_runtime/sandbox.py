@@ -178,7 +178,7 @@ class _Validator(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        module = node.module or ""
+        module = "." * node.level + (node.module or "")  # ".helpers": the plugin's own
         if node.level and not self.relative_imports:
             self._flag(node, "relative import (the plugin's file is not in a package: its "
                              "folder has no __init__.py)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from generated_plugins import generate
 from spec_kit_runtime.discovery import MAX_DEPTH, DiscoveryResult, discover
 
 PLUGIN_CLASS = """
@@ -70,6 +71,25 @@ def test_plugin_folder_is_not_searched_further(tmp_path: Path) -> None:
     result = discover([tmp_path])
     assert ids(result) == ["design"]
     assert result.errors == ()
+
+
+def test_finds_plugins_as_spec_kit_generates_them(tmp_path: Path) -> None:
+    """``specify-extended plugin new``'s layout: plugin.json at the folder's root, code in
+    ``src/NAME_plugin/``, and ``tests/test_NAME_plugin.py``, which is no extra plugin."""
+    search = tmp_path / ".specify" / "plugins"
+    greeter = generate(search, "greeter")
+    generate(search, "my-tool")
+    assert (greeter / "tests" / "test_greeter_plugin.py").is_file()
+    result = discover([search])
+    assert result.errors == ()
+    assert ids(result) == ["greeter", "my-tool"]
+    tool = result.by_id()["my-tool"]
+    assert tool.path == (search / "my-tool-plugin" / "src" / "my_tool_plugin" / "plugin.py"
+                         ).resolve()
+    assert tool.requirements == ("spec-kit-contracts>=1.0.0",)
+    for inside in (greeter, greeter / "src", greeter / "tests"):  # searched from within
+        found = discover([inside])
+        assert (ids(found), found.errors) == (["greeter"] if inside == greeter else [], ())
 
 
 def test_search_path_that_is_itself_a_plugin_folder(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from generated_plugins import COMMANDS, generate
 from spec_kit_runtime.errors import ManifestError
 from spec_kit_runtime.manifest import (
     MAX_MANIFEST_BYTES,
@@ -159,13 +161,53 @@ def test_bare_plugin_annotated_assignment(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["plugin.json", "plugin.yaml"])
 def test_to_manifest_round_trip(tmp_path: Path, name: str) -> None:
-    data = with_changes(allowed_messages=["command:x:*"], dependencies=["core"], extra={"k": 1})
+    data = with_changes(allowed_messages=["command:x:*"], extra={"k": 1},
+                        dependencies=["foo[bar]>=2; python_version > '3'", "core"])
     info = read_manifest(write_plugin(tmp_path / "design", data, name))
+    assert info.requirements == ("foo[bar]>=2; python_version > '3'",)
     wire = json.loads(json.dumps(info.to_manifest()))  # survives a plain-data transport
     assert info.manifest_path is not None
     again = parse_manifest_data(wire, info.manifest_path, info.root)
     assert again == info
     assert hash(again) == hash(info)
+
+
+def test_dependencies_hold_plugin_ids_and_package_requirements(tmp_path: Path) -> None:
+    entries = ["spec-kit-contracts>=1.0.0", "core", "foo[bar]>=2; python_version>'3'",
+               "requests", "PyYAML>=0", "bar @ https://example.org/bar-1.0.whl", "fs"]
+    info = read_manifest(write_plugin(tmp_path / "design", with_changes(dependencies=entries)))
+    assert info.dependencies == ("core", "requests", "fs")  # a bare valid id is a plugin
+    assert info.requirements == ("spec-kit-contracts>=1.0.0", "foo[bar]>=2; python_version>'3'",
+                                 "PyYAML>=0", "bar @ https://example.org/bar-1.0.whl")
+    assert info.manifest["dependencies"] == [*info.dependencies, *info.requirements]
+
+
+def test_generated_manifest_is_read_whole(tmp_path: Path) -> None:
+    """What Spec-Kit's generator writes (plus a ``commands`` list) is accepted, every field
+    kept in ``manifest``, the requirement apart from the plugin dependencies."""
+    folder = generate(tmp_path, commands=COMMANDS)
+    written = json.loads((folder / "plugin.json").read_text())
+    info = read_manifest(folder / "plugin.json")
+    assert (info.id, info.entry_point, info.sandbox_enabled) == ("greeter", "GreeterPlugin", False)
+    assert info.path == (folder / "src" / "greeter_plugin" / "plugin.py").resolve()
+    assert info.root == folder
+    assert (info.dependencies, info.requirements) == ((), ("spec-kit-contracts>=1.0.0",))
+    assert info.allowed_messages == ("command:greeter:*", "event:system:*")
+    assert {"capabilities", "config_schema", "commands", "author", "description",
+            "process_isolated"} <= set(written)
+    for key, value in written.items():
+        assert info.manifest[key] == value, key
+    wire = json.loads(json.dumps(info.to_manifest()))
+    assert info.manifest_path is not None
+    assert parse_manifest_data(wire, info.manifest_path, info.root) == info
+
+
+def test_to_manifest_round_trip_of_changed_dependencies(tmp_path: Path) -> None:
+    info = read_manifest(write_plugin(tmp_path / "d", with_changes(dependencies=["a", "b>=1"])))
+    changed = dataclasses.replace(info, dependencies=("c",), requirements=("d<2", "e[x]"))
+    assert changed.manifest_path is not None
+    again = parse_manifest_data(changed.to_manifest(), changed.manifest_path, changed.root)
+    assert (again.dependencies, again.requirements) == (("c",), ("d<2", "e[x]"))
 
 
 def test_to_manifest_round_trip_bare_file(tmp_path: Path) -> None:
@@ -278,6 +320,30 @@ BAD_FIELDS: list[tuple[str, dict[str, object], str, str]] = [
         "more than once",
     ),
     ("dependencies self", {"dependencies": ["design"]}, "dependencies", "itself"),
+    (
+        "dependencies bad requirement",
+        {"dependencies": ["core", "spec-kit-contracts>="]},
+        "dependencies",
+        "item 1: 'spec-kit-contracts>=' is neither a plugin id nor a valid PEP 508 requirement",
+    ),
+    (
+        "dependencies bad marker",
+        {"dependencies": ["foo>=1; python_version ~ '3'"]},
+        "dependencies",
+        "Expected marker operator",
+    ),
+    (
+        "dependencies bare package name",
+        {"dependencies": ["PyYAML"]},
+        "dependencies",
+        "item 0: 'PyYAML' must start with a lowercase letter",
+    ),
+    (
+        "dependencies duplicate requirement",
+        {"dependencies": ["foo>=1", "foo>=1"]},
+        "dependencies",
+        "lists 'foo>=1' more than once",
+    ),
     ("description int", {"description": 1}, "description", "must be a string"),
     ("author list", {"author": ["a"]}, "author", "must be a string"),
     ("license null", {"license": None}, "license", "got null"),

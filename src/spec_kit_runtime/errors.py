@@ -108,6 +108,20 @@ class LifecycleError(RuntimeFailure):
     code = "lifecycle"
 
 
+class RequirementError(LifecycleError):
+    """A package the plugin's manifest requires (a PEP 508 entry of ``dependencies``) is not
+    installed where the workers run, or not in a version it accepts: the plugin is not
+    started. Names the plugin, each unmet requirement and what is installed."""
+
+    code = "requirement"
+
+    @property
+    def unmet(self) -> list[str]:
+        """Each unmet requirement with what is installed, as in the message."""
+        value = self.context.get("unmet")
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+
 class SandboxViolation(LifecycleError):
     """Plugin source, an import it attempted or a call it made breaks the sandbox's rules."""
 
@@ -204,7 +218,7 @@ _register(
     NoHandlerError, PluginNotActiveError, PluginStateError, LifecycleError, HandlerError,
     WorkerDiedError, DeadlineExceeded, SupervisorUnavailable, AuthenticationError,
     ServiceError, ServiceFileError, PathRefusedError, ServiceFileNotFoundError,
-    SandboxViolation,
+    SandboxViolation, RequirementError,
 )
 
 

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import worker_steps
+from . import requirement_check, worker_steps
 from .dependencies import dependency_order
 from .errors import PluginStateError, RuntimeFailure, WorkerDiedError, from_data
 from .exits import ExitReason
@@ -120,7 +120,7 @@ class Lifecycle:
             # exit is not seen yet. Reuse the slot and start once that worker is gone.
             existing.info, existing.config = info, config
             existing.scope = Scope(info.id, info.allowed_messages)
-            steps = [worker_steps.await_exit, *self._load_steps(config)]
+            steps = [worker_steps.await_exit, requirement_check.check, *self._load_steps(config)]
             self._enqueue(existing, "load", steps, done)
             return
         if existing is not None and (existing.worker is not None or existing.busy):
@@ -142,7 +142,7 @@ class Lifecycle:
         slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages), tracker,
                           self.hub.config.limits_for(info.id))
         self.slots[info.id] = slot
-        self._enqueue(slot, "load", self._load_steps(config), done)
+        self._enqueue(slot, "load", [requirement_check.check, *self._load_steps(config)], done)
 
     def _load_steps(self, config: dict[str, Any], activate: bool = False) -> list[Step]:
         """A new worker up to initialized (or ``activate``d: the phases go all at once)."""
@@ -173,7 +173,7 @@ class Lifecycle:
     def start(self, plugin_id: str, done: Responder) -> None:
         """Start a stopped or failed plugin again, up to active, with a fresh restart history."""
         slot = self.require(plugin_id)
-        self._enqueue(slot, "start", self._start_steps(slot), done)
+        self._enqueue(slot, "start", [requirement_check.check, *self._start_steps(slot)], done)
 
     def restart(self, plugin_id: str, done: Responder) -> None:
         """Stop the plugin's worker in order, then start it again, up to active."""

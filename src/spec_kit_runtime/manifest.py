@@ -22,6 +22,7 @@ import yaml
 
 from .errors import ManifestError
 from .patterns import pattern_problem
+from .requirements import requirement_problem, split_dependencies
 from .restart_policy import RestartPolicy, policy_from_data
 from .security import (
     PathTraversalError,
@@ -58,11 +59,13 @@ class PluginInfo:
     manifest: Mapping[str, Any] = field(hash=False)
     process_isolated: bool = False
     sandbox_enabled: bool = True
-    dependencies: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()  # plugin ids only: started first, stopped last
     allowed_messages: tuple[str, ...] = ()
     manifest_path: Path | None = None
     start_method: str | None = None  # fork or spawn; None: the runtime's start_method
     network: bool = False  # asks for network: no network namespace, TCP allowed
+    # PEP 508 package requirements from ``dependencies``, as written; checked at load
+    requirements: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -87,7 +90,7 @@ class PluginInfo:
             sandbox=self.sandbox_enabled,
             process_isolated=self.process_isolated,
             allowed_messages=list(self.allowed_messages),
-            dependencies=list(self.dependencies),
+            dependencies=[*self.dependencies, *self.requirements],
         )
         return data
 
@@ -111,7 +114,7 @@ def parse_manifest_data(
     isolated = _bool_field(raw, where, "process_isolated", False)
     network = _bool_field(raw, where, "network", False)
     allowed = _allowed_messages(raw, where)
-    dependencies = _dependencies(raw, where, plugin_id)
+    dependencies, requirements = _dependencies(raw, where, plugin_id)
     _restart(raw, where)
     start_method = _start_method(raw, where)
     for key in TEXT_FIELDS:
@@ -127,7 +130,7 @@ def parse_manifest_data(
         "sandbox": sandbox,
         "process_isolated": isolated,
         "allowed_messages": allowed,
-        "dependencies": dependencies,
+        "dependencies": [*dependencies, *requirements],
         "network": network,
     }
     return PluginInfo(
@@ -140,6 +143,7 @@ def parse_manifest_data(
         process_isolated=isolated,
         sandbox_enabled=sandbox,
         dependencies=tuple(dependencies),
+        requirements=tuple(requirements),
         allowed_messages=tuple(allowed),
         manifest_path=Path(os.path.abspath(source)),
         start_method=start_method,
@@ -484,14 +488,24 @@ def _allowed_messages(raw: Mapping[str, Any], where: str) -> list[str]:
     return _str_list(raw, where, "allowed_messages", pattern_problem)
 
 
-def _dependencies(raw: Mapping[str, Any], where: str, plugin_id: str) -> list[str]:
-    deps = _str_list(raw, where, "dependencies", plugin_id_problem)
-    if plugin_id in deps:
+def _dependencies(raw: Mapping[str, Any], where: str, plugin_id: str
+                  ) -> tuple[list[str], list[str]]:
+    """Plugin ids and package requirements (rule in ``requirements``), each as written."""
+    entries = _str_list(raw, where, "dependencies", _dependency_problem)
+    if plugin_id in entries:
         raise ManifestError(where, "dependencies", f"cannot depend on itself ({plugin_id!r})")
-    repeated = sorted({dep for dep in deps if deps.count(dep) > 1})
+    repeated = sorted({entry for entry in entries if entries.count(entry) > 1})
     if repeated:
         raise ManifestError(where, "dependencies", f"lists {repeated[0]!r} more than once")
-    return deps
+    return split_dependencies(entries)
+
+
+def _dependency_problem(value: object) -> str | None:
+    """None for a plugin id or a package requirement; else why the entry is neither."""
+    problem = plugin_id_problem(value)
+    if problem is None or not isinstance(value, str) or not value:
+        return problem
+    return requirement_problem(value)
 
 
 START_METHODS = ("fork", "spawn")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import itertools
 import logging
 import string
@@ -35,10 +36,14 @@ import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import LifecycleError, SandboxImportError, SandboxViolation
+from .plugin_package import INIT, package_place
 from .sandbox_replacements import exposed
+
+if TYPE_CHECKING:
+    from .sandbox_packages import SandboxedPackage
 
 logger = logging.getLogger(__name__)
 
@@ -153,10 +158,15 @@ def is_blocked_module(name: str) -> bool:
 
 
 class _Validator(ast.NodeVisitor):
-    """Collects ``(line, what)`` for every forbidden construct in a module."""
+    """Collects ``(line, what)`` for every forbidden construct in a module.
 
-    def __init__(self) -> None:
+    ``relative_imports``: the module is in the plugin's package (``sandbox_packages``), so
+    ``from . import x`` names the plugin's own modules; the imported names are still checked.
+    """
+
+    def __init__(self, relative_imports: bool = False) -> None:
         self.found: list[tuple[int, str]] = []
+        self.relative_imports = relative_imports
 
     def _flag(self, node: ast.AST, what: str) -> None:
         self.found.append((getattr(node, "lineno", 0), what))
@@ -168,10 +178,11 @@ class _Validator(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        module = node.module or ""
-        if node.level:
-            self._flag(node, "relative import")
-        elif is_blocked_module(module):
+        module = "." * node.level + (node.module or "")  # ".helpers": the plugin's own
+        if node.level and not self.relative_imports:
+            self._flag(node, "relative import (the plugin's file is not in a package: its "
+                             "folder has no __init__.py)")
+        elif not node.level and is_blocked_module(module):
             self._flag(node, f"import from blocked module '{module}'")
         for alias in node.names:
             self._check_imported_name(node, module, alias.name)
@@ -338,11 +349,12 @@ def _format_reaches_attributes(template: str) -> bool:
     return False
 
 
-def validate_source(source: str, filename: str) -> None:
-    """Raise SandboxViolation listing every forbidden construct in ``source`` with its line."""
+def validate_source(source: str, filename: str, *, relative_imports: bool = False) -> None:
+    """Raise SandboxViolation listing every forbidden construct in ``source`` with its line
+    (``relative_imports``: allowed, for a module of the plugin's own package)."""
     try:
         tree = ast.parse(source, filename=filename)
-        validator = _Validator()
+        validator = _Validator(relative_imports)
         validator.visit(tree)
     except SyntaxError as exc:
         _refuse(filename, [(exc.lineno or 0, f"syntax error: {exc.msg}")])
@@ -369,6 +381,7 @@ class RestrictedImporter:
     def __init__(self, extra_allowed: Iterable[str] = ()) -> None:
         self.allowed = ALLOWED_MODULES | {m for m in extra_allowed if not is_blocked_module(m)}
         self._views: dict[str, types.ModuleType] = {}
+        self.packages: dict[str, SandboxedPackage] = {}  # plugins' packages by private name
 
     def is_allowed(self, name: str) -> bool:
         """True when ``name`` may be imported (and is not blocked)."""
@@ -384,7 +397,12 @@ class RestrictedImporter:
         level: int = 0,
     ) -> types.ModuleType:
         if level:
-            raise SandboxImportError("relative imports are not allowed in the sandbox")
+            caller = (globals or {}).get("__name__")
+            package = self.packages.get(str(caller).partition(".")[0])
+            if package is None:
+                raise SandboxImportError("relative imports work only in a plugin whose file "
+                                         "is in a package (a folder with __init__.py)")
+            return package.import_relative(name, globals, fromlist, level)
         if not self.is_allowed(name):
             logger.warning("sandbox refused import of %r", name)
             why = "blocked" if is_blocked_module(name) else "not allowed"
@@ -485,33 +503,54 @@ class PluginSandbox:
         namespace["__import__"] = self.importer
         return namespace
 
-    def load_class(self, path: Path, entry_point: str) -> type:
+    def load_class(self, path: Path, entry_point: str, root: Path | None = None) -> type:
         """Validate and run the plugin file at ``path``; return its class ``entry_point``.
 
-        The module is registered in ``sys.modules`` under a private name so that
-        dataclasses and ``typing.get_type_hints`` in plugin code can find it.
+        ``root`` is the plugin's folder (default: the file's own). A file in a package
+        inside it (``plugin_package``) is run as a module of that package, whose
+        ``__init__`` runs first and whose modules its relative imports reach, each
+        checked and run as the file is (``sandbox_packages``). Modules are registered in
+        ``sys.modules`` under private names so that dataclasses and
+        ``typing.get_type_hints`` in plugin code can find them.
         """
-        source = _read_source(path)
-        validate_source(source, str(path))
-        module = self._new_module(path)
-        sys.modules[module.__name__] = module
-        try:
-            exec(compile(source, str(path), "exec"), module.__dict__)
-        except BaseException:
-            sys.modules.pop(module.__name__, None)
-            raise
+        from .sandbox_packages import SandboxedPackage  # it builds on this module
+
+        place = package_place(path.resolve(), (root or path.parent).resolve(),
+                              lambda folder: (folder / INIT).is_file())
+        if place is None:
+            source = _read_source(path)
+            validate_source(source, str(path))
+            stem = "".join(c if c.isalnum() else "_" for c in path.stem)
+            module = self.new_module(f"_spec_kit_sandboxed_{next(_module_numbers)}_{stem}", path)
+            sys.modules[module.__name__] = module
+            try:
+                exec(compile(source, str(path), "exec"), module.__dict__)
+            except BaseException:
+                sys.modules.pop(module.__name__, None)
+                raise
+            discard: Callable[[], object] = functools.partial(
+                sys.modules.pop, module.__name__, None)
+        else:
+            package = SandboxedPackage(self, place, f"_spec_kit_sandboxed_{next(_module_numbers)}")
+            self.importer.packages[package.top_name] = package
+            try:
+                module = package.load()
+            except BaseException:
+                del self.importer.packages[package.top_name]
+                raise
+            discard = package.discard
         found = module.__dict__.get(entry_point)
         if not isinstance(found, type):
-            sys.modules.pop(module.__name__, None)
+            discard()
             what = "not found" if found is None else f"is a {type(found).__name__}, not a class"
             raise LifecycleError(
                 f"{path}: entry point '{entry_point}' {what}", file=str(path), phase="load"
             )
         return found
 
-    def _new_module(self, path: Path) -> types.ModuleType:
-        stem = "".join(c if c.isalnum() else "_" for c in path.stem)
-        module = types.ModuleType(f"_spec_kit_sandboxed_{next(_module_numbers)}_{stem}")
+    def new_module(self, name: str, path: Path) -> types.ModuleType:
+        """An empty module ``name`` for the source at ``path``, with the sandbox's builtins."""
+        module = types.ModuleType(name)
         module.__dict__.update(
             __builtins__=self.builtins_namespace(),
             __file__=str(path),
@@ -520,9 +559,18 @@ class PluginSandbox:
         )
         return module
 
+    def run_module(self, module: types.ModuleType, path: Path, *,
+                   relative_imports: bool = False) -> None:
+        """Check the source at ``path`` and run it in ``module``."""
+        source = _read_source(path)
+        validate_source(source, str(path), relative_imports=relative_imports)
+        exec(compile(source, str(path), "exec"), module.__dict__)
+
     def load_plugin(self, plugin_info: Any, config: dict[str, Any] | None = None) -> Any:
         """1.0 API: load ``plugin_info``'s entry point, instantiate it and initialize it."""
-        plugin_class = self.load_class(_source_file(plugin_info), plugin_info.entry_point)
+        folder = Path(plugin_info.path)
+        root = folder if folder.is_dir() else getattr(plugin_info, "root", None)
+        plugin_class = self.load_class(_source_file(plugin_info), plugin_info.entry_point, root)
         plugin = plugin_class()
         plugin.initialize(config or {})
         return plugin

@@ -294,7 +294,7 @@ class WorkerHost:
     def _load(self) -> IPlugin:
         cls = load_plugin_class(
             self.boot.plugin_id, Path(self.boot.plugin_file), self.boot.entry_point,
-            self.boot.sandbox,
+            self.boot.sandbox, Path(self.boot.plugin_dir),
         )
         plugin = cls()
         if not isinstance(plugin, IPlugin):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +104,18 @@ def test_a_symbolic_link_to_an_abandoned_folder_is_not_followed(tmp_path: Path) 
 
 def test_sweeping_a_missing_folder_finds_nothing(tmp_path: Path) -> None:
     assert private_dir.sweep(tmp_path / "missing") == []
+
+
+def test_a_deep_tmpdir_falls_back_to_tmp(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    """Socket paths under a deep TMPDIR would not fit a unix socket's 108 bytes."""
+    deep = tmp_path / ("d" * 80)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    assert private_dir.default_parent() == Path("/tmp")
+    short = Path(tempfile.mkdtemp(prefix="s", dir="/tmp"))
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(short))
+        assert private_dir.default_parent() == short
+    finally:
+        short.rmdir()

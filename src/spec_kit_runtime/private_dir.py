@@ -1,6 +1,7 @@
 """The folder of a PluginContainer's private supervisor in TMPDIR, and who removes it.
 
-A container's supervisor gets a folder of its own, ``TMPDIR/spec-kit-runtime-XXXXXXXX``,
+A container's supervisor gets a folder of its own, ``TMPDIR/spec-kit-runtime-XXXXXXXX``
+(``/tmp`` when TMPDIR's path is too long for a socket path under it),
 holding its config file and its runtime directory. Its caller may exit without
 ``shutdown()`` (Spec-Kit's CLI does, after every command), and then the supervisor is the
 only one left: so it removes the folder itself as it exits (``run --private-dir``). A
@@ -35,10 +36,25 @@ _MAKING = "private.lock.new"
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+# The longest path the supervisor binds in the folder, after the parent's path.
+_SOCKET_TAIL = len(f"/{PREFIX}XXXXXXXX/run/control.sock")
+MAX_SOCKET_PATH = 107  # a unix socket's path: 108 bytes with the final NUL
+
+
+def default_parent() -> Path:
+    """TMPDIR, unless its path is too long for the supervisor's sockets under it (a deep
+    TMPDIR, as macOS's or a test's): ``/tmp`` then, which always fits."""
+    parent = tempfile.gettempdir()
+    if len(os.fsencode(parent)) + _SOCKET_TAIL > MAX_SOCKET_PATH:
+        return Path("/tmp")
+    return Path(parent)
+
+
 def create(parent: Path | None = None) -> tuple[Path, int]:
-    """A fresh private folder in ``parent`` (TMPDIR by default), and the caller's claim on
-    it: an fd with a shared lock, to be closed once the supervisor holds its own."""
-    folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
+    """A fresh private folder in ``parent`` (``default_parent()`` by default), and the
+    caller's claim on it: an fd with a shared lock, to be closed once the supervisor holds
+    its own."""
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent or default_parent()))
     try:
         fd = os.open(folder / _MAKING, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
         try:
@@ -89,9 +105,9 @@ def remove(folder: Path) -> None:
 
 
 def sweep(parent: Path | None = None) -> list[Path]:
-    """Remove the private folders in ``parent`` (TMPDIR by default) that nobody holds any
-    more: those of SIGKILLed supervisors. Returns what was removed."""
-    parent = Path(parent or tempfile.gettempdir())
+    """Remove the private folders in ``parent`` (``default_parent()`` by default) that
+    nobody holds any more: those of SIGKILLed supervisors. Returns what was removed."""
+    parent = Path(parent or default_parent())
     try:
         entries = [entry for entry in os.scandir(parent) if entry.name.startswith(PREFIX)]
     except OSError:

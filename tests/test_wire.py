@@ -104,6 +104,23 @@ def test_deep_nesting_is_refused_not_crashing() -> None:
         wire.unpack_value(b"\x91" * 100_000 + b"\xc0")
 
 
+@pytest.mark.parametrize("code", [2, 3])  # tuples, messages: each level a fresh unpack
+def test_deep_extension_nesting_is_refused_not_crashing(code: int) -> None:
+    """Unbounded, 300 levels (1.2 KB) overflowed the C stack: a segfault, not an error."""
+    body = msgpack.packb(None)
+    for _ in range(5000):
+        body = msgpack.packb(msgpack.ExtType(code, body))
+    with pytest.raises(ProtocolError, match="nested more than 32 deep"):
+        wire.unpack_value(body)
+
+
+def test_tuples_nested_within_the_bound_round_trip() -> None:
+    value: Any = "x"
+    for _ in range(wire.MAX_EXT_NESTING):
+        value = (value,)
+    assert wire.unpack_value(wire.pack_value(value)) == value
+
+
 MESSAGES = [
     Message(target="audit", priority=MessagePriority.LOW, metadata={"k": [1, 2]}),
     Message(type=MessageType.QUERY, target="x"),

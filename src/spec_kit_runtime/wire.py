@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import operator
 import struct
+import threading
 import typing
 from collections.abc import Callable
 from datetime import datetime
@@ -216,13 +217,26 @@ def _default(obj: Any) -> Any:
     )
 
 
+MAX_EXT_NESTING = 32
+_nesting = threading.local()
+
+
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == _EXT_DATETIME:
         return datetime.fromisoformat(data.decode())
-    if code == _EXT_TUPLE:
-        return tuple(unpack_value(data))
-    if code == _EXT_MESSAGE:
-        return message_from_data(unpack_value(data))
+    if code in (_EXT_TUPLE, _EXT_MESSAGE):
+        # Each level is a fresh unpackb on the C stack (about 40 KB): hundreds of nested
+        # tuples, a kilobyte on the wire, would overflow it long before Python's recursion
+        # limit notices. So the nesting of extension values is bounded here.
+        depth = getattr(_nesting, "depth", 0)
+        if depth >= MAX_EXT_NESTING:
+            raise ProtocolError(f"tuples or messages nested more than {MAX_EXT_NESTING} deep")
+        _nesting.depth = depth + 1
+        try:
+            inner = unpack_value(data)
+        finally:
+            _nesting.depth = depth
+        return tuple(inner) if code == _EXT_TUPLE else message_from_data(inner)
     raise ProtocolError(f"unknown extension type {code}")
 
 

@@ -20,7 +20,7 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import PluginContainer
-from spec_kit_runtime.errors import PluginNotActiveError, WorkerDiedError
+from spec_kit_runtime.errors import PluginNotActiveError, PluginStateError, WorkerDiedError
 
 pytestmark = pytest.mark.timeout(40)
 CRASHY = PLUGINS / "crash" / "crashy"
@@ -142,7 +142,12 @@ def test_stop_start_restart_at_run_time(tmp_path: Path) -> None:
         with pytest.raises(PluginNotActiveError, match="stopped"):
             command(container, "managed", "ping")
         container.start_plugin("managed")
-        assert command(container, "managed", "ping")["pong"] == plugin_pids(container)["managed"]
+        running = plugin_pids(container)["managed"]
+        assert command(container, "managed", "ping")["pong"] == running
+        with pytest.raises(PluginStateError, match="already running"):
+            container.start_plugin("managed")  # refused: the running worker is left alone
+        assert state(container, "managed")["state"] == "active"
+        assert command(container, "managed", "ping")["pong"] == running
 
 
 @pytest.mark.parametrize("action", ["hang", "spin"])

@@ -32,8 +32,9 @@ from .discovery import discover
 from .errors import ConfigError, ManifestError
 from .host_bus import HostBus
 from .launcher import launch_supervisor
-from .loaded_plugins import LoadedPlugins, status_of
+from .loaded_plugins import LoadedPlugins
 from .manifest import PluginInfo
+from .plugin_facts import MAX_FACTS_ASKED, MAX_FACTS_BYTES
 from .service_provider import ServiceProvider
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class PluginContainer:
         self._clients = [self._first]
         self._local = threading.local()
         self._local.client = self._first
-        self.plugins = LoadedPlugins(self._control)
+        self.plugins = LoadedPlugins(self._control, facts_per_question=min(
+            MAX_FACTS_ASKED, self._first.max_message_bytes // (2 * MAX_FACTS_BYTES)))
         self.message_bus = HostBus(lambda message: self.send_message("", message),
                                    self._host_subscribe, self.unsubscribe)
 
@@ -139,7 +141,7 @@ class PluginContainer:
             root=str(plugin_info.root), config=config or {},
         )
         self.plugin_info[plugin_info.id] = plugin_info
-        self.plugins.remember(plugin_info.id, answer.get("plugin"))
+        self.plugins.remember(plugin_info.id, answer)
         return plugin_info.id
 
     def activate_plugin(self, plugin_id: str) -> None:
@@ -160,16 +162,15 @@ class PluginContainer:
 
     def start_plugin(self, plugin_id: str) -> None:
         """Start a stopped or failed plugin again, up to active."""
-        self._client.control("start", plugin=plugin_id)
+        self.plugins.remember(plugin_id, self._client.control("start", plugin=plugin_id))
 
     def restart_plugin(self, plugin_id: str) -> None:
         """Stop the plugin's worker in order and start it again, up to active."""
-        self._client.control("restart", plugin=plugin_id)
+        self.plugins.remember(plugin_id, self._client.control("restart", plugin=plugin_id))
 
     def get_plugin_status(self, plugin_id: str) -> PluginStatus | None:
         """The plugin's PluginStatus now (None: not loaded); see ``PluginHandle.status``."""
-        entry = self._control("plugins").get(plugin_id)
-        return status_of(entry["state"]) if entry else None
+        return self.plugins.status(plugin_id)
 
     def status(self) -> dict[str, Any]:
         """The supervisor's status: itself and every plugin."""

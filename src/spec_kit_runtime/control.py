@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .errors import ProtocolError, RoutingError, RuntimeFailure, ScopeError
 from .health import PluginState, assess
+from .lifecycle import STARTING
 from .manifest import parse_manifest_data
 from .patterns import pattern_problem
+from .plugin_facts import MAX_FACTS_ASKED
 from .protocol import Control
 from .router import caller_key
 from .slots import PluginSlot, Responder
@@ -91,14 +93,17 @@ class ControlOps:
         }))
 
     def _plugins(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
-        """Each loaded plugin's state; its facts (plugin_facts) only for the ids in
-        ``facts``: a caller keeps them once it has them."""
+        """Each plugin with its state, whether a load of it has succeeded (``loaded``) and
+        the generation of its facts; the facts themselves (plugin_facts) only for the ids
+        in ``facts``: a caller keeps them until their generation changes."""
         wanted = args.get("facts") or []
-        if not isinstance(wanted, list):
-            raise ProtocolError("'facts' must be a list of plugin ids")
+        if not isinstance(wanted, list) or len(wanted) > MAX_FACTS_ASKED:
+            raise ProtocolError(f"'facts' must be a list of at most {MAX_FACTS_ASKED} ids")
+        asked = {plugin_id for plugin_id in wanted if isinstance(plugin_id, str)}
         respond(True, pack_value({
-            plugin_id: {"state": slot.status, "facts": slot.facts if plugin_id in wanted
-                        else None}
+            plugin_id: {"state": "loading" if slot.busy in STARTING else slot.status,
+                        "loaded": slot.loaded, "generation": slot.facts_generation,
+                        "facts": slot.facts if plugin_id in asked else None}
             for plugin_id, slot in self.hub.lifecycle.slots.items()}))
 
     def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:

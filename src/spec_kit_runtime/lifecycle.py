@@ -15,12 +15,19 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import requirement_check, worker_steps
+from . import plugin_facts, requirement_check, worker_steps
 from .dependencies import dependency_order
-from .errors import PluginStateError, RuntimeFailure, WorkerDiedError, from_data
+from .errors import (
+    LifecycleError,
+    PluginStateError,
+    ProtocolError,
+    RuntimeFailure,
+    WorkerDiedError,
+    from_data,
+)
 from .exits import ExitReason
 from .manifest import PluginInfo
-from .protocol import Phase
+from .protocol import MAX_STATUS_LENGTH, Phase
 from .recovery import Recovery
 from .restart_policy import RestartTracker
 from .scopes import Scope
@@ -46,13 +53,16 @@ class _Operation:
         self._steps: Iterator[Step] = iter(steps)
         self._done = done
         self.finished = False
+        self.spawned = False  # it has asked for a worker (worker_steps.spawn)
 
     def proceed(self) -> None:
         if self.finished:
             return
         step = next(self._steps, None)
         if step is None:
-            self._finish(True, pack_value(self.slot.answer()))
+            loading = self.name in STARTING
+            self.slot.loaded = self.slot.loaded or loading
+            self._finish(True, pack_value(self.slot.answer(with_facts=loading)))
             return
         try:
             step(self)
@@ -98,6 +108,27 @@ class _Operation:
 
 
 _ACTIVATING = frozenset({"activate", "start", "restart", "recover"})
+STARTING = frozenset({"load", "start", "restart", "recover"})  # a new worker, new facts
+
+
+def _taken(slot: PluginSlot, phase: str, answer: object) -> RuntimeFailure | None:
+    """Take a worker's successful phase answer: its status, and the load's facts (checked:
+    the worker is not trusted). The error that makes the answer unusable, if any."""
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if not (isinstance(status, str) and 0 < len(status) <= MAX_STATUS_LENGTH
+            and status.isprintable()):
+        return ProtocolError(f"plugin '{slot.plugin_id}' answered its {phase} phase with no "
+                             "usable status", plugin=slot.plugin_id, phase=phase)
+    assert isinstance(answer, dict)
+    if "plugin" in answer:
+        try:
+            slot.facts = plugin_facts.checked(answer["plugin"])
+        except ValueError as exc:
+            return LifecycleError(f"plugin '{slot.plugin_id}' reported unusable metadata: "
+                                  f"{exc}", plugin=slot.plugin_id, phase=phase)
+        slot.facts_generation += 1
+    slot.status = status
+    return None
 
 
 class Lifecycle:
@@ -130,7 +161,7 @@ class Lifecycle:
                     + (f" ({existing.busy} in progress)" if existing.busy else ""),
                     plugin=info.id)
             log.warning("plugin %s is already loaded", info.id)  # 1.0: not an error
-            done(True, pack_value(existing.answer()))
+            done(True, pack_value(existing.answer(with_facts=True)))
             return
         tracker = RestartTracker(self.hub.config.restart_policy_for(
             info.id, info.manifest.get("restart")))
@@ -233,9 +264,10 @@ class Lifecycle:
             slot.ops.popleft()()
 
     def after_failure(self, operation: _Operation) -> None:
-        """A failed load leaves no half-started worker behind."""
+        """A failed start leaves no half-started worker behind (and a start refused before
+        it spawned anything leaves the running worker alone)."""
         slot = operation.slot
-        starting = operation.name in ("load", "recover", "start", "restart")
+        starting = operation.spawned
         if starting and slot.worker is not None:
             slot.worker.expected_exit = True
             slot.worker.signal_tree(signal.SIGKILL)
@@ -275,24 +307,21 @@ class Lifecycle:
                         return
                     try:
                         value = unpack_value(reply)
+                        error = _taken(slot, name, value) if ok else from_data(value)
                     except RuntimeFailure as exc:
-                        op.fail(exc)
-                        return
-                    if ok and isinstance(value, dict) and isinstance(value.get("status"), str):
-                        slot.status = value["status"]
-                        if isinstance(value.get("plugin"), dict):  # the load phase's facts
-                            slot.facts = value["plugin"]
+                        error = exc
+                    if error is None:
                         for later in cids[index + 1:]:  # as if sent now
                             router.postpone(later, timeout)
                         if index + 1 == len(phases):
                             op.proceed()
                     elif best_effort:
-                        slot.last_error = from_data(value).message
+                        slot.last_error = error.message
                         log.warning("plugin %s: %s failed, stopping anyway: %s",
                                     slot.plugin_id, name, slot.last_error)
                         op.proceed()
                     else:
-                        op.fail(from_data(value))
+                        op.fail(error)
                 return on_reply
 
             for index, (name, body) in enumerate(phases):

@@ -2,15 +2,18 @@
 
 In 1.0 ``container.plugins`` was a dict of the plugin objects themselves, and Spec-Kit's
 CLI reads ``.metadata``, ``.status`` and ``.get_config_schema()`` from them. Here each
-plugin lives in its worker, so a ``PluginHandle`` holds what the worker reported at load
-(metadata and schema never change while a worker runs) and asks the supervisor only for
-what does change: the status. The mapping itself is live: each operation on it asks the
-supervisor once which plugins are loaded now, so a crash, a restart or an unload by
-anyone shows at the next read.
+plugin lives in its worker, so a ``PluginHandle`` holds what the worker reported when it
+was loaded (``plugin_facts``) and asks the supervisor only for what changes: the status.
+The mapping is live: each operation on it asks the supervisor which plugins are loaded
+now, with the generation of each one's facts; facts this process lacks, or holds from an
+earlier worker, are fetched in a second question. So a crash, a restart or an unload by
+anyone shows at the next read. A plugin is listed once a load of it has succeeded, until
+it is unloaded, as 1.0 listed it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
@@ -42,10 +45,11 @@ def status_of(state: object) -> PluginStatus:
 class PluginHandle:
     """A loaded plugin: ``plugin_id``, ``metadata``, ``status``, ``get_config_schema()``."""
 
-    def __init__(self, plugin_id: str, facts: PluginFacts, control: Control) -> None:
+    def __init__(self, plugin_id: str, facts: PluginFacts,
+                 status: Callable[[str], PluginStatus | None]) -> None:
         self.plugin_id = plugin_id
         self._facts = facts
-        self._control = control
+        self._status = status
 
     @property
     def metadata(self) -> IPluginMetadata:
@@ -54,18 +58,16 @@ class PluginHandle:
 
     @property
     def status(self) -> PluginStatus:
-        """The plugin's status now (one question to the supervisor): ACTIVE when active;
-        LOADING while it restarts, DISABLED once stopped, ERROR after a crash or a
-        failure, UNLOADED once unloaded."""
-        states = self._control("plugins")
-        entry = states.get(self.plugin_id) if isinstance(states, dict) else None
-        return status_of(entry["state"]) if entry else PluginStatus.UNLOADED
+        """The plugin's status now (one question to the supervisor); UNLOADED once it is
+        no longer loaded."""
+        return self._status(self.plugin_id) or PluginStatus.UNLOADED
 
     def get_config_schema(self) -> dict[str, Any]:
         """The plugin's own ``get_config_schema()`` answer, as given at load."""
         if self._facts.config_schema_error is not None:
-            raise LifecycleError(f"plugin '{self.plugin_id}': get_config_schema() raised "
-                                 f"{self._facts.config_schema_error}", plugin=self.plugin_id)
+            raise LifecycleError(f"plugin '{self.plugin_id}': get_config_schema() gave no "
+                                 f"schema: {self._facts.config_schema_error}",
+                                 plugin=self.plugin_id)
         return dict(self._facts.config_schema or {})
 
     def __repr__(self) -> str:
@@ -75,33 +77,52 @@ class PluginHandle:
 class LoadedPlugins(Mapping[str, PluginHandle]):
     """Plugin id → ``PluginHandle`` for every plugin the supervisor has loaded now."""
 
-    def __init__(self, control: Control) -> None:
+    def __init__(self, control: Control, facts_per_question: int = 50) -> None:
         self._control = control
-        self._handles: dict[str, PluginHandle] = {}
+        self._chunk = max(1, facts_per_question)
+        self._lock = threading.Lock()  # handlers on pool threads read it too
+        self._handles: dict[str, tuple[int, PluginHandle]] = {}  # id → (generation, handle)
 
-    def remember(self, plugin_id: str, facts: object) -> None:
-        """Keep the facts a load answer carried, so reading them costs no question."""
-        known = facts_from(facts)
-        if known is not None:
-            self._handles[plugin_id] = PluginHandle(plugin_id, known, self._control)
+    def status(self, plugin_id: str) -> PluginStatus | None:
+        """``plugin_id``'s status now (ERROR after a failed load); None when the supervisor
+        does not know it."""
+        entry = self._control("plugins").get(plugin_id)
+        return status_of(entry["state"]) if entry else None
+
+    def remember(self, plugin_id: str, answer: Mapping[str, Any]) -> None:
+        """Keep the facts a (re)start's answer carried, so reading them asks nothing."""
+        facts, generation = answer.get("plugin"), answer.get("generation")
+        if isinstance(facts, dict) and isinstance(generation, int):
+            with self._lock:
+                self._handles[plugin_id] = (generation, self._handle(plugin_id, facts))
 
     def forget(self, plugin_id: str) -> None:
         """Drop a plugin's handle (it was unloaded)."""
-        self._handles.pop(plugin_id, None)
+        with self._lock:
+            self._handles.pop(plugin_id, None)
+
+    def _handle(self, plugin_id: str, facts: Mapping[str, Any]) -> PluginHandle:
+        return PluginHandle(plugin_id, facts_from(facts), self.status)
 
     def _now(self) -> dict[str, PluginHandle]:
-        """The loaded plugins now: one question, and one more for facts not yet known (a
-        plugin loaded by another client, or by ``spec-kit-runtime run``)."""
-        states: dict[str, Any] = self._control("plugins")
-        for gone in set(self._handles) - set(states):
-            del self._handles[gone]
-        unknown = [plugin_id for plugin_id in states if plugin_id not in self._handles]
-        if unknown:
-            for plugin_id, entry in self._control("plugins", facts=unknown).items():
-                if plugin_id in unknown:
-                    self.remember(plugin_id, entry.get("facts"))
-        return {plugin_id: self._handles[plugin_id] for plugin_id in states
-                if plugin_id in self._handles}  # without facts: its load has not finished
+        """The loaded plugins now: one question, and more for facts not held yet."""
+        states = {plugin_id: entry for plugin_id, entry in self._control("plugins").items()
+                  if entry["loaded"]}
+        with self._lock:
+            known = dict(self._handles)
+        stale = [plugin_id for plugin_id, entry in states.items()
+                 if known.get(plugin_id, (None,))[0] != entry["generation"]]
+        for start in range(0, len(stale), self._chunk):
+            answer = self._control("plugins", facts=stale[start:start + self._chunk])
+            for plugin_id in stale[start:start + self._chunk]:
+                entry = answer.get(plugin_id)
+                if entry is not None and entry["facts"] is not None:
+                    known[plugin_id] = (entry["generation"],
+                                        self._handle(plugin_id, entry["facts"]))
+        current = {plugin_id: known[plugin_id] for plugin_id in states if plugin_id in known}
+        with self._lock:
+            self._handles = current
+        return {plugin_id: handle for plugin_id, (_, handle) in current.items()}
 
     def __getitem__(self, plugin_id: str) -> PluginHandle:
         handles = self._now()

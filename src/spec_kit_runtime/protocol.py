@@ -13,6 +13,7 @@ from typing import ClassVar
 
 PROTOCOL_VERSION = 1
 MAX_TIMEOUT = 86_400.0  # Send.timeout: 0 (the default) up to a day; longer is a mistake
+MAX_STATUS_LENGTH = 64  # a phase answer's status: a PluginStatus value, or near enough
 
 
 def timeout_problem(value: float) -> str | None:

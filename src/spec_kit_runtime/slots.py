@@ -47,6 +47,8 @@ class PluginSlot:
     ops: deque[Callable[[], None]] = field(default_factory=deque)
     busy: str | None = None  # the lifecycle operation in progress
     facts: dict[str, Any] | None = None  # the plugin's metadata and schema (plugin_facts)
+    facts_generation: int = 0  # counts the facts taken: a client's copy is stale if less
+    loaded: bool = False  # a load (or start) of it has succeeded: 1.0 would list it
     on_hello: Callable[[], None] | None = None
     on_exit: Callable[[], None] | None = None
 
@@ -61,9 +63,13 @@ class PluginSlot:
     def active(self) -> bool:
         return self.status == "active" and self.identity is not None
 
-    def answer(self) -> dict[str, Any]:
-        """What a finished lifecycle operation answers: the plugin, its state, its facts."""
-        return {"id": self.plugin_id, "status": self.status, "plugin": self.facts}
+    def answer(self, with_facts: bool = False) -> dict[str, Any]:
+        """What a finished lifecycle operation answers: the plugin and its state; after a
+        (re)start, its facts too (``plugin``, ``generation``)."""
+        answer: dict[str, Any] = {"id": self.plugin_id, "status": self.status}
+        if with_facts:
+            answer.update(plugin=self.facts, generation=self.facts_generation)
+        return answer
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """Plain data for ``status``."""

@@ -26,6 +26,7 @@ def spawn(op: _Operation) -> None:
     The fork server is asked without waiting for it; the deadline counts from the asking.
     """
     slot, hub = op.slot, op.lifecycle.hub
+    op.spawned = True
     slot.secret = secrets.token_bytes(32)
     slot.status = "loading"
     limit = hub.config.start_timeout

@@ -35,6 +35,7 @@ from spec_kit_runtime.errors import (
 )
 from spec_kit_runtime.plugin_facts import facts_of
 from spec_kit_runtime.protocol import (
+    MAX_STATUS_LENGTH,
     Call,
     Heartbeat,
     Hello,
@@ -323,7 +324,7 @@ class WorkerHost:
     def _status(self) -> str:
         status = getattr(self.plugin, "status", None)
         value = getattr(status, "value", status)
-        return str(value) if value is not None else "loaded"
+        return str(value)[:MAX_STATUS_LENGTH] if value is not None else "loaded"
 
     # -- handlers --------------------------------------------------------------------------
 

@@ -149,10 +149,20 @@ def load_active(container: PluginContainer, folder: Path, plugin_id: str,
     container.activate_plugin(plugin_id)
 
 
+# What the test plugins' manifests ask beyond their default scopes, granted as an operator
+# would (plugins.ID.grant); a test's own ``plugins`` settings for an id replace these.
+TEST_GRANTS: dict[str, dict[str, Any]] = {
+    "design": {"grant": ["request:audit:*"]},
+    "rogue": {"grant": ["request:audit:whoami"]},
+    "relay": {"grant": ["request:*"]},
+}
+
+
 @contextlib.contextmanager
 def running_container(**runtime_config: Any) -> Iterator[PluginContainer]:
     """A PluginContainer with a private supervisor; shut down (and checked) on exit."""
-    container = PluginContainer({"log_level": "WARNING", **runtime_config})
+    plugins = {**TEST_GRANTS, **runtime_config.pop("plugins", {})}
+    container = PluginContainer({"log_level": "WARNING", "plugins": plugins, **runtime_config})
     pids = {container.status()["supervisor"]["pid"]}
     _SEEN_PIDS.update(pids)
     try:

@@ -63,5 +63,5 @@ def test_caller_handler_errors_and_scope(container: PluginContainer) -> None:
             container.send_message("design", Request(method="validator:broken"))
     finally:
         container.unsubscribe(sub)
-    with pytest.raises(ScopeError, match="outside its scope"):
+    with pytest.raises(ScopeError, match="commands there belong to plugin 'audit'"):
         container.subscribe("design", "command:audit:*", broken)

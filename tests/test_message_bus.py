@@ -223,7 +223,7 @@ def scoped(bus: ScopedMessageBus) -> ScopedMessageBus:
 
 def test_plugins_may_not_emit_system_events(scoped: ScopedMessageBus) -> None:
     message = Event(event_name="system:started")
-    with pytest.raises(ScopeError, match="only the supervisor"):
+    with pytest.raises(ScopeError, match="belong to the supervisor"):
         scoped.send_scoped("design", message)
     assert "source_plugin" not in message.metadata  # refused messages are left untouched
 

@@ -20,6 +20,7 @@ from .host_services.filesystem import Root
 from .limits import Limits, limits_from_data
 from .logs import FORMATS
 from .manifest import START_METHODS
+from .patterns import pattern_problem
 from .restart_policy import RestartPolicy, policy_from_data
 from .security import is_valid_plugin_id
 
@@ -38,6 +39,7 @@ class PluginSettings:
     limits: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.limits
     filesystem: tuple[Root, ...] = ()  # resolved, existing folders
     hardening: dict[str, Any] = field(default_factory=dict)  # overrides of runtime.hardening
+    grant: tuple[str, ...] = ()  # patterns the operator allows it to ask for (grants.py)
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
     raise ConfigError(f"{where} is not supported")  # pragma: no cover - guarded by `known`
 
 
-_PLUGIN_KEYS = ("enabled", "config", "restart", "limits", "filesystem", "hardening")
+_PLUGIN_KEYS = ("enabled", "config", "restart", "limits", "filesystem", "hardening", "grant")
 
 
 def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
@@ -253,9 +255,13 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not isinstance(hardening, dict):
             raise ConfigError(f"{where}.hardening must be a mapping")
         _hardening(hardening, Confinement(), f"{source}: 'plugins.{plugin_id}.hardening'")
+        grant = entry.get("grant") or []
+        if not isinstance(grant, list) or any(pattern_problem(p) for p in grant):
+            raise ConfigError(f"{where}.grant must be a list of message patterns "
+                              "(letters, digits, '*' and _ . : / @ + -)")
         settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart,
                                              limits=limits, filesystem=roots,
-                                             hardening=hardening)
+                                             hardening=hardening, grant=tuple(grant))
     return settings
 
 

@@ -26,6 +26,7 @@ from .errors import (
     from_data,
 )
 from .exits import ExitReason
+from .grants import Grants, decide
 from .manifest import PluginInfo
 from .protocol import MAX_STATUS_LENGTH, Phase
 from .recovery import Recovery
@@ -150,7 +151,8 @@ class Lifecycle:
             # Loading again right after a failed load: the old worker was SIGKILLed but its
             # exit is not seen yet. Reuse the slot and start once that worker is gone.
             existing.info, existing.config = info, config
-            existing.scope = Scope(info.id, info.allowed_messages)
+            existing.grants = self._grants(info)
+            existing.scope = Scope(info.id, existing.grants.granted)
             steps = [worker_steps.await_exit, requirement_check.check, *self._load_steps(config)]
             self._enqueue(existing, "load", steps, done)
             return
@@ -170,10 +172,24 @@ class Lifecycle:
             raise PluginStateError(
                 f"plugin '{info.id}' depends on {', '.join(repr(m) for m in missing)}, "
                 "which is not loaded: load dependencies first", plugin=info.id)
-        slot = PluginSlot(info, config, Scope(info.id, info.allowed_messages), tracker,
-                          self.hub.config.limits_for(info.id))
+        grants = self._grants(info)
+        slot = PluginSlot(info, config, Scope(info.id, grants.granted), tracker,
+                          self.hub.config.limits_for(info.id), grants=grants)
         self.slots[info.id] = slot
         self._enqueue(slot, "load", [requirement_check.check, *self._load_steps(config)], done)
+
+    def _grants(self, info: PluginInfo) -> Grants:
+        """What of its manifest's allowed_messages the plugin gets (grants.py); what it
+        does not is logged and announced (``event:system:plugin_grants_refused``)."""
+        grants = decide(info.id, info.allowed_messages,
+                        self.hub.config.settings_for(info.id).grant)
+        if grants.refused:
+            log.warning("plugin %s asks for %s, which the operator did not grant "
+                        "(plugins.%s.grant): it runs without", info.id,
+                        ", ".join(grants.refused), info.id)
+            self.hub.router.emit_system("plugin_grants_refused", {
+                "plugin": info.id, "refused": list(grants.refused)})
+        return grants
 
     def _load_steps(self, config: dict[str, Any], activate: bool = False) -> list[Step]:
         """A new worker up to initialized (or ``activate``d: the phases go all at once)."""

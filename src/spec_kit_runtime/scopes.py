@@ -1,8 +1,11 @@
 """Plugin scopes: which addresses a plugin may send to and subscribe to (pure, cached).
 
-A scope is the 1.0 default set for the plugin id plus its manifest's ``allowed_messages``.
-``event:system:*`` is in every scope for *subscribing*, but only the supervisor may emit
-it. Decisions are cached per address: scope checks sit on the routing hot path.
+A scope is the 1.0 default set for the plugin id plus the patterns of its manifest's
+``allowed_messages`` it was granted (``grants``). Whatever a scope says, a plugin handles
+commands and requests in its own namespace only, and emits events in its own namespace
+only (``namespaces``): ``event:system:*`` is in every scope for *subscribing*, but only the
+supervisor emits it. Decisions are cached per address: scope checks sit on the routing
+hot path.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .errors import ScopeError
+from .namespaces import emitting_problem, handling_problem, owner_of
 from .patterns import covers, matches
 
 SYSTEM_EVENTS = "event:system:*"
@@ -38,41 +42,47 @@ class Scope:
         self.patterns: tuple[str, ...] = tuple(
             dict.fromkeys((*default_patterns(plugin_id), *extra_patterns))
         )
-        self._send_cache: dict[str, bool] = {}
+        self._send_cache: dict[str, str | None] = {}
+
+    def send_problem(self, address: str) -> str | None:
+        """Why the plugin may not send to ``address``, or None when it may (cached)."""
+        if address in self._send_cache:
+            return self._send_cache[address]
+        problem = emitting_problem(self.plugin_id, address)
+        if problem is None and not any(matches(address, p) for p in self.patterns):
+            problem = f"plugin '{self.plugin_id}' may not send '{address}': outside its scope"
+        if len(self._send_cache) >= _CACHE_LIMIT:
+            self._send_cache.clear()
+        self._send_cache[address] = problem
+        return problem
+
+    def subscribe_problem(self, pattern: str) -> str | None:
+        """Why the plugin may not handle ``pattern``, or None: every address the pattern
+        can match must lie inside the scope, and none in another's namespace."""
+        problem = handling_problem(self.plugin_id, pattern)
+        if problem is None and not any(covers(allowed, pattern) for allowed in self.patterns):
+            problem = (f"plugin '{self.plugin_id}' may not subscribe to '{pattern}': "
+                       "outside its scope")
+        return problem
 
     def may_send(self, address: str) -> bool:
         """True when the plugin may send a message to ``address``."""
-        decision = self._send_cache.get(address)
-        if decision is None:
-            decision = not matches(address, SYSTEM_EVENTS) and any(
-                matches(address, pattern) for pattern in self.patterns
-            )
-            if len(self._send_cache) >= _CACHE_LIMIT:
-                self._send_cache.clear()
-            self._send_cache[address] = decision
-        return decision
+        return self.send_problem(address) is None
 
     def may_subscribe(self, pattern: str) -> bool:
-        """True when every address ``pattern`` can match lies inside the scope."""
-        return any(covers(allowed, pattern) for allowed in self.patterns)
+        """True when the plugin may subscribe a handler to ``pattern``."""
+        return self.subscribe_problem(pattern) is None
 
     def check_send(self, address: str) -> None:
         """Raise ScopeError unless the plugin may send to ``address``."""
-        if not self.may_send(address):
-            reason = (
-                "only the supervisor emits event:system:*"
-                if matches(address, SYSTEM_EVENTS)
-                else "outside its scope"
-            )
-            raise ScopeError(
-                f"plugin '{self.plugin_id}' may not send '{address}': {reason}",
-                plugin=self.plugin_id, address=address,
-            )
+        problem = self.send_problem(address)
+        if problem is not None:
+            raise ScopeError(problem, plugin=self.plugin_id, address=address,
+                             owner=owner_of(address))
 
     def check_subscribe(self, pattern: str) -> None:
         """Raise ScopeError unless the plugin may subscribe to ``pattern``."""
-        if not self.may_subscribe(pattern):
-            raise ScopeError(
-                f"plugin '{self.plugin_id}' may not subscribe to '{pattern}': outside its scope",
-                plugin=self.plugin_id, pattern=pattern,
-            )
+        problem = self.subscribe_problem(pattern)
+        if problem is not None:
+            raise ScopeError(problem, plugin=self.plugin_id, pattern=pattern,
+                             owner=owner_of(pattern))

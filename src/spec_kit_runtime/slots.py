@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .call_stats import CallStats
+from .grants import Grants
 from .limit_judge import Usage
 from .limits import Limits
 from .manifest import PluginInfo
@@ -46,6 +47,8 @@ class PluginSlot:
     last_error: str | None = None
     ops: deque[Callable[[], None]] = field(default_factory=deque)
     busy: str | None = None  # the lifecycle operation in progress
+    # its manifest's allowed_messages, granted and refused (grants.py)
+    grants: Grants = field(default_factory=lambda: Grants((), ()))
     facts: dict[str, Any] | None = None  # the plugin's metadata and schema (plugin_facts)
     facts_generation: int = 0  # counts the facts taken: a client's copy is stale if less
     loaded: bool = False  # a load (or start) of it has succeeded: 1.0 would list it
@@ -81,6 +84,7 @@ class PluginSlot:
             "busy": self.busy, "last_exit": self.last_exit, "last_exit_at": self.last_exit_at,
             "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
             "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
+            "grants": self.grants.describe(),
             "limits": self.limits.describe(),
             "output": self.output.describe(),
             "messages": self.calls.figures().describe(),

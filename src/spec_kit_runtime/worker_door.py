@@ -3,7 +3,8 @@
 A worker connection counts as its plugin only after a Hello proving the per-spawn secret
 (single use, and for the pid the supervisor spawned). After that its replies, sends,
 heartbeats, subscriptions and host service calls are taken, subscriptions only within
-the plugin's scope and up to MAX_SUBSCRIPTIONS, service calls for that plugin only. Kept
+the plugin's scope (and namespace) and up to MAX_SUBSCRIPTIONS, service calls for that
+plugin only; a send or subscription its own worker should have refused is an offence. Kept
 apart from ``supervisor``, whose loop only reads frames off the socket and hands them here.
 """
 
@@ -14,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .errors import AuthenticationError, ProtocolError
+from .errors import AuthenticationError, ProtocolError, RoutingError, ScopeError
 from .hardening import layers
 from .offences import Offences
 from .patterns import pattern_problem
@@ -30,6 +31,7 @@ from .protocol import (
 )
 from .router import replier
 from .slots import PluginSlot
+from .wire import pack_error
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -66,7 +68,13 @@ class WorkerDoor:
         if isinstance(record, Reply):
             self.hub.router.replied(plugin_id, record)
         elif isinstance(record, Send):
-            self.hub.router.route(plugin_id, record, replier(self._send, identity, record))
+            respond = replier(self._send, identity, record)
+            try:  # the worker checked this already: a refusal here means it was bypassed
+                slot.scope.check_send(record.address)
+            except ScopeError as exc:
+                respond(False, pack_error(exc))
+                raise  # an offence
+            self.hub.router.route(plugin_id, record, respond)
         elif isinstance(record, Heartbeat):
             self.hub.heartbeats.answered(slot)
         elif isinstance(record, Subscribe):
@@ -140,8 +148,10 @@ class WorkerDoor:
                         sub.pattern, MAX_SUBSCRIPTIONS)
             return
         problem = pattern_problem(sub.pattern)
-        if problem or not slot.scope.may_subscribe(sub.pattern):
-            log.warning("plugin %s: subscription to %r refused: %s", slot.plugin_id,
-                        sub.pattern, problem or "outside its scope")
-            return
+        if problem:
+            raise RoutingError(f"plugin '{slot.plugin_id}' subscribed to an invalid pattern: "
+                               f"{problem}", plugin=slot.plugin_id)
+        # The worker checked the scope and namespaces already: a refusal here means its
+        # checks were bypassed, which counts as an offence (raised to the door's caller).
+        slot.scope.check_subscribe(sub.pattern)
         table.add(slot.plugin_id, sub.sub_id, sub.pattern, sub.priority, sub.kind)

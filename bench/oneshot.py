@@ -31,9 +31,10 @@ and the contracts have their bytecode from pip either way).
 
 Run: ``python bench/oneshot.py [--rounds 15] [--no-bytecode] [--imports] [--against DIR]``;
 ``--imports`` also lists the slowest imports of the caller, the supervisor and the fork
-server (``python -X importtime``); ``--against DIR`` adds ``2.0 private`` run from another
-checkout (its ``src`` and ``workers`` first on PYTHONPATH), to measure a change in the
-same run as what it changes.
+server (``python -X importtime``); ``--against DIR`` adds each ``2.0 private`` variant run
+from another checkout (its ``src`` and ``workers`` first on PYTHONPATH, and ours then too),
+to measure a change in the same run as what it changes; ``--variant NAME`` runs only the
+variants named.
 """
 
 from __future__ import annotations
@@ -104,9 +105,8 @@ container = PluginContainer()
 result = container.send_message("hello", MessageBuilder.command(name="hello:hello",
                                                                 args=["World"]))
 """
-_PRIVATE_CLI = _PRIVATE + _TAIL
 SCRIPTS = {
-    "2.0 private": _PRIVATE_CLI,
+    "2.0 private": _PRIVATE + _TAIL,
     "2.0 private, shutdown()": _PRIVATE + _TAIL.replace(
         "print", 'container.shutdown()\nmarks["shut down"] = time.monotonic()\nprint'),
     "2.0 attach": _HEAD + """
@@ -125,8 +125,6 @@ result = container.message_bus.send(MessageBuilder.command(name="hello:hello",
 """ + _TAIL,
     "bare import": "import spec_kit_contracts",
 }
-AGAINST = "2.0 private, --against"  # the same script, another checkout's runtime
-PRIVATE = ("2.0 private", "2.0 private, shutdown()", AGAINST)
 BASELINE = "1.0.1"
 
 # (row, from mark, to mark); "launched" and "ended" are the benchmark's own clock
@@ -144,6 +142,25 @@ PHASES = (
     ("shutdown()", "shut down", "sent"),
     ("exit (last line -> process gone)", "ended", None),
 )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kind of process: its name in the table, its script, what goes on PYTHONPATH."""
+
+    name: str
+    script: str
+    pythonpath: str | None = None  # 1.0.1's folder, or a checkout's src and workers
+    private: bool = False  # starts a private supervisor (teardown is worth showing)
+
+    @staticmethod
+    def of(name: str, tree: Path | None = None, suffix: str = "") -> Variant:
+        """``name`` of SCRIPTS; ``tree``: with that checkout's runtime (on PYTHONPATH,
+        searched first for every import: both sides of a comparison go this way)."""
+        path = None if tree is None else os.pathsep.join(
+            str(tree / part) for part in ("src", "workers"))
+        return Variant(name + suffix, SCRIPTS[name],
+                       str(V101) if name == BASELINE else path, name.startswith("2.0 private"))
 
 
 @dataclass
@@ -230,22 +247,17 @@ def _pidfds(pids: list[int]) -> Iterator[list[int]]:
             os.close(fd)
 
 
-def run_once(variant: str, env: dict[str, str], work: Path, attach_dir: Path,
-             against: Path | None = None) -> tuple[float, float, dict[str, float]]:
+def run_once(variant: Variant, env: dict[str, str], work: Path, attach_dir: Path) -> tuple[
+        float, float, dict[str, float]]:
     """One process of ``variant``: (wall time, teardown, its marks)."""
     mark = uuid.uuid4().hex
     env = dict(env, **{MARK: mark})
-    if variant == BASELINE:
-        env["PYTHONPATH"] = str(V101)
-    elif against is not None and variant in ("2.0 private", AGAINST):
-        # Both checkouts through PYTHONPATH (searched first for every import), alike.
-        tree = against if variant == AGAINST else BENCH.parent
-        env["PYTHONPATH"] = os.pathsep.join(str(tree / part) for part in ("src", "workers"))
+    if variant.pythonpath is not None:
+        env["PYTHONPATH"] = variant.pythonpath
     # Files, not pipes: a private supervisor inherits them and outlives the caller.
     with open(work / "stdout", "w+b") as out, open(work / "stderr", "w+b") as err:
         launched = time.monotonic()
-        process = subprocess.Popen([sys.executable, "-c", SCRIPTS.get(variant, _PRIVATE_CLI),
-                                    str(FIXTURES),
+        process = subprocess.Popen([sys.executable, "-c", variant.script, str(FIXTURES),
                                     str(attach_dir)], stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=err, env=env)
         code = _wait(process, 120.0)
@@ -255,12 +267,13 @@ def run_once(variant: str, env: dict[str, str], work: Path, attach_dir: Path,
         err.seek(0)
         output, errors = out.read().decode(), err.read().decode()
     if code != 0:
-        raise RuntimeError(f"{variant}: exit code {code}\n{errors}")
+        raise RuntimeError(f"{variant.name}: exit code {code}\n{errors}")
     marks: dict[str, float] = {}
-    if variant != "bare import":
+    if output:
         answer = json.loads(output.splitlines()[-1])
         if answer["result"] != EXPECTED:
-            raise RuntimeError(f"{variant}: unexpected answer {answer['result']!r}\n{errors}")
+            raise RuntimeError(f"{variant.name}: unexpected answer {answer['result']!r}\n"
+                               f"{errors}")
         marks = dict(answer["marks"], launched=launched, ended=ended)
     return ended - launched, teardown, marks
 
@@ -302,31 +315,37 @@ class AttachTarget:
         wait_gone(self.mark)
 
 
-def measure(rounds: int, bytecode: bool = True, variants: tuple[str, ...] = tuple(SCRIPTS),
-            against: Path | None = None) -> dict[str, Samples]:
-    """``rounds`` rounds of every variant, taking turns, after one round not counted
-    (``against``: a checkout whose runtime is measured too, as AGAINST)."""
-    if against is not None:
-        variants = (variants[0], AGAINST, *variants[1:])
+def measure(rounds: int, bytecode: bool = True, names: tuple[str, ...] = tuple(SCRIPTS),
+            against: Path | None = None) -> tuple[list[Variant], dict[str, Samples]]:
+    """``rounds`` rounds of every variant in ``names``, taking turns, after one round not
+    counted. ``against``: another checkout, whose runtime is measured too, in each 2.0
+    private variant, then marked ``@ DIR`` (ours then goes through PYTHONPATH as well)."""
+    variants = []
+    for name in names:
+        if against is not None and name.startswith("2.0 private"):
+            variants += [Variant.of(name, BENCH.parent),
+                         Variant.of(name, against, f" @ {against.name}")]
+        else:
+            variants.append(Variant.of(name))
     install_v101()
     root = Path(tempfile.mkdtemp(prefix="skr-oneshot-"))
     env = environment(bytecode, root / "data")
-    samples = {variant: Samples() for variant in variants}
-    target = AttachTarget(env, root / "attach") if "2.0 attach" in variants else None
+    samples = {variant.name: Samples() for variant in variants}
+    target = AttachTarget(env, root / "attach") if "2.0 attach" in names else None
     try:
         for number in range(rounds + 1):
             shift = number % len(variants)
             for variant in variants[shift:] + variants[:shift]:
-                wall, teardown, marks = run_once(variant, env, root, root / "attach", against)
+                wall, teardown, marks = run_once(variant, env, root, root / "attach")
                 if number:
-                    samples[variant].wall.append(wall)
-                    samples[variant].teardown.append(teardown)
-                    samples[variant].marks.append(marks)
+                    samples[variant.name].wall.append(wall)
+                    samples[variant.name].teardown.append(teardown)
+                    samples[variant.name].marks.append(marks)
     finally:
         if target is not None:
             target.close()
         shutil.rmtree(root, ignore_errors=True)
-    return samples
+    return variants, samples
 
 
 def phase_medians(marks: list[dict[str, float]]) -> dict[str, float]:
@@ -349,8 +368,9 @@ def phase_medians(marks: list[dict[str, float]]) -> dict[str, float]:
     return result
 
 
-def print_report(samples: dict[str, Samples], bytecode: bool) -> None:
+def print_report(variants: list[Variant], samples: dict[str, Samples], bytecode: bool) -> None:
     base = statistics.median(samples[BASELINE].wall) if BASELINE in samples else None
+    private = {variant.name for variant in variants if variant.private}
     rounds = len(next(iter(samples.values())).wall)
     print(f"one-shot process, {os.cpu_count()} CPUs, {rounds} rounds, "
           f"{'with bytecode' if bytecode else 'no bytecode (PYTHONDONTWRITEBYTECODE)'}")
@@ -361,7 +381,7 @@ def print_report(samples: dict[str, Samples], bytecode: bool) -> None:
         rows.append((variant, f"{median * 1000:.0f}", f"{percentile(got.wall, 0.9) * 1000:.0f}",
                      "" if base is None or variant == BASELINE
                      else f"{(median - base) * 1000:+.0f} ms",
-                     f"{statistics.median(got.teardown) * 1000:.0f}" if variant in PRIVATE
+                     f"{statistics.median(got.teardown) * 1000:.0f}" if variant in private
                      else ""))
     _table(rows)
     print("\nwhere the time goes (medians, ms)")
@@ -418,10 +438,13 @@ def main() -> None:
     parser.add_argument("--imports", action="store_true", help="also list the slowest imports")
     parser.add_argument("--against", type=Path, metavar="DIR",
                         help="another checkout of spec-kit-runtime, measured alongside")
+    parser.add_argument("--variant", action="append", choices=SCRIPTS, dest="variants",
+                        help="only this variant (repeatable; default: all)")
     args = parser.parse_args()
     bytecode = not args.no_bytecode
     against = args.against.resolve() if args.against else None
-    print_report(measure(args.rounds, bytecode, against=against), bytecode)
+    print_report(*measure(args.rounds, bytecode, tuple(args.variants or SCRIPTS), against),
+                 bytecode)
     if args.imports:
         print_imports(bytecode)
 

@@ -25,6 +25,7 @@ import yaml
 from spec_kit_contracts import Message, PluginStatus
 
 from .caller_handlers import CallerHandlers
+from .child_wait import wait_exit
 from .client import SupervisorClient
 from .config import RuntimeConfig
 from .discovery import discover
@@ -219,7 +220,7 @@ class PluginContainer:
     def _discard_private(self) -> None:
         if self._process is not None:
             try:
-                self._process.wait(timeout=60)
+                wait_exit(self._process, 60)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()

@@ -24,6 +24,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .child_wait import wait_exit
+
 if TYPE_CHECKING:
     from .bootstrap import Bootstrap
     from .protocol import Exited, Record
@@ -151,7 +153,7 @@ class ForkServerLink:
         popen = self._popen
         self._close()
         try:
-            popen.wait(timeout)
+            wait_exit(popen, timeout)
         except subprocess.TimeoutExpired:  # its workers die with it (parent-death signal)
             popen.kill()
             popen.wait()

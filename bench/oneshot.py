@@ -90,16 +90,18 @@ marks["loaded"] = time.monotonic()
 container.activate_plugin("hello")
 marks["activated"] = time.monotonic()
 """
-# The private supervisor's "ready" is timed by wrapping the container's launch_supervisor.
+# The private supervisor's "ready" is timed by wrapping the container's launch_supervisor
+# (where there is one).
 _PRIVATE = _HEAD + """
 import spec_kit_runtime.container as module
 marks["imported"] = time.monotonic()
-launch = module.launch_supervisor
-def timed_launch(*args, **kwargs):
-    process = launch(*args, **kwargs)
-    marks["ready"] = time.monotonic()
-    return process
-module.launch_supervisor = timed_launch
+launch = getattr(module, "launch_supervisor", None)
+if launch is not None:
+    def timed_launch(*args, **kwargs):
+        process = launch(*args, **kwargs)
+        marks["ready"] = time.monotonic()
+        return process
+    module.launch_supervisor = timed_launch
 container = PluginContainer()
 """ + _LOAD + """
 result = container.send_message("hello", MessageBuilder.command(name="hello:hello",
@@ -168,6 +170,7 @@ class Samples:
     """What the rounds measured of one variant, in seconds."""
 
     wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     teardown: list[float] = field(default_factory=list)
     marks: list[dict[str, float]] = field(default_factory=list)
 
@@ -248,8 +251,8 @@ def _pidfds(pids: list[int]) -> Iterator[list[int]]:
 
 
 def run_once(variant: Variant, env: dict[str, str], work: Path, attach_dir: Path) -> tuple[
-        float, float, dict[str, float]]:
-    """One process of ``variant``: (wall time, teardown, its marks)."""
+        float, float, float, dict[str, float]]:
+    """One process of ``variant``: (wall time, CPU time, teardown, its marks)."""
     mark = uuid.uuid4().hex
     env = dict(env, **{MARK: mark})
     if variant.pythonpath is not None:
@@ -260,7 +263,7 @@ def run_once(variant: Variant, env: dict[str, str], work: Path, attach_dir: Path
         process = subprocess.Popen([sys.executable, "-c", variant.script, str(FIXTURES),
                                     str(attach_dir)], stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=err, env=env)
-        code = _wait(process, 120.0)
+        code, cpu = _wait(process, 120.0)
         ended = time.monotonic()
         teardown = wait_gone(mark)
         out.seek(0)
@@ -275,16 +278,19 @@ def run_once(variant: Variant, env: dict[str, str], work: Path, attach_dir: Path
             raise RuntimeError(f"{variant.name}: unexpected answer {answer['result']!r}\n"
                                f"{errors}")
         marks = dict(answer["marks"], launched=launched, ended=ended)
-    return ended - launched, teardown, marks
+    return ended - launched, cpu, teardown, marks
 
 
-def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
-    """Its exit code, as soon as it exits (``Popen.wait`` with a timeout polls, with sleeps
-    of up to 50 ms); killed after ``timeout``."""
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]:
+    """Its exit code as soon as it exits (``Popen.wait`` with a timeout polls, with sleeps
+    of up to 50 ms), and the CPU seconds of it and of the descendants it waited for;
+    killed after ``timeout``."""
     with _pidfds([process.pid]) as fds:
         if not select.select(fds, [], [], timeout)[0]:
             process.kill()
-    return process.wait()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_utime + usage.ru_stime
 
 
 class AttachTarget:
@@ -336,9 +342,10 @@ def measure(rounds: int, bytecode: bool = True, names: tuple[str, ...] = tuple(S
         for number in range(rounds + 1):
             shift = number % len(variants)
             for variant in variants[shift:] + variants[:shift]:
-                wall, teardown, marks = run_once(variant, env, root, root / "attach")
+                wall, cpu, teardown, marks = run_once(variant, env, root, root / "attach")
                 if number:
                     samples[variant.name].wall.append(wall)
+                    samples[variant.name].cpu.append(cpu)
                     samples[variant.name].teardown.append(teardown)
                     samples[variant.name].marks.append(marks)
     finally:
@@ -375,15 +382,18 @@ def print_report(variants: list[Variant], samples: dict[str, Samples], bytecode:
     print(f"one-shot process, {os.cpu_count()} CPUs, {rounds} rounds, "
           f"{'with bytecode' if bytecode else 'no bytecode (PYTHONDONTWRITEBYTECODE)'}")
     rows: list[tuple[str, ...]] = [
-        ("variant", "median ms", "p90 ms", "vs 1.0.1", "teardown after exit ms")]
+        ("variant", "median ms", "p90 ms", "vs 1.0.1", "CPU ms", "teardown after exit ms")]
     for variant, got in samples.items():
         median = statistics.median(got.wall)
         rows.append((variant, f"{median * 1000:.0f}", f"{percentile(got.wall, 0.9) * 1000:.0f}",
                      "" if base is None or variant == BASELINE
                      else f"{(median - base) * 1000:+.0f} ms",
+                     f"{statistics.median(got.cpu) * 1000:.0f}",
                      f"{statistics.median(got.teardown) * 1000:.0f}" if variant in private
                      else ""))
     _table(rows)
+    print("CPU: user + system of the process and of what it waited for: without shutdown(),"
+          " a private\nsupervisor's tree is nobody's child and not counted; with it, all is.")
     print("\nwhere the time goes (medians, ms)")
     phased = {variant: phase_medians(got.marks) for variant, got in samples.items()
               if got.marks and got.marks[0]}

@@ -21,7 +21,9 @@ the median (and p90) over the rounds.
 The plugin is ``bench/fixtures/hello``, as ``specify-extended plugin new hello`` makes it
 (a ``PluginBase`` registering ``hello:hello``; ``"sandbox": false``, so 1.0.1 loads it
 without its Python sandbox too), less the manifest's ``dependencies``: a pip requirement
-there, which 2.0 reads as plugin ids and refuses.
+there, which 2.0 reads as plugin ids and refuses. The command goes through
+``container.message_bus.send`` in 1.0.1, as the CLI sends it, and through
+``send_message("hello", ...)`` in 2.0, whose container has no ``message_bus`` yet.
 
 Bytecode: by default every variant reads and writes a bytecode cache of its own
 (``PYTHONPYCACHEPREFIX=bench/.cache/pycache``, filled by the first round), as after a pip
@@ -129,8 +131,9 @@ result = container.message_bus.send(MessageBuilder.command(name="hello:hello",
 }
 BASELINE = "1.0.1"
 
-# (row, from mark, to mark); "launched" and "ended" are the benchmark's own clock
-# (CLOCK_MONOTONIC, one clock for every process on Linux).
+# (row, the mark it ends at, the mark it starts at: None for the mark just before);
+# "launched" and "ended" are the benchmark's own clock (CLOCK_MONOTONIC, one clock for every
+# process on Linux).
 PHASES = (
     ("interpreter start", "start", "launched"),
     ("imports (contracts, runtime)", "imported", "start"),
@@ -233,7 +236,8 @@ def wait_gone(mark: str, timeout: float = 30.0) -> float:
                     os.kill(pid, signal.SIGKILL)
             raise RuntimeError(f"processes still running {timeout:g}s after the round: {pids}")
         with _pidfds(pids) as fds:
-            select.select(fds, [], [], remaining)
+            if fds:  # else all gone since the scan
+                select.select(fds, [], [], remaining)
     return time.monotonic() - started
 
 
@@ -394,9 +398,11 @@ def print_report(variants: list[Variant], samples: dict[str, Samples], bytecode:
     _table(rows)
     print("CPU: user + system of the process and of what it waited for: without shutdown(),"
           " a private\nsupervisor's tree is nobody's child and not counted; with it, all is.")
-    print("\nwhere the time goes (medians, ms)")
     phased = {variant: phase_medians(got.marks) for variant, got in samples.items()
               if got.marks and got.marks[0]}
+    if not phased:
+        return
+    print("\nwhere the time goes (medians, ms)")
     rows = [("phase", *phased)]
     for name, _, _ in PHASES:
         if any(name in figures for figures in phased.values()):

@@ -196,8 +196,11 @@ def install_v101() -> None:
         raise RuntimeError(f"could not install spec-kit-runtime 1.0.1:\n{done.stderr}")
 
 
-def environment(bytecode: bool, data: Path) -> dict[str, str]:
-    env = dict(os.environ, XDG_DATA_HOME=str(data))  # the plugins' data folders: not in ~
+def environment(bytecode: bool, root: Path) -> dict[str, str]:
+    """The variants' environment: the plugins' data folders, and the private folders that
+    a container left without shutdown() leaves behind, inside ``root`` (removed at the end)."""
+    (root / "tmp").mkdir(exist_ok=True)
+    env = dict(os.environ, XDG_DATA_HOME=str(root / "data"), TMPDIR=str(root / "tmp"))
     env.pop("PYTHONPATH", None)
     if bytecode:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -339,7 +342,7 @@ def measure(rounds: int, bytecode: bool = True, names: tuple[str, ...] = tuple(S
             variants.append(Variant.of(name))
     install_v101()
     root = Path(tempfile.mkdtemp(prefix="skr-oneshot-"))
-    env = environment(bytecode, root / "data")
+    env = environment(bytecode, root)
     samples = {variant.name: Samples() for variant in variants}
     target = AttachTarget(env, root / "attach") if "2.0 attach" in names else None
     try:
@@ -429,7 +432,7 @@ IMPORT_CASES = {
 def print_imports(bytecode: bool, top: int = 12) -> None:
     """The slowest imports (cumulative, two levels deep) of each process, one run each."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = environment(bytecode, Path(tmp) / "data")
+        env = environment(bytecode, Path(tmp))
         for name, args in IMPORT_CASES.items():
             run_env = dict(env, PYTHONPATH=str(V101)) if "1.0.1" in name else env
             done = subprocess.run([sys.executable, "-X", "importtime",

@@ -12,6 +12,9 @@ Run: ``python bench/suite.py`` (about two minutes on two cores; ``--quick`` for 
   READY=1, systemd's way), the median of several starts: one varies by a fifth here.
 * 50 idle workers: memory per worker, supervisor CPU with the watchdog on (bench/idle.py).
 * 200 plugins: all active, and the routed p50 against the 1-plugin figure.
+* One-shot process, as Spec-Kit's CLI makes per command (bench/oneshot.py, fewer rounds):
+  launch to exit, with a private supervisor and attached to a running one, beside 1.0.1
+  in-process, measured in the same rounds.
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgpack
 import zmq
 from idle import measure as measure_idle
 from idle import plugin_folders
+from oneshot import BASELINE
+from oneshot import measure as measure_oneshot
 from restart import measure as measure_restart
 from restart import percentile
 from spec_kit_contracts import Command
@@ -279,6 +285,7 @@ def main() -> None:
             f"{idle['uss_mib']:.2f} / {idle['pss_mib']:.2f}", "", "target <= 4 MiB")
         row("supervisor CPU, 50 idle workers, watchdog on (% of a core)",
             f"{idle['supervisor_cpu']:.2f}", "", "target <= 1 %")
+        oneshot_rows(row, 3 if args.quick else 7)
         if not args.quick:
             many = routing_latency_only(200, root, requests // 8)
             row("200 plugins: cold start to all active (ms)", f"{many['cold_start'] * 1000:.0f}")
@@ -287,6 +294,23 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print_table(rows)
+
+
+def oneshot_rows(row: Callable[[str, str, str, str], None], rounds: int) -> None:
+    """One-shot processes (bench/oneshot.py): medians / p90 over ``rounds``, 1.0.1 beside."""
+    _, samples = measure_oneshot(rounds, names=("2.0 private", "2.0 attach", BASELINE))
+    base = samples[BASELINE].wall
+
+    def figure(wall: list[float]) -> str:
+        return f"{statistics.median(wall) * 1000:.0f} / {percentile(wall, 0.9) * 1000:.0f}"
+
+    for name, what in (("2.0 private", "private supervisor, no shutdown() (as the CLI)"),
+                       ("2.0 attach", "attached to a running supervisor")):
+        wall = samples[name].wall
+        extra = (statistics.median(wall) - statistics.median(base)) * 1000
+        row(f"one-shot process, {what}, median / p90 (ms)", figure(wall), figure(base),
+            f"{extra:+.0f} ms vs 1.0.1 in-process" + (" (target <= +100 ms)"
+                                                       if name == "2.0 private" else ""))
 
 
 def routing_latency_only(count: int, root: Path, requests: int) -> dict[str, float]:
@@ -300,7 +324,7 @@ def routing_latency_only(count: int, root: Path, requests: int) -> dict[str, flo
 
 
 def print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    header = ("figure", "spec-kit-runtime", "raw ZeroMQ", "")
+    header = ("figure", "spec-kit-runtime", "baseline: raw ZeroMQ / 1.0.1", "")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
     print(f"spec-kit-runtime benchmarks, {os.cpu_count()} CPUs, one run")
     for line in (header, *rows):

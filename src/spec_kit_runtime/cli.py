@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._version import __version__
-from .errors import RuntimeFailure
 from .logs import FORMATS
 
 
@@ -24,11 +23,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = _handler(args.handler)(args)
         return result
-    except RuntimeFailure as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2 if args.command == "run" else 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # Imported only now: errors loads the contracts, which `run` imports after it has
+        # started the fork server (see cli_run).
+        from .errors import RuntimeFailure
+
+        if not isinstance(exc, RuntimeFailure):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if args.command == "run" else 1
 
 
 def _parser() -> argparse.ArgumentParser:

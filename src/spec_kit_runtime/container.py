@@ -26,6 +26,7 @@ from spec_kit_contracts import Message, PluginStatus
 
 from . import private_dir, private_logs
 from .caller_handlers import CallerHandlers
+from .child_wait import wait_exit
 from .client import SupervisorClient
 from .config import RuntimeConfig
 from .discovery import discover
@@ -247,7 +248,7 @@ class PluginContainer:
         what is left of the folder if it could not (killed)."""
         if self._process is not None:
             try:
-                self._process.wait(timeout=60)
+                wait_exit(self._process, 60)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()

@@ -11,6 +11,7 @@ started, at a cold start), and its answers come in ``news`` with the workers' en
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import select
@@ -21,13 +22,26 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from . import wire
-from .bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
-from .errors import ProtocolError
-from .protocol import Exited, Record, Signal, Spawn, Spawned
+from .child_wait import wait_exit
 
-_BUFFER_BYTES = 2 * (MAX_BOOTSTRAP_BYTES + wire.HEADER_MARGIN)  # a whole Spawn fits a packet
+if TYPE_CHECKING:
+    from .bootstrap import Bootstrap
+    from .protocol import Exited, Record
+
+# The protocol and the codec (wire, bootstrap, errors, and the contracts under them) are
+# imported on first use, not with this module: `run` starts the fork server first, so
+# that the fork server's imports overlap the supervisor's (see cli_run).
+
+
+@functools.cache
+def _buffer_bytes() -> int:
+    """The link's socket buffers: a whole Spawn fits a packet."""
+    from .bootstrap import MAX_BOOTSTRAP_BYTES
+    from .wire import HEADER_MARGIN
+
+    return 2 * (MAX_BOOTSTRAP_BYTES + HEADER_MARGIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +85,17 @@ class ForkServerLink:
     def start(self) -> None:
         """Start the fork server; it imports the worker host while the caller goes on."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        for end in (ours, theirs):
-            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-                end.setsockopt(socket.SOL_SOCKET, option, _BUFFER_BYTES)
         try:
             self._popen = subprocess.Popen(
                 [sys.executable, "-m", "spec_kit_worker.forkserver",
                  "--control-fd", str(theirs.fileno()), "--supervisor-pid", str(os.getpid())],
                 pass_fds=(theirs.fileno(),), start_new_session=True, stdin=subprocess.DEVNULL,
             )
+            # Sized once it is on its way (their sizes need the codec): nothing is sent
+            # either way before this returns.
+            for end in (ours, theirs):
+                for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                    end.setsockopt(socket.SOL_SOCKET, option, _buffer_bytes())
         except BaseException:
             ours.close()
             raise
@@ -92,6 +108,8 @@ class ForkServerLink:
     def request_spawn(self, bootstrap: Bootstrap, method: str) -> int:
         """Ask for a new worker (``method``: fork or spawn) and return at once: the answer
         comes from ``news`` with the tag returned here. OSError if it cannot be asked."""
+        from .protocol import Spawn
+
         tag = next(self._tags)
         self._send(Spawn(tag, method, bootstrap.pack()))
         self._asked.add(tag)
@@ -108,6 +126,8 @@ class ForkServerLink:
 
     def signal(self, pid: int, signum: int) -> None:
         """Ask for ``signum`` to the worker ``pid``'s tree (ignored once it has ended)."""
+        from .protocol import Signal
+
         with contextlib.suppress(OSError):
             self._send(Signal(pid, signum))
 
@@ -133,7 +153,7 @@ class ForkServerLink:
         popen = self._popen
         self._close()
         try:
-            popen.wait(timeout)
+            wait_exit(popen, timeout)
         except subprocess.TimeoutExpired:  # its workers die with it (parent-death signal)
             popen.kill()
             popen.wait()
@@ -153,6 +173,8 @@ class ForkServerLink:
     def _send(self, record: Record) -> None:
         """Send one record. A full socket (hundreds of spawns asked at once) waits for the
         fork server to read, reading what it sends meanwhile: it may be waiting for us."""
+        from . import wire
+
         if self._socket is None:
             raise OSError("the fork server is not running")
         frame = wire.encode(record)
@@ -178,6 +200,8 @@ class ForkServerLink:
         worker started for a spawn given up on, or sent without its two pipes, is killed
         (its end is then nobody's, and ignored). The kills are sent after the whole batch
         is kept: a send may wait and read again, and what it reads comes after."""
+        from .protocol import Exited, Spawned
+
         doomed: list[int] = []
         for record, fds in self._receive():
             if isinstance(record, Spawned):
@@ -204,10 +228,13 @@ class ForkServerLink:
 
     def _receive(self) -> list[tuple[Record, list[int]]]:
         """What the fork server sent, each record with the file descriptors it carried."""
+        from . import wire
+        from .errors import ProtocolError
+
         records: list[tuple[Record, list[int]]] = []
         while self._socket is not None:
             try:
-                frame, fds, _, _ = socket.recv_fds(self._socket, _BUFFER_BYTES, 2)
+                frame, fds, _, _ = socket.recv_fds(self._socket, _buffer_bytes(), 2)
             except BlockingIOError:
                 break
             if not frame:

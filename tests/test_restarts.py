@@ -146,6 +146,8 @@ def test_stop_start_restart_at_run_time(tmp_path: Path) -> None:
         assert command(container, "managed", "ping")["pong"] == running
         with pytest.raises(PluginStateError, match="already running"):
             container.start_plugin("managed")  # refused: the running worker is left alone
+        with pytest.raises(PluginStateError, match="already active"):
+            container.activate_plugin("managed")  # refused: its handlers stay
         assert state(container, "managed")["state"] == "active"
         assert command(container, "managed", "ping")["pong"] == running
 

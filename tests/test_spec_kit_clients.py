@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from spec_kit_contracts import Command
+from spec_kit_contracts import Command, PluginStatus
 
-from conftest import PLUGINS, kill_survivors, running_container, wait_until
+from conftest import PLUGINS, kill_survivors, running_container, runtime_dir_of, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 SCRIPT = Path(sys.executable).with_name("specify-extended")
@@ -189,3 +189,24 @@ def test_spec_kit_core_connects_and_serves_plugins(tmp_path: Path) -> None:
                                "error": "Unknown method: core:nothing"}
         finally:
             core.shutdown()
+
+
+def test_the_cli_attaches_where_the_environment_says(
+        project: tuple[Path, dict[str, str]]) -> None:
+    """SPEC_KIT_RUNTIME_ATTACH: the unchanged CLI uses a running supervisor, no private one;
+    a plugin it loads stays loaded there, so the next call finds it active."""
+    root, env = project
+    with running_container() as shared:
+        attached = {**env, "SPEC_KIT_RUNTIME_ATTACH": str(runtime_dir_of(shared))}
+        first = _cli(root, attached, "exec", "hello:hello Ann")
+        assert '"message": "Hello, Ann!"' in first.stdout, first.stdout + first.stderr
+        again = _cli(root, attached, "exec", "hello:hello Bob")
+        assert '"message": "Hello, Bob!"' in again.stdout, again.stdout + again.stderr
+        row = next(line for line in _cli(root, attached, "list").stdout.splitlines()
+                   if "hello" in line)
+        assert "✓ Active" in row
+        assert shared.get_plugin_status("hello") is PluginStatus.ACTIVE
+        assert not any(Path(env["TMPDIR"]).iterdir())  # no private supervisor was started
+        nowhere = {**env, "SPEC_KIT_RUNTIME_ATTACH": str(root / "no-such-runtime")}
+        listed = _cli(root, nowhere, "list")  # nothing there: a private supervisor after all
+        assert (listed.returncode, "No plugins found" in listed.stdout) == (0, True)

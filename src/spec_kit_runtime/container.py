@@ -30,7 +30,7 @@ from .child_wait import wait_exit
 from .client import SupervisorClient
 from .config import RuntimeConfig
 from .discovery import discover
-from .errors import ConfigError, ManifestError
+from .errors import ConfigError, ManifestError, RuntimeFailure
 from .host_bus import HostBus
 from .launcher import launch_supervisor
 from .loaded_plugins import LoadedPlugins
@@ -59,7 +59,7 @@ class PluginContainer:
             runtime_dir = self.runtime_config.get("runtime_dir")
             self._first = SupervisorClient.find(Path(runtime_dir) if runtime_dir else None)
         else:
-            self._first = self._start_private_supervisor()
+            self._first = _attached_by_environment() or self._start_private_supervisor()
         # One connection per thread: a caller handler (on a pool thread) may call back into
         # the container while the thread that sent the message still waits on its own.
         self._clients_lock = threading.Lock()
@@ -273,6 +273,28 @@ def _new_log_file(log_dir: Any) -> Path | None:
         return private_logs.new_log_file(Path(log_dir) if log_dir is not None else None)
     except ConfigError as exc:
         log.warning("%s: the private supervisor's output is discarded", exc)
+        return None
+
+
+ATTACH_VARIABLE = "SPEC_KIT_RUNTIME_ATTACH"
+
+
+def _attached_by_environment() -> SupervisorClient | None:
+    """A connection to the running supervisor ``SPEC_KIT_RUNTIME_ATTACH`` names (``1``: the
+    user's default runtime directory; else a runtime directory), if one answers there.
+
+    The fast path for one-shot callers that cannot be changed, such as Spec-Kit's CLI:
+    attaching costs a connection instead of a private supervisor's start. It is opt-in,
+    since plugins loaded through it stay loaded in that supervisor after the caller exits.
+    """
+    wanted = os.environ.get(ATTACH_VARIABLE, "").strip()
+    if wanted in ("", "0"):
+        return None
+    try:
+        return SupervisorClient.find(None if wanted == "1" else Path(wanted))
+    except RuntimeFailure as exc:
+        log.debug("%s=%s: no supervisor to attach to (%s); starting a private one",
+                  ATTACH_VARIABLE, wanted, exc)
         return None
 
 

@@ -199,9 +199,17 @@ class Lifecycle:
         return [self._drop_routes, worker_steps.spawn, self._phases(*phases)]
 
     def activate(self, plugin_id: str, done: Responder) -> None:
-        # Routes are re-announced by the worker during the phase; drop any stale ones first.
-        steps = [self._drop_routes, self._phase("activate")]
+        # Routes are re-announced by the worker during the phase; drop any stale ones first
+        # (not those of an active plugin: a refused second activate must not cost them).
+        steps = [self._refuse_if_active, self._drop_routes, self._phase("activate")]
         self._enqueue(self.require(plugin_id), "activate", steps, done)
+
+    @staticmethod
+    def _refuse_if_active(op: _Operation) -> None:
+        if op.slot.active:
+            raise PluginStateError(f"plugin '{op.slot.plugin_id}' is already active",
+                                   plugin=op.slot.plugin_id)
+        op.proceed()
 
     def deactivate(self, plugin_id: str, done: Responder) -> None:
         slot = self.require(plugin_id)

@@ -12,6 +12,7 @@ plugin code; everything else happens in the supervisor and the workers.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -21,7 +22,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import yaml
 from spec_kit_contracts import Message, PluginStatus
 
 from . import private_dir, private_logs
@@ -99,14 +99,17 @@ class PluginContainer:
         ignored = set(self.runtime_config) - _RUNTIME_KEYS - {"attach", "plugins", "log_dir"}
         if ignored:
             log.warning("runtime_config keys ignored: %s", ", ".join(sorted(ignored)))
-        config = yaml.safe_dump({
-            "runtime": settings, "plugins": _absolute_roots(self.runtime_config.get("plugins")),
-        })
+        try:  # JSON: the supervisor then reads it without importing PyYAML
+            config = json.dumps({"runtime": settings, "plugins": _absolute_roots(
+                self.runtime_config.get("plugins"))}, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"runtime_config cannot be handed to the supervisor: {exc}"
+                              ) from None
         for stale in private_dir.sweep():
             log.debug("removed %s: its supervisor was killed", stale)
         self._private_dir, claim = private_dir.create()
         try:
-            config_file = self._private_dir / "runtime.yaml"
+            config_file = self._private_dir / "runtime.json"
             config_file.write_text(config)
             log_file = _new_log_file(self.runtime_config.get("log_dir"))
             self._process = launch_supervisor(self._private_dir / "run", config_file,

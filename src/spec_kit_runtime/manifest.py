@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import ManifestError
 from .patterns import pattern_problem
 from .requirements import requirement_problem, split_dependencies
@@ -161,8 +159,12 @@ def read_manifest(path: Path) -> PluginInfo:
     where = str(path)
     if path.name in MANIFEST_NAMES:
         text = _decode(_read_capped(path, MAX_MANIFEST_BYTES), where)
-        parse = _load_json if path.suffix == ".json" else _load_yaml
-        return parse_manifest_data(parse(text, where), path, path.parent)
+        if path.suffix == ".json":
+            data = _load_json(text, where)
+        else:  # PyYAML costs 10 ms to import: only where a YAML manifest is read
+            from .manifest_yaml import load_yaml
+            data = load_yaml(text, where)
+        return parse_manifest_data(data, path, path.parent)
     if path.suffix == ".py":
         source = _read_capped(path, MAX_SOURCE_BYTES)
         data = _plugin_info_literal(source, where)
@@ -242,35 +244,6 @@ def _load_json(text: str, where: str) -> object:
         raise ManifestError(where, str(exc), "is given more than once") from exc
     except (ValueError, RecursionError) as exc:
         raise ManifestError(where, None, f"malformed JSON: {exc}") from exc
-
-
-class _StrictYamlLoader(yaml.SafeLoader):
-    """``SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        f"found duplicate key {key_node.value!r}",
-                        key_node.start_mark,
-                    )
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _load_yaml(text: str, where: str) -> object:
-    try:
-        return yaml.load(text, Loader=_StrictYamlLoader)  # a SafeLoader: no Python objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ManifestError(where, None, f"malformed YAML{at}: {exc.problem}") from exc
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ManifestError(where, None, f"malformed YAML: {exc}") from exc
 
 
 # --- bare plugin files -----------------------------------------------------------------

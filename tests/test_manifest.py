@@ -101,7 +101,7 @@ def test_full_manifest(tmp_path: Path) -> None:
         sandbox=False,
         process_isolated=True,
         allowed_messages=["command:other:*", "event:build:done"],
-        dependencies=["core", "fs"],
+        dependencies=["base", "fs"],
         description="d",
         author="a",
         license="MIT",
@@ -116,7 +116,7 @@ def test_full_manifest(tmp_path: Path) -> None:
     assert info.entry_point == "DesignPlugin"
     assert (info.sandbox_enabled, info.process_isolated) == (False, True)
     assert info.allowed_messages == ("command:other:*", "event:build:done")
-    assert info.dependencies == ("core", "fs")
+    assert info.dependencies == ("base", "fs")
     assert info.manifest["capabilities"] == ["generator"]  # unknown keys are kept
     assert info.manifest["config_schema"] == {"type": "object"}
 
@@ -162,7 +162,7 @@ def test_bare_plugin_annotated_assignment(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["plugin.json", "plugin.yaml"])
 def test_to_manifest_round_trip(tmp_path: Path, name: str) -> None:
     data = with_changes(allowed_messages=["command:x:*"], extra={"k": 1},
-                        dependencies=["foo[bar]>=2; python_version > '3'", "core"])
+                        dependencies=["foo[bar]>=2; python_version > '3'", "base"])
     info = read_manifest(write_plugin(tmp_path / "design", data, name))
     assert info.requirements == ("foo[bar]>=2; python_version > '3'",)
     wire = json.loads(json.dumps(info.to_manifest()))  # survives a plain-data transport
@@ -173,10 +173,10 @@ def test_to_manifest_round_trip(tmp_path: Path, name: str) -> None:
 
 
 def test_dependencies_hold_plugin_ids_and_package_requirements(tmp_path: Path) -> None:
-    entries = ["spec-kit-contracts>=1.0.0", "core", "foo[bar]>=2; python_version>'3'",
+    entries = ["spec-kit-contracts>=1.0.0", "base", "foo[bar]>=2; python_version>'3'",
                "requests", "PyYAML>=0", "bar @ https://example.org/bar-1.0.whl", "fs"]
     info = read_manifest(write_plugin(tmp_path / "design", with_changes(dependencies=entries)))
-    assert info.dependencies == ("core", "requests", "fs")  # a bare valid id is a plugin
+    assert info.dependencies == ("base", "requests", "fs")  # a bare valid id is a plugin
     assert info.requirements == ("spec-kit-contracts>=1.0.0", "foo[bar]>=2; python_version>'3'",
                                  "PyYAML>=0", "bar @ https://example.org/bar-1.0.whl")
     assert info.manifest["dependencies"] == [*info.dependencies, *info.requirements]
@@ -305,24 +305,24 @@ BAD_FIELDS: list[tuple[str, dict[str, object], str, str]] = [
         "allowed_messages",
         "longer than",
     ),
-    ("dependencies dict", {"dependencies": {"core": "1.0"}}, "dependencies", "got dict"),
+    ("dependencies dict", {"dependencies": {"base": "1.0"}}, "dependencies", "got dict"),
     ("dependencies bad id", {"dependencies": ["Core"]}, "dependencies", "item 0"),
     (
         "dependencies object item",
-        {"dependencies": [{"id": "core"}]},
+        {"dependencies": [{"id": "base"}]},
         "dependencies",
         "must be a string, got dict",
     ),
     (
         "dependencies duplicate",
-        {"dependencies": ["core", "core"]},
+        {"dependencies": ["base", "base"]},
         "dependencies",
         "more than once",
     ),
     ("dependencies self", {"dependencies": ["design"]}, "dependencies", "itself"),
     (
         "dependencies bad requirement",
-        {"dependencies": ["core", "spec-kit-contracts>="]},
+        {"dependencies": ["base", "spec-kit-contracts>="]},
         "dependencies",
         "item 1: 'spec-kit-contracts>=' is neither a plugin id nor a valid PEP 508 requirement",
     ),

@@ -120,9 +120,9 @@ def test_requirement_forms(entry: str, words: str | None) -> None:
 
 
 def test_split_keeps_ids_and_requirements_apart_in_order() -> None:
-    entries = ["core", "spec-kit-contracts>=1.0.0", "requests", "requests>=2", "fs", "x[y]"]
+    entries = ["base", "spec-kit-contracts>=1.0.0", "requests", "requests>=2", "fs", "x[y]"]
     assert split_dependencies(entries) == (
-        ["core", "requests", "fs"], ["spec-kit-contracts>=1.0.0", "requests>=2", "x[y]"])
+        ["base", "requests", "fs"], ["spec-kit-contracts>=1.0.0", "requests>=2", "x[y]"])
 
 
 def test_require_installed_names_the_plugin_and_each_unmet_requirement() -> None:

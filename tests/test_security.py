@@ -50,7 +50,17 @@ def test_valid_ids_pass_unchanged(value: str) -> None:
     assert sanitize_plugin_id(value) == value
 
 
-@pytest.mark.parametrize("value", BAD_IDS)
+@pytest.mark.parametrize(("value", "whose"), [
+    ("system", "supervisor"), ("core", "host application"), ("client", "host application"),
+])
+def test_reserved_ids_name_whose_they_are(value: str, whose: str) -> None:
+    assert not is_valid_plugin_id(value)
+    problem = plugin_id_problem(value)
+    assert problem is not None and "is reserved" in problem and whose in problem
+    assert is_valid_plugin_id(value + "s")  # only the exact names
+
+
+@pytest.mark.parametrize("value", [*BAD_IDS, "system", "core", "client"])
 def test_invalid_ids_are_refused_not_rewritten(value: str) -> None:
     assert not is_valid_plugin_id(value)
     with pytest.raises(InputValidationError) as info:

@@ -46,6 +46,15 @@ class InputValidationError(SecurityError):
     code = "input_validation"
 
 
+# Namespaces that are not a plugin's (see namespaces.py): a plugin with one of these ids
+# would own them, and a message it sends would look like the supervisor's or the host's.
+RESERVED_PLUGIN_IDS = {
+    "system": "event:system:* is the supervisor's",
+    "core": "request:core:* is the host application's",
+    "client": "it is the source of what the host application sends",
+}
+
+
 def plugin_id_problem(value: object) -> str | None:
     """Why ``value`` is not a valid plugin id, or None when it is (for precise messages)."""
     if not isinstance(value, str):
@@ -54,6 +63,8 @@ def plugin_id_problem(value: object) -> str | None:
         return "must not be empty"
     if len(value) > MAX_PLUGIN_ID_LENGTH:
         return f"is longer than {MAX_PLUGIN_ID_LENGTH} characters"
+    if value in RESERVED_PLUGIN_IDS:
+        return f"{value!r} is reserved: {RESERVED_PLUGIN_IDS[value]}"
     if PLUGIN_ID_PATTERN.fullmatch(value):
         return None
     if not PLUGIN_ID_PATTERN.fullmatch(value[0]):
@@ -62,8 +73,8 @@ def plugin_id_problem(value: object) -> str | None:
 
 
 def is_valid_plugin_id(value: object) -> bool:
-    """True when ``value`` is a plugin id: ``[a-z0-9][a-z0-9_-]{0,63}``."""
-    return isinstance(value, str) and PLUGIN_ID_PATTERN.fullmatch(value) is not None
+    """True when ``value`` is a plugin id: ``[a-z0-9][a-z0-9_-]{0,63}``, not reserved."""
+    return plugin_id_problem(value) is None
 
 
 def sanitize_plugin_id(plugin_id: str) -> str:

@@ -7,7 +7,7 @@ the wire), to prove that the supervisor refuses on its side too.
 
 from typing import Any
 
-from spec_kit_contracts import Event, IPluginMetadata, PluginBase, Request
+from spec_kit_contracts import Command, Event, IPluginMetadata, PluginBase, Request
 
 from spec_kit_runtime import wire
 from spec_kit_runtime.protocol import Reply, Send
@@ -35,7 +35,7 @@ class RoguePlugin(PluginBase):
     def register_services(self, registry: Any) -> None:
         self.registry = registry
         for name in ("subscribe", "force_subscribe", "emit", "raw_emit", "forge_source",
-                     "raw_as_plugin", "garble"):
+                     "raw_as_plugin", "garble", "send"):
             registry.register_command(f"rogue:{name}", getattr(self, name))
 
     # -- through the documented handle: the worker refuses ----------------------------------
@@ -45,6 +45,11 @@ class RoguePlugin(PluginBase):
 
     def emit(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
         return _outcome(lambda: self.registry.bus.emit(arguments[0], {"forged": True}))
+
+    def send(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
+        """Send the command ``arguments[0]`` (``OTHER:action``) through the bus."""
+        return _outcome(lambda: self.registry.bus.send(Command(command_name=arguments[0],
+                                                               arguments=arguments[1:])))
 
     def forge_source(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
         return _outcome(lambda: self.registry.bus.send(

@@ -57,6 +57,15 @@ def caller_key(identity: bytes) -> str:
     return f"caller:{identity.hex()}"
 
 
+def _timed_out(pending: _Pending) -> bytes:
+    """The answer to a call whose deadline came first: DeadlineExceeded (plugin, pattern,
+    timeout)."""
+    return pack_error(DeadlineExceeded(
+        f"plugin '{pending.owner}' did not answer {pending.what} within {pending.timeout:g}s",
+        plugin=pending.owner, what=pending.what, timeout=pending.timeout,
+    ))
+
+
 def replier(send: Callable[[bytes, Record], bool], identity: bytes,
             record: Send | Control | ServiceCall) -> Responder:
     """Where the answer to ``record`` goes: a Reply with its cid, sent to ``identity``."""
@@ -142,18 +151,18 @@ class Router:
             log.debug("%s: late or unknown reply %s dropped", owner, reply.cid)
             return
         del self._pending[reply.cid]
-        self.deadlines.remove(reply.cid)
-        self._answer(pending, reply.ok, reply.body)
+        if self.deadlines.settle(reply.cid, self.hub.now()):
+            self._answer(pending, reply.ok, reply.body)
+        else:  # read in the turn its deadline came (replies are read before deadlines)
+            log.debug("%s: reply %s at or after its deadline dropped", owner, reply.cid)
+            self._answer(pending, False, _timed_out(pending))
 
     def expire(self, now: float) -> None:
         """Answer every call whose deadline has passed with DeadlineExceeded."""
         for cid in self.deadlines.due(now):
             pending = self._pending.pop(cid)
             try:  # one failing answer must not strand the others, already off the deadlines
-                self._answer(pending, False, pack_error(DeadlineExceeded(
-                    f"plugin '{pending.owner}' did not answer {pending.what} within "
-                    f"{pending.timeout:g}s", plugin=pending.owner, what=pending.what,
-                )))
+                self._answer(pending, False, _timed_out(pending))
             except Exception:
                 log.exception("internal error answering an expired call to %s", pending.owner)
 

@@ -169,3 +169,50 @@ def test_a_handler_in_the_callers_process_is_timed_out_never_killed(tmp_path: Pa
         wait_until(lambda: len(calls) == 1, what="the caller's handler to have run")
         entry = plugin_entry(container, "host")
         assert entry["pid"] == pid and entry["restarts"] == 0
+
+
+@pytest.mark.parametrize("operation", ["restart", "unload"])
+def test_a_hung_worker_killed_while_it_is_being_stopped(tmp_path: Path, operation: str) -> None:
+    """The grace runs out during the orderly part of a restart or unload (its deactivate
+    phase queued behind the hung call): the operation goes on from there and succeeds."""
+    copy_plugin(CRASHY, tmp_path, "doomed")
+    with running_container(request_timeout=TIMEOUT, call_grace=GRACE, stop_timeout=5.0,
+                           data_dir=str(tmp_path / "data")) as container:
+        load_active(container, tmp_path, "doomed")
+        old = _pid(container, "doomed")
+        marker = data_folder(tmp_path / "data", "doomed") / "hanging"
+        caller = SupervisorClient.find(runtime_dir_of(container))
+        outcome: list[object] = []
+
+        def hang() -> None:
+            try:
+                caller.send(Command(command_name="doomed:hang",
+                                    options={"marker": str(marker)}), as_plugin="doomed")
+            except Exception as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=hang)
+        thread.start()
+        try:
+            wait_until(marker.exists, what="the hung call to begin")
+            started = time.monotonic()
+            if operation == "restart":
+                container.restart_plugin("doomed")
+            else:
+                container.unload_plugin("doomed")
+            took = time.monotonic() - started
+            thread.join(timeout=10)
+        finally:
+            caller.close()
+        assert isinstance(outcome[0], DeadlineExceeded)
+        assert took < TIMEOUT + GRACE + 1.5, f"{operation} took {took:.2f}s"  # not 5 s
+        assert old is not None and not pid_alive(old)
+        if operation == "restart":
+            entry = plugin_entry(container, "doomed")
+            assert entry["state"] == "active" and entry["pid"] not in (None, old)
+            assert entry["last_exit"] == (f"call to command:doomed:hang timed out after "
+                                          f"{TIMEOUT:g}s (killed by SIGKILL)")
+            assert container.send_message("doomed", Command(
+                command_name="doomed:ping"))["pong"] == entry["pid"]
+        else:
+            assert container.status()["plugins"] == []

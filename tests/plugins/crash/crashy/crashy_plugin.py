@@ -7,7 +7,8 @@ Its commands are named after the plugin's id (``{id}:exit``, ``{id}:segv``, ``{i
 on restart). ``{id}:quit`` exits cleanly (code 0); ``{id}:spin`` holds the thread in a busy
 loop; ``{id}:nap`` sleeps 10 ms and answers; ``{id}:sleep`` sleeps ``options["seconds"]`` and
 answers ``{"slept": seconds}``; ``{id}:deaf`` ignores SIGTERM from then on and never returns.
-``hang``, ``sleep`` and ``deaf`` touch ``options["marker"]``, when given, as they begin.
+``hang``, ``spin``, ``sleep`` and ``deaf`` touch ``options["marker"]``, when given, as they
+begin.
 """
 
 import ctypes
@@ -50,6 +51,7 @@ class CrashyPlugin(PluginBase):
         os._exit(3)
 
     def spin(self, arguments: list[str], options: dict[str, Any]) -> None:
+        _began(options)
         while True:  # holds the thread without sleeping
             pass
 

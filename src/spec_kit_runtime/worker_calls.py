@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Routed:
-    """A routed call a worker was sent: what it is judged by."""
+class Routed(NamedTuple):
+    """A routed call a worker was sent: what it is judged by (a tuple: one is made for
+    every call routed, so it must be cheap)."""
 
     address: str
     timeout: float
@@ -73,6 +74,8 @@ class WorkerCalls:
         queue = self._queues.get(owner)
         if queue is None:
             queue = self._queues[owner] = _Queue(now)
+        elif not queue.calls:
+            queue.since = now
         queue.calls[cid] = call
 
     def answered(self, owner: str, cid: int, now: float) -> float | None:
@@ -83,10 +86,7 @@ class WorkerCalls:
             return None
         was_oldest = next(iter(queue.calls)) == cid
         del queue.calls[cid]
-        if not queue.calls:
-            del self._queues[owner]
-            return None
-        if not was_oldest:
+        if not was_oldest or not queue.calls:  # an idle worker's queue is kept for its next
             return None
         queue.since = now
         _, call = queue.oldest()

@@ -39,3 +39,18 @@ def test_answered_calls_do_not_pile_up() -> None:
     assert len(deadlines._heap) < 3000  # rebuilt from the live entries as it went
     assert deadlines.next_due() == 1000.0
     assert deadlines.due(2000.0) == [0]
+
+
+@pytest.mark.parametrize(("deadline", "answered_at", "in_time"), [
+    (5.0, 4.999, True),
+    (5.0, 5.0, False),  # at the deadline: late, as ``due(5.0)`` would hand it back
+    (5.0, 5.001, False),  # read in the turn of the loop its deadline came: still late
+    (None, 1.0, False),  # unknown (expired already, or never added): never in time
+])
+def test_an_answer_at_or_after_its_deadline_is_late(deadline: float | None, answered_at: float,
+                                                    in_time: bool) -> None:
+    deadlines = Deadlines()
+    if deadline is not None:
+        deadlines.add(7, deadline)
+    assert deadlines.settle(7, answered_at) is in_time
+    assert len(deadlines) == 0 and deadlines.due(1e9) == []  # settled either way

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec_kit_runtime.dependencies import dependency_order, dependents_of
+from spec_kit_runtime.dependencies import dependency_order, dependents_of, may_stop
 
 
 @pytest.mark.parametrize(("graph", "order", "refused"), [
@@ -31,3 +31,20 @@ def test_dependents_in_start_order() -> None:
     assert dependents_of("db", graph) == ["cache", "api", "ui"]
     assert dependents_of("api", graph) == ["ui"]
     assert dependents_of("other", graph) == []
+
+
+@pytest.mark.parametrize(("graph", "stopped", "now"), [
+    ({}, set(), []),
+    ({"a": [], "b": []}, set(), ["a", "b"]),  # independent: together
+    ({"app": ["db"], "db": []}, set(), ["app"]),
+    ({"app": ["db"], "db": []}, {"app"}, ["db"]),
+    ({"app": ["db"], "db": []}, {"app", "db"}, []),
+    ({"c": ["b"], "b": ["a"], "a": [], "x": []}, set(), ["c", "x"]),
+    ({"d": ["b", "c"], "b": ["a"], "c": ["a"], "a": []}, {"d"}, ["b", "c"]),
+    ({"d": ["b", "c"], "b": ["a"], "c": ["a"], "a": []}, {"d", "b"}, ["c"]),
+    ({"a": ["b"], "b": ["a"], "c": ["a"]}, set(), ["a", "b", "c"]),  # a cycle keeps no order
+    ({"a": ["a"]}, set(), ["a"]),
+])
+def test_which_plugins_may_stop_now(graph: dict[str, list[str]], stopped: set[str],
+                                    now: list[str]) -> None:
+    assert may_stop(graph, stopped) == now

@@ -15,7 +15,7 @@ STUBBORN = PLUGINS / "crash" / "stubborn"
 
 @pytest.mark.parametrize("hang", [False, True])
 def test_stop_reaches_children_that_ignore_sigterm(hang: bool) -> None:
-    with running_container(stop_timeout=0.3, phase_timeout=0.5) as container:
+    with running_container(stop_timeout=0.3, phase_timeout=5.0) as container:
         container.discover_plugins([STUBBORN.parent])
         info = container.discovered_plugins["stubborn"]
         container.load_plugin(info, config={"hang_in_shutdown": hang})
@@ -28,7 +28,7 @@ def test_stop_reaches_children_that_ignore_sigterm(hang: bool) -> None:
         took = time.monotonic() - started
         all_gone(set(family), timeout=1.0, what="the plugin's worker, child and grandchild")
         assert container.status()["plugins"] == []
-        if hang:  # phase_timeout, then Stop; SIGTERM (ignored) after 0.3 s; SIGKILL after 0.6 s
-            assert 0.5 + 0.6 <= took < 3.0
+        if hang:  # the stop's 0.3 s spent in shutdown; SIGTERM (ignored), SIGKILL 0.3 s later
+            assert 0.55 <= took < 2 * 0.3 + 1.5  # never phase_timeout
         else:  # the worker exits on Stop; its group, SIGTERM-proof children too, is SIGKILLed
             assert took < 1.0

@@ -53,6 +53,7 @@ class RuntimeConfig:
     start_timeout: float = 10.0  # spawn until the worker's Hello
     phase_timeout: float = 30.0  # each lifecycle phase (load, initialize, activate, ...)
     stop_timeout: float = 5.0  # orderly stop before SIGTERM, then again before SIGKILL
+    call_grace: float = 5.0  # a worker still in a call this long past its deadline is killed
     heartbeat_interval: float = 5.0  # seconds between heartbeats to each worker
     heartbeat_misses: int = 6  # unanswered in a row: the worker is unresponsive, killed
     watchdog_interval: float = 1.0  # seconds between samples of every worker's usage
@@ -92,7 +93,7 @@ class RuntimeConfig:
 
 
 _NUMBERS = {"request_timeout", "start_timeout", "phase_timeout", "stop_timeout",
-            "heartbeat_interval", "watchdog_interval"}
+            "call_grace", "heartbeat_interval", "watchdog_interval"}
 
 
 _LOOPBACK = ("127.0.0.1", "localhost")  # IPv4: the HTTP server binds IPv4 only

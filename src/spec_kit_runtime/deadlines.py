@@ -4,6 +4,10 @@ A call is answered long before its deadline almost always, so a deadline must co
 nothing to set and to drop: a dict entry plus a heap entry, dropped lazily. The heap is
 rebuilt from the live entries once stale ones outnumber them, so memory follows the calls
 in flight, not the traffic.
+
+A deadline is a boundary: an answer that comes at or after it is late (``settle``), exactly
+as ``due`` hands the key back at that instant. The two must agree, or an answer read in the
+same turn of the loop as its deadline could count as both in time and expired.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ class Deadlines:
     def remove(self, key: int) -> None:
         """Forget ``key`` (answered or failed); unknown keys are ignored."""
         self._when.pop(key, None)
+
+    def settle(self, key: int, now: float) -> bool:
+        """Forget ``key`` (answered at ``now``); True if that was before its deadline, False
+        if it was late (at or after it) or ``key`` is not known."""
+        when = self._when.pop(key, None)
+        return when is not None and now < when
 
     def next_due(self) -> float | None:
         """The earliest live deadline, or None."""

@@ -7,7 +7,7 @@ by id, so it is the same on every run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 
@@ -70,3 +70,14 @@ def dependents_of(plugin: str, dependencies: Mapping[str, Sequence[str]]) -> lis
             affected.add(candidate)
             found.append(candidate)
     return found
+
+
+def may_stop(dependencies: Mapping[str, Sequence[str]], stopped: Set[str]) -> list[str]:
+    """The plugins of ``dependencies`` not ``stopped`` yet that may stop now: every plugin
+    depending on them has stopped (dependents stop before their dependencies; plugins
+    without that tie stop together). Plugins ``dependency_order`` refuses (a cycle, a
+    missing dependency, or needing such a plugin) hold up nobody: there is no order to keep."""
+    refused = dependency_order(dependencies).refused
+    needed = {need for plugin, needs in dependencies.items()
+              if plugin not in stopped and plugin not in refused for need in needs}
+    return [p for p in sorted(dependencies) if p not in stopped and p not in needed]

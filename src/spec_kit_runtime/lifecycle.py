@@ -55,6 +55,7 @@ class _Operation:
         self._done = done
         self.finished = False
         self.spawned = False  # it has asked for a worker (worker_steps.spawn)
+        self.stop_budget: worker_steps.StopBudget | None = None  # while it stops a worker
 
     def proceed(self) -> None:
         if self.finished:
@@ -87,6 +88,8 @@ class _Operation:
 
     def _finish(self, ok: bool, body: bytes) -> None:
         self.finished = True
+        if self.stop_budget is not None:  # failed while stopping: no signals after it
+            self.stop_budget.cancel()
         if ok and self.name in _TARGETS:
             self.slot.target = _TARGETS[self.name]
         if ok:
@@ -236,8 +239,10 @@ class Lifecycle:
         self._enqueue(slot, "restart", [*self._stop_steps(), *self._start_steps(slot)], done)
 
     def _stop_steps(self) -> list[Step]:
-        """Deactivate and shut down if possible; stop the worker in any case."""
-        return [self._cancel_restart, self._deactivate_if_active,
+        """Deactivate and shut down if possible; stop the worker in any case. The phases and
+        the Stop share one budget of stop_timeout, then SIGTERM, then SIGKILL (worker_steps):
+        a busy or stubborn plugin is stopped within twice stop_timeout."""
+        return [self._cancel_restart, worker_steps.begin_stop, self._deactivate_if_active,
                 self._if_running(self._phase("shutdown", best_effort=True)), worker_steps.stop]
 
     def _start_steps(self, slot: PluginSlot) -> list[Step]:
@@ -302,7 +307,7 @@ class Lifecycle:
 
     def _phase(self, name: str, body: bytes = b"", best_effort: bool = False) -> Step:
         """Run lifecycle phase ``name`` in the worker; ``best_effort``: a failure (or a hang
-        past phase_timeout) is logged and the operation goes on: stopping must not stall."""
+        past its timeout) is logged and the operation goes on: stopping must not stall."""
         return self._phases((name, body), best_effort=best_effort)
 
     def _phases(self, *phases: tuple[str, bytes], best_effort: bool = False) -> Step:
@@ -311,7 +316,8 @@ class Lifecycle:
         Sending load, initialize and activate together saves two round trips of every
         (re)start; the worker skips the rest after a failure. Each phase gets phase_timeout
         from the answer to the one before it, as if it had been sent then (every later one is
-        postponed at each answer).
+        postponed at each answer). A phase of a stop gets what is left of the stop's budget
+        (at most phase_timeout), and is skipped once that is spent.
         """
         assert len(phases) == 1 or not best_effort, "best effort is for single phases"
 
@@ -323,6 +329,13 @@ class Lifecycle:
                     plugin=slot.plugin_id, phase=phases[0][0],
                 )
             timeout = self.hub.config.phase_timeout
+            if op.stop_budget is not None:
+                timeout = min(timeout, op.stop_budget.remaining(self.hub.now()))
+                if timeout <= 0:
+                    log.warning("plugin %s: %s phase skipped, the stop's time is spent",
+                                slot.plugin_id, phases[0][0])
+                    op.proceed()
+                    return
             cids: list[int] = []
 
             def answered(index: int, name: str) -> Responder:

@@ -29,7 +29,7 @@ class Ending(Enum):
     CLEAN = "clean"  # it exited with code 0 on its own
     CRASHED = "crashed"  # non-zero exit code or a signal
     LIMIT = "limit"  # killed for exceeding a resource limit
-    UNRESPONSIVE = "unresponsive"  # killed for missing heartbeats
+    UNRESPONSIVE = "unresponsive"  # killed for missing heartbeats, or still in a timed-out call
     START_FAILED = "start_failed"  # import error, handshake timeout, initialize/activate raised
 
     @property

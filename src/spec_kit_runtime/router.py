@@ -3,7 +3,9 @@
 The router reads only routing headers: a message body is forwarded to the handler's
 worker untouched, and a handler's reply body goes back to the sender untouched (hook
 results are joined into one msgpack array without decoding them). Every call carries a
-deadline; a worker's death fails its calls at once.
+deadline, and an answer at or after it is late (dropped; the caller gets DeadlineExceeded);
+a worker still in a call a grace period past its deadline is killed (``hung_handlers``); a
+worker's death fails its calls at once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .errors import (
     RuntimeFailure,
     ScopeError,
 )
+from .hung_handlers import HungHandlers
 from .patterns import address_problem
 from .protocol import Call, Control, Record, Reply, Send, ServiceCall, timeout_problem
 from .routing_table import Route, RoutingTable
@@ -57,6 +60,15 @@ def caller_key(identity: bytes) -> str:
     return f"caller:{identity.hex()}"
 
 
+def _timed_out(pending: _Pending) -> bytes:
+    """The answer to a call whose deadline came first: DeadlineExceeded (plugin, pattern,
+    timeout)."""
+    return pack_error(DeadlineExceeded(
+        f"plugin '{pending.owner}' did not answer {pending.what} within {pending.timeout:g}s",
+        plugin=pending.owner, what=pending.what, timeout=pending.timeout,
+    ))
+
+
 def replier(send: Callable[[bytes, Record], bool], identity: bytes,
             record: Send | Control | ServiceCall) -> Responder:
     """Where the answer to ``record`` goes: a Reply with its cid, sent to ``identity``."""
@@ -78,6 +90,7 @@ class Router:
         self.followers: set[str] = set()  # callers that only follow events (may be forgotten)
         self._pending: dict[int, _Pending] = {}
         self.deadlines = Deadlines()  # of the calls in _pending; the loop calls expire()
+        self.hung = HungHandlers(hub)  # which call each worker is in; kills it when hung
         self._next_cid = 1
 
     # -- handler owners: plugin workers, or callers' connections --------------------------
@@ -109,11 +122,14 @@ class Router:
     # -- calls to workers ------------------------------------------------------------------
 
     def call(self, owner: str, make: Callable[[int], Record], timeout: float,
-             what: str, respond: Responder, stats: CallStats | None = None) -> int:
+             what: str, respond: Responder, stats: CallStats | None = None,
+             address: str | None = None) -> int:
         """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
 
         ``stats``, when given, counts the call (its latency included) to a plugin's figures.
-        Returns the call's id (for ``postpone``).
+        ``address``: a routed call's, by which a plugin's worker still in it past its
+        deadline is judged hung (None: a lifecycle phase, never judged). Returns the call's
+        id (for ``postpone``).
         """
         cid = self._next_cid
         self._next_cid += 1
@@ -123,8 +139,11 @@ class Router:
         self.deadlines.add(cid, now + timeout)
         if stats is not None:
             stats.started()
+        if self._deliver(owner, make(cid)):
+            if owner not in self.callers:  # a plugin's worker: it is in this call, or queued
+                self.hung.sent(owner, cid, now, address, timeout)
         # Not delivered and still pending (drop_caller may have failed it already):
-        if not self._deliver(owner, make(cid)) and self._pending.pop(cid, None) is not None:
+        elif self._pending.pop(cid, None) is not None:
             self.deadlines.remove(cid)
             self._answer(pending, False, pack_error(PluginNotActiveError(
                 f"'{owner}' cannot be reached for {what}", plugin=owner)))
@@ -137,28 +156,31 @@ class Router:
 
     def replied(self, owner: str, reply: Reply) -> None:
         """A Reply from ``owner``: hand it to whoever waits for it."""
+        self.hung.answered(owner, reply.cid)  # late or not, the worker has left that call
         pending = self._pending.get(reply.cid)
         if pending is None or pending.owner != owner:
             log.debug("%s: late or unknown reply %s dropped", owner, reply.cid)
             return
         del self._pending[reply.cid]
-        self.deadlines.remove(reply.cid)
-        self._answer(pending, reply.ok, reply.body)
+        if self.deadlines.settle(reply.cid, self.hub.now()):
+            self._answer(pending, reply.ok, reply.body)
+        else:  # read in the turn its deadline came (replies are read before deadlines)
+            log.debug("%s: reply %s at or after its deadline dropped", owner, reply.cid)
+            self._answer(pending, False, _timed_out(pending))
 
     def expire(self, now: float) -> None:
         """Answer every call whose deadline has passed with DeadlineExceeded."""
         for cid in self.deadlines.due(now):
             pending = self._pending.pop(cid)
             try:  # one failing answer must not strand the others, already off the deadlines
-                self._answer(pending, False, pack_error(DeadlineExceeded(
-                    f"plugin '{pending.owner}' did not answer {pending.what} within "
-                    f"{pending.timeout:g}s", plugin=pending.owner, what=pending.what,
-                )))
+                self.hung.expired(pending.owner, cid)
+                self._answer(pending, False, _timed_out(pending))
             except Exception:
                 log.exception("internal error answering an expired call to %s", pending.owner)
 
     def fail_calls_to(self, owner: str, error: RuntimeFailure) -> None:
         """Answer every call in flight to ``owner`` with ``error`` (its worker died)."""
+        self.hung.gone(owner)
         doomed = [cid for cid, p in self._pending.items() if p.owner == owner]
         for cid in doomed:
             self.deadlines.remove(cid)
@@ -234,7 +256,8 @@ class Router:
               respond: Responder) -> None:
         slot = self.hub.lifecycle.slots.get(route.owner)  # None: a caller's handler
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
-                  timeout, f"'{address}'", respond, slot.calls if slot is not None else None)
+                  timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
+                  address)
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
                        source: str, deadline: float, respond: Responder) -> None:

@@ -29,6 +29,7 @@ from .client_door import ClientDoor
 from .config import RuntimeConfig
 from .confinement import WorkerConfinement, plan
 from .control import ControlOps
+from .dependencies import may_stop
 from .errors import ConfigError, EncodeError, ProtocolError, RuntimeFailure
 from .forkserver_link import ForkServerLink, SpawnAnswer
 from .heartbeats import HeartbeatMonitor
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _MAX_POLL_MS = 60_000
+_SHUTDOWN_SLACK = 1.0  # s past the last SIGKILL of a shutdown to see the workers' exits
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,8 @@ class Supervisor:
         if self._parent_fd is not None:
             self._poller.register(self._parent_fd, zmq.POLLIN)
         self._stopping = False
+        self.stopping_by: float | None = None  # once shutting down: when every stop's orderly
+        # part ends (worker_steps.begin_stop), SIGTERM then, SIGKILL stop_timeout later
         self._done = False
         self.peer_gone = False  # why the last failed send failed: the peer is gone (or full)
         # Clients may connect as soon as the sockets are bound (and `run` says ready).
@@ -282,22 +286,41 @@ class Supervisor:
         self.timers.at(self.now() + interval, lambda: self._feed_systemd(interval))
 
     def begin_shutdown(self) -> None:
-        """Unload every plugin (dependents before their dependencies), then leave the loop."""
+        """Unload every plugin, then leave the loop: dependents before their dependencies,
+        plugins without that tie in parallel (``may_stop``).
+
+        Bounded by about twice ``stop_timeout`` however many plugins are busy or stubborn:
+        the orderly part of every stop (deactivate, shutdown, Stop) ends ``stop_timeout``
+        from now at the latest (``stopping_by``; a dependency whose dependents took that
+        long gets no orderly part), SIGTERM then, SIGKILL ``stop_timeout`` later. What is
+        still running a moment after that (an operation that held its plugin) is killed
+        with the fork server as the supervisor exits.
+        """
         if self._stopping:
             return
         self._stopping = True
         self.systemd.notify("STOPPING=1")
-        deadline = self.config.phase_timeout + 3 * self.config.stop_timeout
-        self.timers.at(self.now() + deadline, self._force_done)
-        self._unload_next(self.lifecycle.shutdown_order())
+        now, bound = self.now(), self.config.stop_timeout
+        self.stopping_by = now + bound
+        self.timers.at(now + 2 * bound + _SHUTDOWN_SLACK, self._force_done)
+        self._unload_ready(set(), set())
 
-    def _unload_next(self, remaining: list[str]) -> None:
-        while remaining:
-            plugin_id = remaining.pop(0)
-            if plugin_id in self.lifecycle.slots:
-                self.lifecycle.unload(plugin_id, lambda *_: self._unload_next(remaining))
-                return
-        self._done = True
+    def _unload_ready(self, begun: set[str], ended: set[str]) -> None:
+        """Begin unloading every plugin that may stop now; done once all have ended."""
+        graph = {p: d for p, d in self.lifecycle.graph().items() if p not in ended}
+        if not graph:
+            self._done = True
+            return
+        for plugin_id in may_stop(graph, set()):
+            if plugin_id in begun:
+                continue
+            begun.add(plugin_id)
+
+            def unloaded(_ok: bool, _body: bytes, plugin_id: str = plugin_id) -> None:
+                ended.add(plugin_id)  # unloaded, or failed to: it holds up nobody now
+                self._unload_ready(begun, ended)
+
+            self.lifecycle.unload(plugin_id, unloaded)
 
     def _force_done(self) -> None:
         log.error("orderly shutdown took too long; killing the remaining workers")

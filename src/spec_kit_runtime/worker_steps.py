@@ -1,9 +1,17 @@
 """The lifecycle steps that handle a plugin's worker process: spawn, stop, await its exit.
 
-Process plumbing (the per-spawn secret, the connect deadline, the Stop → SIGTERM → SIGKILL
-escalation) kept apart from ``lifecycle``, whose operations list these steps among the
-phase calls. Each step starts something and continues the operation (``op.proceed()``)
-once the worker has said Hello or has exited; a missed deadline fails the operation.
+Process plumbing (the per-spawn secret, the connect deadline, the stop budget and its
+SIGTERM → SIGKILL escalation) kept apart from ``lifecycle``, whose operations list these
+steps among the phase calls. Each step starts something and continues the operation
+(``op.proceed()``) once the worker has said Hello or has exited; a missed deadline fails
+the operation.
+
+A stop is bounded whatever the plugin does: the orderly part (the deactivate and shutdown
+phases, then the Stop record) shares one budget of ``stop_timeout``, begun by
+``begin_stop``; when it is spent the worker's tree gets SIGTERM, and ``stop_timeout`` later
+SIGKILL. A handler in flight, a phase that hangs or a plugin that ignores SIGTERM can hold a
+stop for at most twice ``stop_timeout`` (and the supervisor's shutdown shortens the budget
+to its own, see ``Supervisor.begin_shutdown``).
 """
 
 from __future__ import annotations
@@ -17,7 +25,25 @@ from .protocol import Stop
 
 if TYPE_CHECKING:
     from .lifecycle import _Operation
+    from .timers import Timer
     from .worker_process import WorkerProcess
+
+
+class StopBudget:
+    """One stop's time: orderly until ``by``; then SIGTERM, and SIGKILL a while later."""
+
+    def __init__(self, by: float, escalation: tuple[Timer, ...]) -> None:
+        self.by = by
+        self._escalation = escalation
+
+    def remaining(self, now: float) -> float:
+        """What is left of the orderly part at ``now`` (0 or less: spent)."""
+        return self.by - now
+
+    def cancel(self) -> None:
+        """The worker is gone (or the stop given up): no signals for it."""
+        for timer in self._escalation:
+            timer.cancel()
 
 
 def spawn(op: _Operation) -> None:
@@ -76,22 +102,57 @@ def await_exit(op: _Operation) -> None:
     slot.on_exit = exited
 
 
+def begin_stop(op: _Operation) -> None:
+    """Start the stop's budget (``op.stop_budget``): SIGTERM to the worker's tree once it is
+    spent, SIGKILL ``stop_timeout`` after that, whatever the orderly steps are doing."""
+    if op.slot.worker is not None:
+        op.stop_budget = _budget(op, op.slot.worker)
+    op.proceed()
+
+
+def _budget(op: _Operation, worker: WorkerProcess) -> StopBudget:
+    slot, hub = op.slot, op.lifecycle.hub
+    grace = hub.config.stop_timeout
+    by = hub.now() + grace
+    if hub.stopping_by is not None:  # the supervisor is shutting down: its budget bounds ours
+        by = min(by, hub.stopping_by)
+
+    def terminate() -> None:
+        worker.expected_exit = True
+        worker.signal_tree(signal.SIGTERM)
+
+    budget = StopBudget(by, (
+        hub.timers.at(by, terminate),
+        hub.timers.at(by + grace, lambda: worker.signal_tree(signal.SIGKILL)),
+    ))
+
+    def gone() -> None:
+        """It ended during a phase of the stop (whose call its end fails; the phase is best
+        effort, so the operation goes on from there): nothing left to signal."""
+        budget.cancel()
+        slot.on_exit = None
+
+    slot.on_exit = gone
+    return budget
+
+
 def stop(op: _Operation) -> None:
-    """Ask the worker to stop; SIGTERM after stop_timeout, SIGKILL after twice that."""
-    slot, worker, hub = op.slot, op.slot.worker, op.lifecycle.hub
+    """Send Stop and continue once the worker has exited, within the stop's budget (begun
+    here if no earlier step began it)."""
+    slot, worker = op.slot, op.slot.worker
+    budget, op.stop_budget = op.stop_budget, None  # what follows (a restart's start) is no stop
     if worker is None:
+        if budget is not None:
+            budget.cancel()
         op.proceed()
         return
+    held = budget if budget is not None else _budget(op, worker)
     worker.expected_exit = True
-    hub.send_worker(slot, Stop())
-    grace = hub.config.stop_timeout
-    now = hub.now()
-    term = hub.timers.at(now + grace, lambda: worker.signal_tree(signal.SIGTERM))
-    kill = hub.timers.at(now + 2 * grace, lambda: worker.signal_tree(signal.SIGKILL))
+    op.lifecycle.hub.send_worker(slot, Stop())
 
     def exited() -> None:
-        term.cancel()
-        kill.cancel()
+        held.cancel()
+        slot.on_exit = None
         op.proceed()
 
     slot.on_exit = exited

@@ -5,11 +5,15 @@ Its commands are named after the plugin's id (``{id}:exit``, ``{id}:segv``, ``{i
 ``{"exit_in": "activate"}`` the worker exits (code 4) in the middle of activation; with
 ``{"fail_start_marker": PATH}`` it does so only while PATH exists (a start that fails only
 on restart). ``{id}:quit`` exits cleanly (code 0); ``{id}:spin`` holds the thread in a busy
-loop; ``{id}:nap`` sleeps 10 ms and answers.
+loop; ``{id}:nap`` sleeps 10 ms and answers; ``{id}:sleep`` sleeps ``options["seconds"]`` and
+answers ``{"slept": seconds}``; ``{id}:deaf`` ignores SIGTERM from then on and never returns.
+``hang``, ``spin``, ``sleep`` and ``deaf`` touch ``options["marker"]``, when given, as they
+begin.
 """
 
 import ctypes
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -39,18 +43,32 @@ class CrashyPlugin(PluginBase):
         registry.register_command(f"{own}:quit", self.quit)
         registry.register_command(f"{own}:spin", self.spin)
         registry.register_command(f"{own}:nap", self.nap)
+        registry.register_command(f"{own}:sleep", self.sleep)
+        registry.register_command(f"{own}:deaf", self.deaf)
         registry.bus.subscribe(f"request:{own}:hang", self.hang_request)
 
     def exit(self, arguments: list[str], options: dict[str, Any]) -> None:
         os._exit(3)
 
     def spin(self, arguments: list[str], options: dict[str, Any]) -> None:
+        _began(options)
         while True:  # holds the thread without sleeping
             pass
 
     def nap(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
         time.sleep(0.01)  # busy, but answering between calls
         return {"pong": os.getpid()}
+
+    def sleep(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
+        _began(options)
+        time.sleep(float(options["seconds"]))  # at least that long (a monotonic deadline)
+        return {"slept": options["seconds"]}
+
+    def deaf(self, arguments: list[str], options: dict[str, Any]) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _began(options)
+        while True:
+            time.sleep(0.05)
 
     def quit(self, arguments: list[str], options: dict[str, Any]) -> None:
         os._exit(0)
@@ -59,8 +77,7 @@ class CrashyPlugin(PluginBase):
         ctypes.string_at(0)
 
     def hang(self, arguments: list[str], options: dict[str, Any]) -> None:
-        if options.get("marker"):  # tells a test that the call is in progress
-            Path(options["marker"]).touch()
+        _began(options)
         while True:
             time.sleep(0.05)
 
@@ -73,3 +90,9 @@ class CrashyPlugin(PluginBase):
 
     def handle_message(self, message: Any) -> None:
         return None
+
+
+def _began(options: dict[str, Any]) -> None:
+    """Tell a test that the call is in progress (``options["marker"]``), if it asks."""
+    if options.get("marker"):
+        Path(options["marker"]).touch()

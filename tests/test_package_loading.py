@@ -153,6 +153,37 @@ def test_sandbox_refuses_a_link_out_of_the_package(tmp_path: Path) -> None:
         sandboxed("linked", file, tmp_path)
 
 
+def test_sandbox_refuses_a_top_init_linked_out_of_the_package(tmp_path: Path) -> None:
+    file = write_package(tmp_path, {"plugin.py": "class Plugin:\n    pass\n"})
+    (tmp_path / "evil.py").write_text("OUTSIDE = True\n")
+    (file.parent / "__init__.py").symlink_to(tmp_path / "evil.py")
+    with pytest.raises(SandboxImportError, match="leads outside the plugin's package"):
+        sandboxed("linked_init", file, tmp_path)
+
+
+@pytest.mark.parametrize("rename", [
+    "helpers.__name__ = 'importlib'",
+    # no '__name__' in the source: update_wrapper copies it from a function of that name
+    "import functools\ndef importlib():\n    pass\nfunctools.update_wrapper(helpers, importlib)",
+])
+def test_sandbox_renamed_own_module_hands_out_nothing_real(tmp_path: Path, rename: str) -> None:
+    """The red team's escape: a plugin renamed its own module 'importlib', then 'from
+    .helpers import util' fell back to sys.modules['importlib.util'], the real one, and
+    from there to the real subprocess and builtins. A name the module lacks now fails."""
+    plugin_source = f"from . import helpers\n{rename}\nfrom .helpers import util\n"
+    file = write_package(tmp_path, {"__init__.py": "", "helpers.py": "X = 1\n",
+                                    "plugin.py": plugin_source})
+    with pytest.raises(ImportError, match="cannot import name 'util'"):
+        sandboxed("renamer", file, tmp_path)
+
+
+def test_sandbox_absolute_from_import_of_a_missing_name_fails_here(tmp_path: Path) -> None:
+    file = write_package(tmp_path, {"__init__.py": "",
+                                    "plugin.py": "from json import no_such_name\n"})
+    with pytest.raises(ImportError, match="cannot import name 'no_such_name' from 'json'"):
+        sandboxed("missing", file, tmp_path)
+
+
 def test_sandbox_leaves_nothing_behind_after_a_failed_load(tmp_path: Path) -> None:
     files = {**PACKAGE, "helpers.py": "RUNS = []\nraise ValueError('broken helper')\n"}
     before = set(sys.modules)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spec_kit_runtime.errors import LifecycleError, RequirementError, from_data
-from spec_kit_runtime.manifest import PluginInfo
+from spec_kit_runtime.errors import LifecycleError, ManifestError, RequirementError, from_data
+from spec_kit_runtime.manifest import PluginInfo, parse_manifest_data
 from spec_kit_runtime.requirement_check import require_installed
 from spec_kit_runtime.requirements import requirement_problem, split_dependencies, unmet
 
@@ -147,3 +147,36 @@ def test_require_installed_passes_met_requirements_and_none() -> None:
         info = PluginInfo("p", "p", "1.0.0", Path("/p/p.py"), "Plugin", {},
                           requirements=requirements)
         require_installed(info, "start", INSTALLED.get)
+
+
+# -- hostile manifests: the review's cases -------------------------------------------------
+
+def test_a_marker_that_breaks_evaluation_is_unmet_not_a_crash() -> None:
+    """A version string past Python's 4300-digit int limit made marker evaluation raise a
+    plain ValueError, which escaped to the supervisor's loop and wedged the plugin's slot
+    (manifests now refuse entries over 500 characters, so this is a second line)."""
+    huge = "anything>=0; python_version >= '" + "9" * 4400 + "'"
+    found = unmet(huge, lambda name: "1.0")  # longer than a manifest allows: unmet() alone
+    assert found is not None and "its marker cannot be evaluated" in found.describe()
+
+
+def test_a_version_that_cannot_be_compared_is_unmet_not_a_crash() -> None:
+    found = unmet("pyzmq>=" + "9" * 5000, lambda name: "26.0")
+    assert found is not None and "pyzmq 26.0 is installed" in found.describe()
+
+
+@pytest.mark.parametrize(("entry", "words"), [
+    ("foo; " + "(" * 1000 + 'python_version>"1"' + ")" * 1000, "longer than 500"),
+    ("x" * 501 + ">=1", "longer than 500"),
+])
+def test_pathological_requirements_are_refused_with_a_reason(entry: str, words: str) -> None:
+    problem = requirement_problem(entry)
+    assert problem is not None and words in problem
+
+
+def test_at_most_64_package_requirements(tmp_path: Path) -> None:
+    (tmp_path / "p_plugin.py").write_text("")
+    with pytest.raises(ManifestError, match="65 package requirements, more than 64"):
+        parse_manifest_data({"id": "p", "name": "p", "version": "1.0.0",
+                             "dependencies": [f"pkg{n}>=1" for n in range(65)]},
+                            tmp_path / "plugin.json", tmp_path)

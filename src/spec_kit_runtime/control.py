@@ -6,6 +6,7 @@ altered in the caller's process is never trusted as is.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ from .wire import pack_error, pack_value, unpack_value
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
 
 
 def _still_failed(slot: PluginSlot) -> bool:
@@ -66,6 +69,10 @@ class ControlOps:
             op(peer, args, respond)
         except RuntimeFailure as exc:
             respond(False, pack_error(exc))
+        except Exception as exc:  # a bug of ours: the client gets an answer, not a wait
+            log.exception("internal error in control operation %r", control.op)
+            respond(False, pack_error(RuntimeFailure(
+                f"internal error in '{control.op}': {type(exc).__name__}: {exc}"[:500])))
 
     def _status(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         hub = self.hub

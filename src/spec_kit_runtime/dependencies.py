@@ -18,9 +18,6 @@ class DependencyOrder:
     order: tuple[str, ...]
     refused: dict[str, str]
 
-    def shutdown_order(self) -> tuple[str, ...]:
-        return tuple(reversed(self.order))
-
 
 def dependency_order(dependencies: Mapping[str, Sequence[str]]) -> DependencyOrder:
     """Order ``{plugin: [its dependencies]}`` so that each plugin follows its dependencies."""

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import plugin_facts, requirement_check, worker_steps
-from .dependencies import dependency_order
 from .errors import (
     LifecycleError,
     PluginStateError,
@@ -72,6 +71,11 @@ class _Operation:
             self.fail(exc)
         except OSError as exc:
             self.cannot(exc)
+        except Exception as exc:  # a bug of ours: fail this operation, never wedge the slot
+            log.exception("plugin %s: internal error in %s", self.slot.plugin_id, self.name)
+            self.fail(RuntimeFailure(f"internal error in {self.name} of plugin "
+                                     f"'{self.slot.plugin_id}': {type(exc).__name__}: {exc}"
+                                     [:500], plugin=self.slot.plugin_id))
 
     def cannot(self, error: OSError) -> None:
         """Fail for an operating system error (the worker could not be started, say)."""
@@ -260,11 +264,6 @@ class Lifecycle:
         steps = [worker_steps.await_exit,
                  *self._load_steps(slot.config, activate=slot.target == "active")]
         self._enqueue(slot, "recover", steps, done)
-
-    def shutdown_order(self) -> list[str]:
-        """Every plugin, dependents before their dependencies."""
-        ordered = dependency_order(self.graph()).shutdown_order()
-        return [*(p for p in self.slots if p not in ordered), *ordered]
 
     def graph(self) -> dict[str, tuple[str, ...]]:
         """Each plugin's dependencies."""

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import stat
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from .errors import ManifestError
 from .patterns import pattern_problem
-from .requirements import requirement_problem, split_dependencies
+from .requirements import MAX_REQUIREMENTS, requirement_problem, split_dependencies
 from .restart_policy import RestartPolicy, policy_from_data
 from .security import (
     PathTraversalError,
@@ -467,10 +468,14 @@ def _dependencies(raw: Mapping[str, Any], where: str, plugin_id: str
     entries = _str_list(raw, where, "dependencies", _dependency_problem)
     if plugin_id in entries:
         raise ManifestError(where, "dependencies", f"cannot depend on itself ({plugin_id!r})")
-    repeated = sorted({entry for entry in entries if entries.count(entry) > 1})
+    repeated = sorted(entry for entry, count in Counter(entries).items() if count > 1)
     if repeated:
         raise ManifestError(where, "dependencies", f"lists {repeated[0]!r} more than once")
-    return split_dependencies(entries)
+    ids, requirements = split_dependencies(entries)
+    if len(requirements) > MAX_REQUIREMENTS:
+        raise ManifestError(where, "dependencies", f"lists {len(requirements)} package "
+                            f"requirements, more than {MAX_REQUIREMENTS}")
+    return ids, requirements
 
 
 def _dependency_problem(value: object) -> str | None:

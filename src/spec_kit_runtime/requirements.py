@@ -28,6 +28,8 @@ from .security import is_valid_plugin_id, plugin_id_problem
 
 # Looks up an installed distribution's version by its canonical name (None: not installed).
 InstalledLookup = Callable[[str], str | None]
+MAX_REQUIREMENT_LENGTH = 500
+MAX_REQUIREMENTS = 64  # per plugin: each is looked up on the supervisor's loop at load
 
 
 def requirement_problem(entry: str) -> str | None:
@@ -35,10 +37,12 @@ def requirement_problem(entry: str) -> str | None:
     is one)."""
     from packaging.requirements import InvalidRequirement, Requirement
 
+    if len(entry) > MAX_REQUIREMENT_LENGTH:
+        return f"is longer than {MAX_REQUIREMENT_LENGTH} characters"
     try:
         parsed = Requirement(entry)
-    except InvalidRequirement as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "invalid"
+    except (InvalidRequirement, ValueError, RecursionError) as exc:  # some packaging
+        first = str(exc).splitlines()[0] if str(exc) else "invalid"  # releases raise these
         return f"{entry!r} is neither a plugin id nor a valid PEP 508 requirement ({first})"
     if not (parsed.specifier or parsed.extras or parsed.marker or parsed.url):
         return (f"{plugin_id_problem(entry)}, so it is no plugin id; and a bare package name "
@@ -92,27 +96,30 @@ def unmet(requirement: str, installed: InstalledLookup,
 
     try:
         parsed = Requirement(requirement)
-    except InvalidRequirement as exc:
+    except (InvalidRequirement, ValueError, RecursionError) as exc:
         raise ValueError(f"{requirement!r} is not a PEP 508 requirement: {exc}") from exc
     if parsed.marker is not None:
         try:
             # ``extra`` is "": a plugin is loaded with no extras asked for.
             if not parsed.marker.evaluate({"extra": "", **(environment or {})}):
                 return None
-        except (UndefinedComparison, UndefinedEnvironmentName) as exc:
+        except (UndefinedComparison, UndefinedEnvironmentName, InvalidVersion, ValueError,
+                RecursionError) as exc:  # a version string too long for int(), say
             return Unmet(requirement, parsed.name, installed(canonicalize_name(parsed.name)),
-                         f"its marker cannot be evaluated: {exc}")
+                         f"its marker cannot be evaluated: {str(exc)[:200]}")
     version = installed(canonicalize_name(parsed.name))
     if version is None:
         return Unmet(requirement, parsed.name, None)
     if not parsed.specifier:
         return None
     try:
-        comparable = Version(version)
+        if parsed.specifier.contains(Version(version), prereleases=True):
+            return None
     except InvalidVersion:
         return Unmet(requirement, parsed.name, version,
                      "not a PEP 440 version, so it cannot be compared")
-    if parsed.specifier.contains(comparable, prereleases=True):
-        return None
+    except ValueError as exc:  # a specifier's version too long for int(), say
+        return Unmet(requirement, parsed.name, version,
+                     f"it cannot be compared: {str(exc)[:200]}")
     return Unmet(requirement, parsed.name, version)
 

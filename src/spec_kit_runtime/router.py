@@ -146,8 +146,14 @@ class Router:
         elif self._pending.pop(cid, None) is not None:
             self.deadlines.remove(cid)
             self._answer(pending, False, pack_error(PluginNotActiveError(
-                f"'{owner}' cannot be reached for {what}", plugin=owner)))
+                f"'{owner}' cannot be reached for {what}{self._dying(owner)}", plugin=owner)))
         return cid
+
+    def _dying(self, owner: str) -> str:
+        """Why ``owner``'s worker is being killed, when it is (its exit not seen yet)."""
+        slot = self.hub.lifecycle.slots.get(owner)
+        cause = slot.worker.kill_cause if slot is not None and slot.worker else None
+        return f": its worker is being killed ({cause})" if cause else ""
 
     def postpone(self, cid: int, timeout: float) -> None:
         """Give call ``cid``, if still in flight, ``timeout`` seconds from now."""

@@ -419,10 +419,12 @@ class RestrictedImporter:
         try:
             value = exposed(module, item)
         except AttributeError as exc:
-            if hasattr(module, item):  # hidden: say so (a missing name fails as usual)
+            if hasattr(module, item):  # hidden: say so
                 raise SandboxImportError(f"'from {module.__name__} import {item}': "
                                          f"{exc}") from None
-            return
+            # Missing: fail here, never through Python's sys.modules fallback.
+            raise ImportError(f"cannot import name {item!r} from {module.__name__!r}"
+                              ) from None
         if isinstance(value, types.ModuleType) and not self.is_allowed(value.__name__):
             raise SandboxImportError(
                 f"'from {module.__name__} import {item}': '{item}' is the module "

@@ -65,6 +65,11 @@ class SandboxedPackage:
                 raise SandboxImportError("'from . import *' is not allowed in the sandbox")
             if folder is not None and item not in module.__dict__ and self._find(folder, item):
                 self._import((*parts, item))  # a submodule, as Python imports it
+            if item not in module.__dict__:
+                # Else Python looks ``{module.__name__}.{item}`` up in sys.modules, and a
+                # plugin may rename its own module: that handed out real modules.
+                raise ImportError(f"cannot import name {item!r} from the plugin's module "
+                                  f"{'.'.join(parts) or 'package'!r}")
         return module
 
     def _base(self, globals: Mapping[str, Any] | None, level: int) -> tuple[str, ...]:
@@ -83,7 +88,7 @@ class SandboxedPackage:
     def _import(self, parts: tuple[str, ...]) -> types.ModuleType:
         """The module at ``parts`` below the top package, importing it and its packages."""
         folder: Path | None = self.place.top
-        module = self._load((), self.place.top / INIT, folder)
+        module = self._load((), self._inside(self.place.top / INIT), folder)
         for depth, part in enumerate(parts, start=1):
             if folder is None:
                 raise ModuleNotFoundError(
@@ -104,11 +109,15 @@ class SandboxedPackage:
             raise SandboxImportError(f"'{part}' cannot be imported from the plugin's package")
         for file, is_package in ((folder / part / INIT, True), (folder / f"{part}.py", False)):
             if file.is_file():
-                if self._top not in file.resolve().parents:
-                    raise SandboxImportError(
-                        f"{file} leads outside the plugin's package ({self.place.top})")
-                return file, is_package
+                return self._inside(file), is_package
         return None
+
+    def _inside(self, file: Path) -> Path:
+        """``file``, refused when it leads (by a symbolic link) outside the package."""
+        if self._top not in file.resolve().parents:
+            raise SandboxImportError(f"{file} leads outside the plugin's package "
+                                     f"({self.place.top})")
+        return file
 
     def _load(self, parts: tuple[str, ...], file: Path, folder: Path | None
               ) -> types.ModuleType:

@@ -37,6 +37,11 @@ class WorkerProcess:
         if not self._ended:
             self._send_signal(self.pid, sig)
 
+    @property
+    def kill_cause(self) -> str | None:
+        """Why the supervisor is killing it, once it has begun to (None: it is not)."""
+        return self._cause[0] if self._cause else None
+
     def kill_for(self, cause: str, kind: str | None) -> None:
         """SIGKILL the whole tree, remembering why (``kind``: unresponsive, limit, None)."""
         if self._cause is None:

@@ -53,6 +53,10 @@ def test_default_config_file_loads() -> None:
     ({"runtime": {"hardening": {"worker_user": -1}}}, "a user name or a uid"),
     ({"plugins": {"design": {"hardening": {"worker_user": True}}}},
      "'plugins.design.hardening': worker_user must be null"),
+    ({"plugins": {"design": {"grant": ""}}}, r"plugins\.design'\.grant must be a list"),
+    ({"plugins": {"design": {"grant": {}}}}, r"plugins\.design'\.grant must be a list"),
+    ({"plugins": {"design": {"grant": ["ok:*", "bad pattern"]}}}, r"grant item 1: 'bad"),
+    ({"plugins": {"core": {}}}, "not a valid plugin id"),
 ])
 def test_bad_config_is_refused_with_the_key(data: Any, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
@@ -100,6 +104,32 @@ def test_the_address_file_carries_a_server_key(tmp_path: Path) -> None:
     rundir.address_file.write_text('{"endpoint": "tcp://127.0.0.1:5555", "server_key": 5}')
     with pytest.raises(SupervisorUnavailable, match="malformed"):
         rundir.read_address()
+
+
+@pytest.mark.parametrize("spoil", ["folder open", "file open", "file a link", "token open"])
+def test_a_client_believes_only_a_private_runtime_dir_of_its_own(
+        tmp_path: Path, spoil: str) -> None:
+    """What another user could have made (a /tmp/spec-kit-runtime-UID before ours, say)
+    must not point a client at their supervisor: the folder and both files must be ours,
+    private and no links."""
+    rundir = RuntimeDir.prepare(tmp_path / "rt")
+    rundir.write_address("ipc:///x/clients.sock", 123, "ipc:///x/control.sock")
+    rundir.new_token()
+    assert rundir.read_address()["pid"] == 123 and len(rundir.read_token()) > 0
+    if spoil == "folder open":
+        rundir.path.chmod(0o755)
+    elif spoil == "file open":
+        rundir.address_file.chmod(0o644)
+    elif spoil == "token open":
+        rundir.token_file.chmod(0o640)
+    else:
+        real = tmp_path / "elsewhere.json"
+        real.write_bytes(rundir.address_file.read_bytes())
+        real.chmod(0o600)
+        rundir.address_file.unlink()
+        rundir.address_file.symlink_to(real)
+    with pytest.raises(SupervisorUnavailable):
+        rundir.read_token() if spoil == "token open" else rundir.read_address()
 
 
 def test_a_relative_runtime_dir_gives_absolute_endpoints(

@@ -81,3 +81,19 @@ def test_a_worker_that_keeps_trying_is_killed_and_restarted(tmp_path: Path) -> N
         entry = plugin_entry(container, "rogue")
         assert "protocol violation" in (entry["last_exit"] or ""), entry
         assert plugin_entry(container, "design")["pid"] == design_pid
+
+
+def test_no_plugin_outranks_the_host_on_shared_kinds(tmp_path: Path) -> None:
+    """Priorities below 0 are the host application's: a plugin asking for one is refused
+    in its worker, and on the wire (where it is an offence)."""
+    with running_container(plugins={"rogue": {}}) as container:
+        start(container, tmp_path)
+        asked = container.send_message("rogue", Command(
+            command_name="rogue:subscribe", arguments=["validator:python"],
+            options={"priority": -1000}))
+        assert asked["ok"] is False and "below 0" in asked["message"]
+        forced = container.send_message("rogue", Command(
+            command_name="rogue:force_subscribe", arguments=["validator:python"],
+            options={"priority": -1000}))
+        assert forced["ok"]
+        assert "validator:python" not in plugin_entry(container, "rogue")["subscriptions"]

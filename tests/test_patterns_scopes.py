@@ -1,6 +1,7 @@
 """Tables for the pure routing logic: patterns, scopes, addresses, the routing table."""
 
 import fnmatch
+import re
 
 import pytest
 from hypothesis import given
@@ -135,3 +136,11 @@ def test_hostile_pattern_does_not_backtrack_exponentially() -> None:
     pattern = "validator:" + "*a" * 40 + "*b"
     assert covers("validator:*", pattern)  # a plugin may subscribe to it
     assert not matches("validator:" + "a" * 240, pattern)  # and routing still answers
+
+
+@given(st.text("ab:*", max_size=10), st.text("ab:", max_size=10))
+def test_matches_agrees_with_a_regular_expression(pattern: str, address: str) -> None:
+    """``matches`` finds literal runs with str.find (no backtracking, see its docstring):
+    it must still say what ``*`` as ``.*`` says."""
+    expected = re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), address, re.S)
+    assert matches(address, pattern) is (expected is not None)

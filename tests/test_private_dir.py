@@ -119,3 +119,23 @@ def test_a_deep_tmpdir_falls_back_to_tmp(monkeypatch: pytest.MonkeyPatch,
         assert private_dir.default_parent() == short
     finally:
         short.rmdir()
+
+
+@pytest.mark.timeout(20)
+def test_a_lock_file_that_is_a_fifo_neither_hangs_nor_is_swept(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer: the sweep (every container's start)
+    would have hung on one planted as a lock file."""
+    fifo_lock = abandoned(tmp_path)
+    (fifo_lock / private_dir.LOCK).unlink()
+    os.mkfifo(fifo_lock / private_dir.LOCK)
+    assert private_dir.sweep(tmp_path) == []
+    assert fifo_lock.exists()
+    with pytest.raises(ConfigError):
+        private_dir.hold(fifo_lock)
+
+
+def test_a_sweep_looks_at_a_bounded_number_of_folders(tmp_path: Path) -> None:
+    for _ in range(private_dir.MAX_SWEPT + 5):
+        abandoned(tmp_path)
+    assert len(private_dir.sweep(tmp_path)) == private_dir.MAX_SWEPT
+    assert len(private_dir.sweep(tmp_path)) == 5  # the next start takes the rest

@@ -24,7 +24,16 @@ import psutil
 import pytest
 from spec_kit_contracts import Command, PluginStatus
 
-from conftest import PLUGINS, kill_survivors, running_container, runtime_dir_of, wait_until
+from conftest import (
+    PLUGINS,
+    copy_plugin,
+    kill_survivors,
+    running_container,
+    runtime_dir_of,
+    wait_until,
+)
+from spec_kit_runtime import PluginContainer
+from spec_kit_runtime.errors import PluginStateError
 
 pytestmark = pytest.mark.timeout(120)
 SCRIPT = Path(sys.executable).with_name("specify-extended")
@@ -210,3 +219,29 @@ def test_the_cli_attaches_where_the_environment_says(
         nowhere = {**env, "SPEC_KIT_RUNTIME_ATTACH": str(root / "no-such-runtime")}
         listed = _cli(root, nowhere, "list")  # nothing there: a private supervisor after all
         assert (listed.returncode, "No plugins found" in listed.stdout) == (0, True)
+
+
+def test_attach_by_environment_yields_to_explicit_settings(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``{"attach": False}`` wins over the variable; a relative directory is ignored (it
+    would depend on where the caller stands); a plugin of the same id from another folder
+    is not taken for the one loaded."""
+    with running_container() as shared:
+        shared_pid = shared.status()["supervisor"]["pid"]
+        monkeypatch.setenv("SPEC_KIT_RUNTIME_ATTACH", str(runtime_dir_of(shared)))
+        attached = PluginContainer()
+        try:
+            assert attached.status()["supervisor"]["pid"] == shared_pid
+            attached.discover_plugins([PLUGINS / "host"])
+            attached.load_plugin(attached.discovered_plugins["asker"], {})
+            other = copy_plugin(PLUGINS / "host" / "asker", tmp_path, "asker")
+            attached.discover_plugins([other.parent])
+            with pytest.raises(PluginStateError, match="already loaded from"):
+                attached.load_plugin(attached.discovered_plugins["asker"], {})
+        finally:
+            attached.shutdown()
+        for settings, variable in (({"attach": False}, str(runtime_dir_of(shared))),
+                                   ({}, "relative/runtime")):
+            monkeypatch.setenv("SPEC_KIT_RUNTIME_ATTACH", variable)
+            with running_container(**settings) as private:
+                assert private.status()["supervisor"]["pid"] != shared_pid

@@ -267,10 +267,14 @@ def _plugins(source: Path, data: Any) -> dict[str, PluginSettings]:
         if not isinstance(hardening, dict):
             raise ConfigError(f"{where}.hardening must be a mapping")
         _hardening(hardening, Confinement(), f"{source}: 'plugins.{plugin_id}.hardening'")
-        grant = entry.get("grant") or []
-        if not isinstance(grant, list) or any(pattern_problem(p) for p in grant):
-            raise ConfigError(f"{where}.grant must be a list of message patterns "
-                              "(letters, digits, '*' and _ . : / @ + -)")
+        grant = entry.get("grant")
+        grant = [] if grant is None else grant
+        if not isinstance(grant, list):
+            raise ConfigError(f"{where}.grant must be a list of message patterns")
+        for index, pattern in enumerate(grant):
+            problem = pattern_problem(pattern)
+            if problem:
+                raise ConfigError(f"{where}.grant item {index}: {problem}")
         settings[plugin_id] = PluginSettings(enabled=enabled, config=config, restart=restart,
                                              limits=limits, filesystem=roots,
                                              hardening=hardening, grant=tuple(grant))

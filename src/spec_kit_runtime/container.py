@@ -55,11 +55,18 @@ class PluginContainer:
         self._process: subprocess.Popen[bytes] | None = None
         self._callers: CallerHandlers | None = None
         self._private_dir: Path | None = None
-        if self.runtime_config.get("attach"):
+        attach = self.runtime_config.get("attach")
+        if attach:
             runtime_dir = self.runtime_config.get("runtime_dir")
             self._first = SupervisorClient.find(Path(runtime_dir) if runtime_dir else None)
         else:
-            self._first = _attached_by_environment() or self._start_private_supervisor()
+            attached = _attached_by_environment() if attach is None else None
+            self._first = attached or self._start_private_supervisor()
+        if self._process is None:
+            ignored = sorted(set(self.runtime_config) - {"attach", "runtime_dir"})
+            if ignored:
+                log.warning("attached to a running supervisor: its own settings apply, "
+                            "not runtime_config's %s", ", ".join(ignored))
         # One connection per thread: a caller handler (on a pool thread) may call back into
         # the container while the thread that sent the message still waits on its own.
         self._clients_lock = threading.Lock()
@@ -284,14 +291,20 @@ ATTACH_VARIABLE = "SPEC_KIT_RUNTIME_ATTACH"
 
 def _attached_by_environment() -> SupervisorClient | None:
     """A connection to the running supervisor ``SPEC_KIT_RUNTIME_ATTACH`` names (``1``: the
-    user's default runtime directory; else a runtime directory), if one answers there.
+    user's default runtime directory; else an absolute runtime directory), if one answers
+    there, from a folder of ours (``SupervisorClient.find`` checks).
 
     The fast path for one-shot callers that cannot be changed, such as Spec-Kit's CLI:
     attaching costs a connection instead of a private supervisor's start. It is opt-in,
     since plugins loaded through it stay loaded in that supervisor after the caller exits.
+    ``{"attach": False}`` in the runtime config overrides it.
     """
     wanted = os.environ.get(ATTACH_VARIABLE, "").strip()
     if wanted in ("", "0"):
+        return None
+    if wanted != "1" and not os.path.isabs(wanted):
+        log.warning("%s=%r ignored: it must be 1 or an absolute runtime directory",
+                    ATTACH_VARIABLE, wanted)
         return None
     try:
         return SupervisorClient.find(None if wanted == "1" else Path(wanted))

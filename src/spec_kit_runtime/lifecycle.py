@@ -169,6 +169,10 @@ class Lifecycle:
                     f"plugin '{info.id}' cannot be loaded now: it is {existing.status}"
                     + (f" ({existing.busy} in progress)" if existing.busy else ""),
                     plugin=info.id)
+            if existing.info.path != info.path:
+                raise PluginStateError(
+                    f"plugin '{info.id}' is already loaded from {existing.info.path}, not "
+                    f"{info.path}: unload it first", plugin=info.id)
             log.warning("plugin %s is already loaded", info.id)  # 1.0: not an error
             done(True, pack_value(existing.answer(with_facts=True)))
             return

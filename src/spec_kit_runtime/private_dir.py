@@ -20,7 +20,9 @@ through a symbolic link is never touched.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import itertools
 import os
 import shutil
 import stat
@@ -34,6 +36,10 @@ PREFIX = "spec-kit-runtime-"
 LOCK = "private.lock"
 _MAKING = "private.lock.new"
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+# Opening a lock file never waits (a FIFO planted there would block ``open``), and only a
+# regular file counts.
+_LOCK_OPEN = os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW
+MAX_SWEPT = 64  # folders looked at per sweep: others' folders cannot slow every start
 
 
 # The longest path the supervisor binds in the folder, after the parent's path.
@@ -75,7 +81,7 @@ def hold(folder: Path) -> int:
     ConfigError if ``folder`` is not a private supervisor's folder, or is being removed
     by a sweep (then the lock is held exclusively)."""
     try:
-        fd = os.open(folder / LOCK, os.O_RDONLY | _NOFOLLOW)
+        fd = _open_lock(folder / LOCK)
     except OSError as exc:
         raise ConfigError(f"{folder} is not a private supervisor's folder: {exc.strerror}"
                           ) from None
@@ -109,7 +115,9 @@ def sweep(parent: Path | None = None) -> list[Path]:
     nobody holds any more: those of SIGKILLed supervisors. Returns what was removed."""
     parent = Path(parent or default_parent())
     try:
-        entries = [entry for entry in os.scandir(parent) if entry.name.startswith(PREFIX)]
+        with os.scandir(parent) as scan:
+            entries = list(itertools.islice(
+                (entry for entry in scan if entry.name.startswith(PREFIX)), MAX_SWEPT))
     except OSError:
         return []
     removed = []
@@ -118,6 +126,15 @@ def sweep(parent: Path | None = None) -> list[Path]:
             if _remove_if_abandoned(parent, entry.name):
                 removed.append(parent / entry.name)
     return removed
+
+
+def _open_lock(path: Path | str, dir_fd: int | None = None) -> int:
+    """An fd of the lock file ``path``; OSError unless it is a regular file."""
+    fd = os.open(path, _LOCK_OPEN, dir_fd=dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path} is not a regular file")
+    return fd
 
 
 def _remove_if_abandoned(parent: Path, name: str) -> bool:
@@ -131,7 +148,7 @@ def _remove_if_abandoned(parent: Path, name: str) -> bool:
         if os.fstat(folder).st_ino != info.st_ino:  # swapped since the lstat
             return False
         try:
-            lock = os.open(LOCK, os.O_RDONLY | _NOFOLLOW, dir_fd=folder)
+            lock = _open_lock(LOCK, dir_fd=folder)
         except FileNotFoundError:  # not a private supervisor's folder (or the file is new)
             return False
         try:

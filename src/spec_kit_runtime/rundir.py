@@ -96,10 +96,7 @@ class RuntimeDir:
         return token
 
     def read_token(self) -> bytes:
-        try:
-            return self.token_file.read_bytes()
-        except OSError as exc:
-            raise SupervisorUnavailable(f"cannot read the client token: {exc}") from None
+        return _read_trusted(self.token_file, "the client token")
 
     def write_address(self, endpoint: str, pid: int, control: str,
                       server_key: str | None = None) -> None:
@@ -112,9 +109,13 @@ class RuntimeDir:
         write_private(self.address_file, json.dumps(address).encode())
 
     def read_address(self) -> dict[str, Any]:
+        """Where the supervisor listens. Only a folder and file of our own, private, are
+        believed: one another user made (``/tmp/spec-kit-runtime-UID`` before we did, say)
+        could point a client at a supervisor of theirs, which would then be handed our
+        plugins' configs and serve our handlers."""
         try:
-            data = json.loads(self.address_file.read_text())
-        except (OSError, ValueError) as exc:
+            data = json.loads(_read_trusted(self.address_file, "the supervisor's address"))
+        except ValueError as exc:
             raise SupervisorUnavailable(
                 f"no running supervisor found in {self.path} ({exc})"
             ) from None
@@ -126,6 +127,34 @@ class RuntimeDir:
     def remove_address(self) -> None:
         for file in (self.address_file, self.token_file):
             file.unlink(missing_ok=True)
+
+
+_MAX_TRUSTED_BYTES = 64 * 1024
+
+
+def _read_trusted(path: Path, what: str) -> bytes:
+    """The bytes of ``path`` if it and its folder are ours and private (no symbolic link,
+    no group or other access); SupervisorUnavailable saying why not otherwise."""
+    try:
+        folder = path.parent.lstat()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SupervisorUnavailable(
+            f"no running supervisor found in {path.parent} ({what}: {exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        for name, entry, is_kind, kind in (
+                (str(path.parent), folder, stat.S_ISDIR, "a directory"),
+                (str(path), info, stat.S_ISREG, "a regular file")):
+            problem = (f"is not {kind}" if not is_kind(entry.st_mode)
+                       else f"is owned by uid {entry.st_uid}, not us"
+                       if entry.st_uid != os.getuid()
+                       else f"has mode {stat.S_IMODE(entry.st_mode):o}, not private"
+                       if stat.S_IMODE(entry.st_mode) & 0o077 else None)
+            if problem:
+                raise SupervisorUnavailable(
+                    f"{name} {problem}: not trusted to say where our supervisor is")
+        return handle.read(_MAX_TRUSTED_BYTES)
 
 
 def private_directory(path: Path, what: str) -> Path:

@@ -151,7 +151,11 @@ class WorkerDoor:
         if problem:
             raise RoutingError(f"plugin '{slot.plugin_id}' subscribed to an invalid pattern: "
                                f"{problem}", plugin=slot.plugin_id)
-        # The worker checked the scope and namespaces already: a refusal here means its
-        # checks were bypassed, which counts as an offence (raised to the door's caller).
+        # The worker checked the scope, the namespaces and the priority already: a refusal
+        # here means its checks were bypassed, which counts as an offence (raised to the
+        # door's caller).
         slot.scope.check_subscribe(sub.pattern)
+        if sub.priority < 0:  # the host's band: a plugin may not outrank its handlers
+            raise ScopeError(f"plugin '{slot.plugin_id}' may not subscribe with priority "
+                             f"{sub.priority}: below 0", plugin=slot.plugin_id)
         table.add(slot.plugin_id, sub.sub_id, sub.pattern, sub.priority, sub.kind)

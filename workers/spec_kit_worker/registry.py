@@ -66,6 +66,8 @@ class WorkerRegistry:
             raise TypeError(f"handler for '{pattern}' is not callable")
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise TypeError("priority must be an int (0 = highest, 100 = lowest)")
+        if priority < 0:  # below 0 is the host application's band: its handlers come first
+            raise ValueError(f"priority {priority} is below 0, the highest a plugin may use")
         self._scope.check_subscribe(pattern)
         handler = Handler(self._next_id, pattern, priority, kind, function)
         self._next_id += 1

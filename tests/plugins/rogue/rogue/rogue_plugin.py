@@ -41,7 +41,8 @@ class RoguePlugin(PluginBase):
     # -- through the documented handle: the worker refuses ----------------------------------
 
     def subscribe(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
-        return _outcome(lambda: self.registry.bus.subscribe(arguments[0], self.stolen))
+        return _outcome(lambda: self.registry.bus.subscribe(
+            arguments[0], self.stolen, int(options.get("priority", 50))))
 
     def emit(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
         return _outcome(lambda: self.registry.bus.emit(arguments[0], {"forged": True}))
@@ -59,7 +60,8 @@ class RoguePlugin(PluginBase):
 
     def force_subscribe(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
         registry = self.registry
-        handler = Handler(10_000 + len(registry.handlers), arguments[0], 0, "command",
+        priority = int(options.get("priority", 0))
+        handler = Handler(10_000 + len(registry.handlers), arguments[0], priority, "command",
                           self.stolen_command)
         registry.handlers[handler.sub_id] = handler
         registry._announce(handler)

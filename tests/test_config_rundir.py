@@ -30,6 +30,8 @@ def test_default_config_file_loads() -> None:
     ({"runtime": {"request_timout": 1}}, "runtime.request_timout"),
     ({"runtime": {"request_timeout": 0}}, "positive number"),
     ({"runtime": {"request_timeout": True}}, "positive number"),
+    ({"runtime": {"call_grace": float("nan")}}, "positive number"),
+    ({"runtime": {"stop_timeout": float("inf")}}, "positive number"),
     ({"runtime": {"plugin_paths": "plugins"}}, "list of paths"),
     ({"runtime": {"endpoint": "tcp://0.0.0.0:5555"}}, "127.0.0.1"),
     ({"runtime": {"endpoint": "tcp://192.168.1.2:5555"}}, "loopback only"),

@@ -216,3 +216,26 @@ def test_a_hung_worker_killed_while_it_is_being_stopped(tmp_path: Path, operatio
                 command_name="doomed:ping"))["pong"] == entry["pid"]
         else:
             assert container.status()["plugins"] == []
+
+
+def test_a_plugins_tiny_timeout_cannot_get_another_plugin_killed(tmp_path: Path) -> None:
+    """A plugin chooses its requests' timeouts, down to a millisecond. The handler it calls
+    is still judged hung no sooner than request_timeout (and the grace): else one plugin
+    could get any other killed, and kill after kill, failed (a review's PoC)."""
+    copy_plugin(CRASHY, tmp_path, "victim")
+    copy_plugin(PLUGINS / "host" / "asker", tmp_path, "asker",
+                allowed_messages=["request:victim:*"])
+    grants = {"asker": {"grant": ["request:victim:*"]}}
+    with running_container(request_timeout=2.0, call_grace=GRACE, plugins=grants) as container:
+        load_active(container, tmp_path, "victim")
+        load_active(container, tmp_path, "asker")
+        victim = _pid(container, "victim")
+        with pytest.raises(DeadlineExceeded):
+            container.message_bus.send(Command(
+                command_name="asker:ask", arguments=["victim:sleep"],
+                options={"seconds": 1.2, "timeout": 0.05}))
+        # Queued behind that 1.2 s sleep, past 0.05 s + the grace: answered, not killed.
+        answer = container.send_message("victim", Command(command_name="victim:ping"))
+        assert answer == {"pong": victim}
+        entry = plugin_entry(container, "victim")
+        assert (entry["pid"], entry["restarts"]) == (victim, 0)

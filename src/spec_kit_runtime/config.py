@@ -8,6 +8,7 @@ to a default.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -195,7 +196,8 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
             raise ConfigError(f"{where} must be a path")
         return (base / value).resolve()
     if key in _NUMBERS:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or value <= 0):  # NaN once stalled every timer
             raise ConfigError(f"{where} must be a positive number of seconds")
         return float(value)
     if key == "http":

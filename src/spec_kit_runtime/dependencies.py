@@ -7,7 +7,7 @@ by id, so it is the same on every run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -69,12 +69,12 @@ def dependents_of(plugin: str, dependencies: Mapping[str, Sequence[str]]) -> lis
     return found
 
 
-def may_stop(dependencies: Mapping[str, Sequence[str]], stopped: Set[str]) -> list[str]:
-    """The plugins of ``dependencies`` not ``stopped`` yet that may stop now: every plugin
-    depending on them has stopped (dependents stop before their dependencies; plugins
-    without that tie stop together). Plugins ``dependency_order`` refuses (a cycle, a
-    missing dependency, or needing such a plugin) hold up nobody: there is no order to keep."""
-    refused = dependency_order(dependencies).refused
-    needed = {need for plugin, needs in dependencies.items()
-              if plugin not in stopped and plugin not in refused for need in needs}
-    return [p for p in sorted(dependencies) if p not in stopped and p not in needed]
+def may_stop(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
+    """The plugins of ``dependencies`` (those still running) that may stop now: nobody among
+    them depends on them (dependents stop before their dependencies; plugins without that
+    tie stop together). A dependency that is not there holds up nobody; when only plugins
+    caught in a dependency cycle are left, there is no order to keep: all may stop."""
+    needed = {need for needs in dependencies.values() for need in needs
+              if need in dependencies}
+    ready = [plugin for plugin in sorted(dependencies) if plugin not in needed]
+    return ready or sorted(dependencies)

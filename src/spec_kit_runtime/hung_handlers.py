@@ -30,11 +30,12 @@ class HungHandlers:
         self.calls = WorkerCalls(hub.config.call_grace)
 
     def sent(self, owner: str, cid: int, now: float, address: str | None,
-             timeout: float) -> None:
+             timeout: float, judged_after: float) -> None:
         """Call ``cid`` was delivered to plugin ``owner``'s worker at ``now`` (``address``
-        None: a lifecycle phase, which occupies the worker but is never judged)."""
-        self.calls.sent(owner, cid, now,
-                        None if address is None else Routed(address, timeout, now + timeout))
+        None: a lifecycle phase, which occupies the worker but is never judged); it is due,
+        for judging the worker, ``judged_after`` seconds from now."""
+        self.calls.sent(owner, cid, now, None if address is None
+                        else Routed(address, timeout, now + judged_after))
 
     def answered(self, owner: str, cid: int) -> None:
         """``owner``'s worker replied to ``cid``, in time or late."""

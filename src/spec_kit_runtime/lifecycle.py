@@ -285,6 +285,13 @@ class Lifecycle:
             self.start_next(slot)
 
     def _start(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
+        if self.slots.get(slot.plugin_id) is not slot:  # unloaded while this one waited
+            done(False, pack_error(PluginStateError(
+                f"plugin '{slot.plugin_id}' was unloaded before {name} could run",
+                plugin=slot.plugin_id)))
+            if slot.ops:  # the next one queued on this forgotten slot fails the same way
+                slot.ops.popleft()()
+            return
         slot.busy = name
         operation = _Operation(self, slot, name, steps, done)
         self._current[slot.plugin_id] = operation
@@ -405,7 +412,7 @@ class Lifecycle:
         self.hub.router.table.clear_owner(op.slot.plugin_id)
         self.slots.pop(op.slot.plugin_id, None)
         op.slot.status = "unloaded"
-        op.proceed()  # operations queued behind this one fail: the worker is gone
+        op.proceed()  # operations queued behind this one fail (``_start``): it is gone
 
     # -- process events --------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CLIENT_SOURCE = "client"
+MAX_WAITING = 10_000  # calls sent to one worker and not answered yet: more are refused
 
 
 @dataclass(slots=True)
@@ -123,14 +124,19 @@ class Router:
 
     def call(self, owner: str, make: Callable[[int], Record], timeout: float,
              what: str, respond: Responder, stats: CallStats | None = None,
-             address: str | None = None) -> int:
+             address: str | None = None, judged_after: float | None = None) -> int:
         """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
 
         ``stats``, when given, counts the call (its latency included) to a plugin's figures.
-        ``address``: a routed call's, by which a plugin's worker still in it past its
-        deadline is judged hung (None: a lifecycle phase, never judged). Returns the call's
-        id (for ``postpone``).
+        ``address``: a routed call's, by which a plugin's worker still in it
+        ``judged_after`` seconds (default: ``timeout``) and a grace later is judged hung
+        (None: a lifecycle phase, never judged). Returns the call's id (for ``postpone``).
         """
+        if owner not in self.callers and self.hung.calls.waiting(owner) >= MAX_WAITING:
+            respond(False, pack_error(PluginNotActiveError(
+                f"'{owner}' has {MAX_WAITING} calls waiting already: {what} refused",
+                plugin=owner)))
+            return 0
         cid = self._next_cid
         self._next_cid += 1
         now = self.hub.now()
@@ -141,7 +147,8 @@ class Router:
             stats.started()
         if self._deliver(owner, make(cid)):
             if owner not in self.callers:  # a plugin's worker: it is in this call, or queued
-                self.hung.sent(owner, cid, now, address, timeout)
+                self.hung.sent(owner, cid, now, address, timeout,
+                               timeout if judged_after is None else judged_after)
         # Not delivered and still pending (drop_caller may have failed it already):
         elif self._pending.pop(cid, None) is not None:
             self.deadlines.remove(cid)
@@ -261,9 +268,14 @@ class Router:
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
               respond: Responder) -> None:
         slot = self.hub.lifecycle.slots.get(route.owner)  # None: a caller's handler
+        # A plugin may give its calls any timeout, down to a millisecond: a handler it calls
+        # is judged hung no sooner than the operator's request_timeout, or one plugin could
+        # get another killed (and, kill after kill, failed). The host's deadline is its own.
+        judged = timeout if source == CLIENT_SOURCE else max(
+            timeout, self.hub.config.request_timeout)
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
-                  address)
+                  address, judged)
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
                        source: str, deadline: float, respond: Responder) -> None:
@@ -281,7 +293,12 @@ class Router:
             results.append(body)
             self._call_in_order(routes, results, send, source, deadline, respond)
 
-        remaining = max(deadline - self.hub.now(), 0.001)
+        remaining = deadline - self.hub.now()
+        if remaining <= 0:  # the earlier handlers used it all: the chain is late, not 1 ms on
+            respond(False, pack_error(DeadlineExceeded(
+                f"the handlers of '{send.address}' did not all answer within the deadline",
+                address=send.address)))
+            return
         self._call(route, send.address, source, send.body, remaining, answered)
 
     def _notify(self, route: Route, address: str, source: str, body: bytes) -> bool:

@@ -311,7 +311,7 @@ class Supervisor:
         if not graph:
             self._done = True
             return
-        for plugin_id in may_stop(graph, set()):
+        for plugin_id in may_stop(graph):
             if plugin_id in begun:
                 continue
             begun.add(plugin_id)

@@ -28,7 +28,8 @@ from typing import NamedTuple
 
 class Routed(NamedTuple):
     """A routed call a worker was sent: what it is judged by (a tuple: one is made for
-    every call routed, so it must be cheap)."""
+    every call routed, so it must be cheap). ``deadline`` is when the worker may be judged
+    hung in it (plus the grace); it may be later than the caller's (router._call)."""
 
     address: str
     timeout: float
@@ -115,6 +116,11 @@ class WorkerCalls:
             return None
         queue.reported = cid
         return Hung(owner, cid, call)
+
+    def waiting(self, owner: str) -> int:
+        """How many calls ``owner``'s worker has not answered yet."""
+        queue = self._queues.get(owner)
+        return len(queue.calls) if queue is not None else 0
 
     def forget(self, owner: str) -> None:
         """``owner``'s worker is gone: nothing sent to it will be answered."""

@@ -138,7 +138,7 @@ def _budget(op: _Operation, worker: WorkerProcess) -> StopBudget:
 
 def stop(op: _Operation) -> None:
     """Send Stop and continue once the worker has exited, within the stop's budget (begun
-    here if no earlier step began it)."""
+    by ``begin_stop``, the first step of every stop)."""
     slot, worker = op.slot, op.slot.worker
     budget, op.stop_budget = op.stop_budget, None  # what follows (a restart's start) is no stop
     if worker is None:
@@ -146,7 +146,8 @@ def stop(op: _Operation) -> None:
             budget.cancel()
         op.proceed()
         return
-    held = budget if budget is not None else _budget(op, worker)
+    assert budget is not None, "begin_stop began it: the worker was there then too"
+    held = budget
     worker.expected_exit = True
     op.lifecycle.hub.send_worker(slot, Stop())
 

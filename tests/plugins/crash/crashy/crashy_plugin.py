@@ -46,6 +46,7 @@ class CrashyPlugin(PluginBase):
         registry.register_command(f"{own}:sleep", self.sleep)
         registry.register_command(f"{own}:deaf", self.deaf)
         registry.bus.subscribe(f"request:{own}:hang", self.hang_request)
+        registry.bus.subscribe(f"request:{own}:sleep", self.sleep_request)
 
     def exit(self, arguments: list[str], options: dict[str, Any]) -> None:
         os._exit(3)
@@ -80,6 +81,10 @@ class CrashyPlugin(PluginBase):
         _began(options)
         while True:
             time.sleep(0.05)
+
+    def sleep_request(self, message: Any) -> dict[str, Any]:
+        time.sleep(float(message.params["seconds"]))
+        return {"slept": message.params["seconds"]}
 
     def hang_request(self, message: Any) -> None:
         while True:

@@ -1,5 +1,6 @@
 """Test plugin that asks its host: ``asker:ask`` sends ``Request(method=...)`` (the
-method in its arguments, ``core:check`` by default) and answers with what came back;
+method in its arguments, ``core:check`` by default; its options are the params, and
+``timeout`` among them the request's) and answers with what came back;
 ``asker:announce`` emits ``event:asker:announced``. While a file ``SCHEMA_RAISES`` lies
 beside this one, its ``get_config_schema()`` raises (and its config goes unchecked)."""
 
@@ -34,7 +35,8 @@ class AskerPlugin(PluginBase):
 
     def ask(self, arguments: list[str], options: dict[str, Any]) -> Any:
         method = arguments[0] if arguments else "core:check"
-        answer = self.bus.send(Request(method=method, params=options))
+        answer = self.bus.send(Request(method=method, params=options,
+                                       timeout=options.get("timeout")))
         if hasattr(answer, "success"):  # a contracts Response
             return {"type": type(answer).__name__, "success": answer.success,
                     "result": answer.result, "error": answer.error}

@@ -149,3 +149,31 @@ def test_a_shutdown_with_many_busy_plugins_is_bounded_once(tmp_path: Path) -> No
             took = timed(container.shutdown)
         assert took < BOUND, f"shutdown took {took:.2f}s"
         all_gone(pids, timeout=1.0, what="the supervisor and its busy workers")
+
+
+@pytest.mark.parametrize("operation", ["unload_plugin", "stop_plugin"])
+def test_a_stop_interrupts_a_start_that_hangs(tmp_path: Path, operation: str) -> None:
+    """A stop asked while the plugin's activate hangs does not wait phase_timeout for it:
+    the activate fails, interrupted, and the stop keeps its own bound."""
+    copy_plugin(CRASHY, tmp_path, "stuck")
+    with running_container(stop_timeout=STOP, phase_timeout=LONG) as container:
+        container.discover_plugins([tmp_path])
+        container.load_plugin(container.discovered_plugins["stuck"], {"hang_in": "activate"})
+        outcome: list[BaseException] = []
+
+        def activate() -> None:
+            try:
+                container.activate_plugin("stuck")
+            except BaseException as exc:
+                outcome.append(exc)
+
+        waiting = threading.Thread(target=activate)
+        waiting.start()
+        try:
+            wait_until(lambda: plugin_entry(container, "stuck")["busy"] == "activate",
+                       what="the activate under way")
+            took = timed(getattr(container, operation), "stuck")
+        finally:
+            waiting.join(BOUND)
+        assert took < BOUND, f"{operation} took {took:.2f}s"
+        assert outcome and "activate interrupted by" in str(outcome[0])

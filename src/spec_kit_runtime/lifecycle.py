@@ -117,6 +117,10 @@ class _Operation:
 
 _ACTIVATING = frozenset({"activate", "start", "restart", "recover"})
 STARTING = frozenset({"load", "start", "restart", "recover"})  # a new worker, new facts
+# A stop does not wait for these to finish (they may wait on the worker up to phase_timeout
+# or start_timeout): it interrupts them, so that its own bound holds.
+_STOPS = frozenset({"stop", "unload", "restart"})
+_INTERRUPTIBLE = STARTING | {"activate", "deactivate"}
 
 
 def _taken(slot: PluginSlot, phase: str, answer: object) -> RuntimeFailure | None:
@@ -283,6 +287,12 @@ class Lifecycle:
         slot.ops.append(lambda: self._start(slot, name, steps, done))
         if slot.busy is None:
             self.start_next(slot)
+        elif name in _STOPS and slot.busy in _INTERRUPTIBLE:
+            current = self._current.get(slot.plugin_id)
+            if current is not None:  # it fails now (a worker it started is killed)
+                current.fail(PluginStateError(
+                    f"plugin '{slot.plugin_id}': {slot.busy} interrupted by {name}",
+                    plugin=slot.plugin_id))
 
     def _start(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
         if self.slots.get(slot.plugin_id) is not slot:  # unloaded while this one waited

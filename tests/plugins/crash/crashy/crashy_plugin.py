@@ -2,7 +2,8 @@
 
 Its commands are named after the plugin's id (``{id}:exit``, ``{id}:segv``, ``{id}:hang``,
 ``{id}:ping``), so one folder serves several copies with different ids. With the config
-``{"exit_in": "activate"}`` the worker exits (code 4) in the middle of activation; with
+``{"exit_in": "activate"}`` the worker exits (code 4) in the middle of activation (with
+``{"hang_in": "activate"}`` it never finishes activating); with
 ``{"fail_start_marker": PATH}`` it does so only while PATH exists (a start that fails only
 on restart). ``{id}:quit`` exits cleanly (code 0); ``{id}:spin`` holds the thread in a busy
 loop; ``{id}:nap`` sleeps 10 ms and answers; ``{id}:sleep`` sleeps ``options["seconds"]`` and
@@ -29,6 +30,9 @@ class CrashyPlugin(PluginBase):
         return {"type": "object"}
 
     def activate(self) -> None:
+        if self._config.get("hang_in") == "activate":
+            while True:
+                time.sleep(0.05)
         marker = self._config.get("fail_start_marker")
         if self._config.get("exit_in") == "activate" or (marker and Path(marker).exists()):
             os._exit(4)

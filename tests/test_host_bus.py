@@ -7,7 +7,11 @@ handlers included.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,3 +130,35 @@ def test_plugin_handlers_stay_scoped(asker: PluginContainer) -> None:
         asker.subscribe("asker", "request:other:*", lambda m: 1)
     asker.message_bus.subscribe("request:other:*", lambda m: 2)
     assert asker.message_bus.send(Request(method="other:x")) == 2
+
+
+def test_a_host_handler_that_never_returns_does_not_keep_the_process_alive(
+        tmp_path: Path) -> None:
+    """Host handlers run on daemon threads: a caller whose core handler hangs still exits
+    when its main thread is done (a thread pool joined at exit kept it alive for ever)."""
+    script = tmp_path / "hangs.py"
+    script.write_text(textwrap.dedent(f"""
+        import threading
+        from spec_kit_contracts import Command
+        from spec_kit_runtime import PluginContainer
+        from spec_kit_runtime.errors import RuntimeFailure
+        container = PluginContainer({{"log_level": "WARNING"}})
+        container.discover_plugins([__import__("pathlib").Path({str(PLUGINS / "host")!r})])
+        container.load_plugin(container.discovered_plugins["asker"], {{}})
+        container.activate_plugin("asker")
+        entered = threading.Event()
+        container.message_bus.subscribe(
+            "request:core:*", lambda m: (entered.set(), threading.Event().wait()))
+        try:
+            container.message_bus.send(Command(command_name="asker:ask",
+                                               options={{"timeout": 0.3}}))
+        except RuntimeFailure as exc:
+            print("timed out:", type(exc).__name__, entered.is_set(), flush=True)
+        container.shutdown()
+        print("main done", flush=True)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "timed out: DeadlineExceeded True" in done.stdout
+    assert "main done" in done.stdout

@@ -2,13 +2,15 @@
 
 A ZeroMQ socket belongs to one thread, so a serving thread owns a second client
 connection: it forwards subscriptions, receives the supervisor's Calls and sends the
-replies. Handlers run on a small pool, never on the serving thread, so a handler may
-itself send messages (even ones that come back to another caller handler).
+replies. Handlers run on a small pool of daemon threads (``daemon_pool``), never on the
+serving thread, so a handler may itself send messages (even ones that come back to another
+caller handler), and one that never returns does not keep the process from exiting.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -16,7 +18,7 @@ import queue
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import zmq
@@ -24,6 +26,7 @@ from spec_kit_contracts import Message
 
 from . import curve, wire
 from .addressing import address_of
+from .daemon_pool import DaemonPool
 from .errors import (
     HandlerError,
     ProtocolError,
@@ -50,7 +53,7 @@ class CallerHandlers:
         self._waiting: dict[int, Future[Any]] = {}
         self._cids = itertools.count(1)
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="spec-kit-handler")
+        self._pool = DaemonPool(max_workers, "spec-kit-handler")
         self._closing = False
         self.max_message_bytes = 1 << 20  # until the supervisor tells its own limit
         hello: Future[Any] = Future()
@@ -99,7 +102,7 @@ class CallerHandlers:
         with contextlib.suppress(OSError):
             os.write(self._wake_write, b"x")  # _wake() no longer does, now we are closing
         self._thread.join(_CONTROL_TIMEOUT)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         for fd in (self._wake_read, self._wake_write):
             os.close(fd)
 
@@ -174,7 +177,7 @@ class CallerHandlers:
             if isinstance(record, Reply):
                 self._settle(record)
             elif isinstance(record, Call):
-                self._pool.submit(self._run_handler, record)
+                self._pool.submit(functools.partial(self._run_handler, record))
 
     def _settle(self, reply: Reply) -> None:
         future = self._waiting.pop(reply.cid, None)

@@ -177,3 +177,39 @@ def test_a_stop_interrupts_a_start_that_hangs(tmp_path: Path, operation: str) ->
             waiting.join(BOUND)
         assert took < BOUND, f"{operation} took {took:.2f}s"
         assert outcome and "activate interrupted by" in str(outcome[0])
+
+
+def test_a_stop_interrupts_an_activate_that_run_started(tmp_path: Path) -> None:
+    """``run`` asks for each plugin's activate as its load finishes (from the load's own
+    answer): that activate must be as interruptible as any other (it was not)."""
+    from test_cli import start_run, stop_run
+
+    plugins = tmp_path / "plugins"
+    copy_plugin(CRASHY, plugins, "stuck")
+    config = tmp_path / "runtime.yaml"
+    config.write_text(f"runtime:\n  stop_timeout: {STOP}\n  phase_timeout: {LONG}\n"
+                      "plugins:\n  stuck:\n    config: {hang_in: activate}\n")
+    runtime_dir = tmp_path / "rt"
+    run = start_run(tmp_path, "--config", str(config), "--plugins", str(plugins),
+                    "--runtime-dir", str(runtime_dir), runtime_dir=runtime_dir)
+    try:
+        def busy_activating() -> bool:
+            try:
+                client = SupervisorClient.find(runtime_dir, control=True)
+            except RuntimeFailure:
+                return False
+            try:
+                entries = client.control("status", timeout=5.0)["plugins"]
+            finally:
+                client.close()
+            return bool(entries) and entries[0]["busy"] == "activate"
+
+        wait_until(busy_activating, timeout=15.0, what="run's activate under way")
+        client = SupervisorClient.find(runtime_dir, control=True)
+        try:
+            took = timed(lambda: client.control("stop", plugin="stuck"))
+        finally:
+            client.close()
+        assert took < BOUND, f"stop took {took:.2f}s"
+    finally:
+        stop_run(run)

@@ -28,7 +28,8 @@ def hog(container: Any, action: str, **options: Any) -> Any:
     ({"open_files": "many"}, "open_files must be null"),
     ({"cpu_seconds": True}, "cpu_seconds must be null"),
     ({"disk_mb": 5}, "unknown key 'disk_mb'"),
-    ({"cpu_window": None}, "cpu_window must be a number >= 1"),
+    ({"cpu_window": None}, "cpu_window must be a finite number >= 1"),
+    ({"cpu_window": float("nan")}, "cpu_window must be a finite number >= 1"),
     ({"max_processes": 0}, "max_processes must be null"),
 ])
 def test_bad_limits_are_refused(data: dict[str, Any], why: str) -> None:

@@ -23,7 +23,7 @@ CRASHY = PLUGINS / "crash" / "crashy"
     ({"type": "sometimes"}, "permanent, transient or temporary"),
     ({"max_restarts": -1}, "max_restarts must be an integer >= 0"),
     ({"max_restarts": True}, "max_restarts must be an integer >= 0"),
-    ({"period": "60"}, "period must be a number >= 0"),
+    ({"period": "60"}, "period must be a finite number >= 0"),
     ({"backoff_factor": 0.5}, "backoff_factor must be at least 1"),
     ({"retries": 3}, "unknown key 'retries'"),
 ])
@@ -37,6 +37,13 @@ def test_bad_restart_settings_in_a_manifest(tmp_path: Path, restart: Any, why: s
 def test_bad_restart_settings_in_the_config() -> None:
     with pytest.raises(ConfigError, match=r"'plugins\.design\.restart': unknown key"):
         config_from_data({"plugins": {"design": {"restart": {"retries": 1}}}}, Path("c.yaml"))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_config_may_not_give_a_restart_delay_that_is_no_number(bad: float) -> None:
+    """YAML's .nan once reached the timers: the supervisor died converting it to an int."""
+    with pytest.raises(ConfigError, match="backoff_initial must be a finite number"):
+        config_from_data({"runtime": {"restart": {"backoff_initial": bad}}}, Path("c.yaml"))
 
 
 def test_precedence_defaults_then_manifest_then_config() -> None:

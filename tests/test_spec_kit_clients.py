@@ -236,7 +236,7 @@ def test_attach_by_environment_yields_to_explicit_settings(
             attached.load_plugin(attached.discovered_plugins["asker"], {})
             other = copy_plugin(PLUGINS / "host" / "asker", tmp_path, "asker")
             attached.discover_plugins([other.parent])
-            with pytest.raises(PluginStateError, match="already loaded from"):
+            with pytest.raises(PluginStateError, match="is loaded from"):
                 attached.load_plugin(attached.discovered_plugins["asker"], {})
         finally:
             attached.shutdown()

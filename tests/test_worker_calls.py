@@ -48,7 +48,7 @@ CASES: dict[str, list[tuple[Any, ...]]] = {
     "queued, reached before its deadline": [
         ("send", "w", 1, 0.0, 10.0, None),
         ("send", "w", 2, 0.0, 8.0, None),
-        ("answer", "w", 1, 5.0, None),
+        ("answer", "w", 1, 5.0, 8.5),  # judged at its own deadline and the grace
         ("expire", "w", 2, 8.5),
         ("hung", "w", 8.5, 2),
     ],
@@ -94,10 +94,19 @@ CASES: dict[str, list[tuple[Any, ...]]] = {
         ("answer", "w", 42, 1.0, None),
         ("oldest", "w", 1),
     ],
+    # A call's judged deadline may be later than its caller's (a plugin's call: router), so
+    # its expiry may come while it waits, set no judge, and leave only this one.
+    "reached after its caller's deadline, before the one it is judged by": [
+        ("send", "w", 1, 0.0, 10.0, None),
+        ("send", "w", 2, 0.1, 5.0, None),
+        ("answer", "w", 1, 1.0, 5.5),
+        ("hung", "w", 5.49, None),
+        ("hung", "w", 5.5, 2),
+    ],
     "answering the oldest when the next is not due yet": [
         ("send", "w", 1, 0.0, 1.0, None),
         ("send", "w", 2, 0.0, 3.0, None),
-        ("answer", "w", 1, 0.8, None),
+        ("answer", "w", 1, 0.8, 3.5),
         ("hung", "w", 3.49, None),
         ("expire", "w", 2, 3.5),
         ("hung", "w", 3.5, 2),

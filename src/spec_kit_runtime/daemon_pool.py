@@ -45,5 +45,5 @@ class DaemonPool:
         while (job := self._jobs.get()) is not _STOP:
             try:
                 job()
-            except Exception:  # the job reports its own errors; this is a last resort
+            except BaseException:  # SystemExit included: the thread must serve on
                 log.exception("a caller handler job failed")

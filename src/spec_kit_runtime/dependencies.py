@@ -72,9 +72,25 @@ def dependents_of(plugin: str, dependencies: Mapping[str, Sequence[str]]) -> lis
 def may_stop(dependencies: Mapping[str, Sequence[str]]) -> list[str]:
     """The plugins of ``dependencies`` (those still running) that may stop now: nobody among
     them depends on them (dependents stop before their dependencies; plugins without that
-    tie stop together). A dependency that is not there holds up nobody; when only plugins
-    caught in a dependency cycle are left, there is no order to keep: all may stop."""
+    tie stop together). A dependency that is not there holds up nobody; when every plugin
+    left is needed by another, those caught in a dependency cycle may stop (there is no
+    order to keep among them), the plugins they need after them."""
     needed = {need for needs in dependencies.values() for need in needs
               if need in dependencies}
     ready = [plugin for plugin in sorted(dependencies) if plugin not in needed]
-    return ready or sorted(dependencies)
+    return ready or sorted(_in_cycles(dependencies))
+
+
+def _in_cycles(dependencies: Mapping[str, Sequence[str]]) -> set[str]:
+    """The plugins that depend on themselves, through others or not."""
+    def reaches(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [need for need in dependencies[start] if need in dependencies]
+        while todo:
+            plugin = todo.pop()
+            if plugin not in seen:
+                seen.add(plugin)
+                todo.extend(need for need in dependencies[plugin] if need in dependencies)
+        return seen
+
+    return {plugin for plugin in dependencies if plugin in reaches(plugin)}

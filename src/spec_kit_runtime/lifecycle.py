@@ -100,6 +100,7 @@ class _Operation:
             self._announce()
         self.slot.busy = None
         self.slot.on_hello = self.slot.on_exit = None
+        self.lifecycle.ended(self)  # before its caller hears: it may start the next one
         self._done(ok, body)
         self.lifecycle.start_next(self.slot)
 
@@ -157,6 +158,10 @@ class Lifecycle:
     def load(self, info: PluginInfo, config: dict[str, Any], done: Responder) -> None:
         """Spawn the worker, load the plugin and initialize it with ``config``."""
         existing = self.slots.get(info.id)
+        if existing is not None and existing.loaded and existing.info.path != info.path:
+            raise PluginStateError(
+                f"plugin '{info.id}' is loaded from {existing.info.path}, not {info.path}: "
+                "unload it first", plugin=info.id)
         if (existing is not None and existing.status == "error" and not existing.busy
                 and existing.worker is not None and existing.worker.expected_exit):
             # Loading again right after a failed load: the old worker was SIGKILLed but its
@@ -173,10 +178,6 @@ class Lifecycle:
                     f"plugin '{info.id}' cannot be loaded now: it is {existing.status}"
                     + (f" ({existing.busy} in progress)" if existing.busy else ""),
                     plugin=info.id)
-            if existing.info.path != info.path:
-                raise PluginStateError(
-                    f"plugin '{info.id}' is already loaded from {existing.info.path}, not "
-                    f"{info.path}: unload it first", plugin=info.id)
             log.warning("plugin %s is already loaded", info.id)  # 1.0: not an error
             done(True, pack_value(existing.answer(with_facts=True)))
             return
@@ -284,33 +285,56 @@ class Lifecycle:
         return slot
 
     def _enqueue(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
-        slot.ops.append(lambda: self._start(slot, name, steps, done))
+        slot.ops.append((name, steps, done))
         if slot.busy is None:
             self.start_next(slot)
-        elif name in _STOPS and slot.busy in _INTERRUPTIBLE:
-            current = self._current.get(slot.plugin_id)
-            if current is not None:  # it fails now (a worker it started is killed)
-                current.fail(PluginStateError(
-                    f"plugin '{slot.plugin_id}': {slot.busy} interrupted by {name}",
-                    plugin=slot.plugin_id))
+        elif name in _STOPS:
+            self._interrupt(slot, name)
+
+    def _interrupt(self, slot: PluginSlot, by: str) -> None:
+        """A stop waits for no operation that may wait on the worker (up to start_timeout
+        or phase_timeout): those queued ahead of it fail now, and so does the one running
+        (a worker it started is killed)."""
+        def interrupted(what: str) -> bytes:
+            return pack_error(PluginStateError(
+                f"plugin '{slot.plugin_id}': {what} interrupted by {by}", plugin=slot.plugin_id,
+                interrupted_by=by))
+
+        ahead = list(slot.ops)[:-1]
+        dropped = [queued for queued in ahead if queued[0] in _INTERRUPTIBLE]
+        for queued in dropped:
+            slot.ops.remove(queued)
+        for name, _, done in dropped:
+            done(False, interrupted(name))
+        current = self._current.get(slot.plugin_id)
+        if current is not None and current.name in _INTERRUPTIBLE:
+            current.fail(PluginStateError(f"plugin '{slot.plugin_id}': {current.name} "
+                                          f"interrupted by {by}", plugin=slot.plugin_id,
+                                          interrupted_by=by))
 
     def _start(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
-        if self.slots.get(slot.plugin_id) is not slot:  # unloaded while this one waited
-            done(False, pack_error(PluginStateError(
-                f"plugin '{slot.plugin_id}' was unloaded before {name} could run",
-                plugin=slot.plugin_id)))
-            if slot.ops:  # the next one queued on this forgotten slot fails the same way
-                slot.ops.popleft()()
+        if self.slots.get(slot.plugin_id) is not slot:  # unloaded while these waited
+            waiting = [(name, steps, done), *slot.ops]
+            slot.ops.clear()
+            for what, _, answer in waiting:
+                answer(False, pack_error(PluginStateError(
+                    f"plugin '{slot.plugin_id}' was unloaded before {what} could run",
+                    plugin=slot.plugin_id)))
             return
         slot.busy = name
         operation = _Operation(self, slot, name, steps, done)
         self._current[slot.plugin_id] = operation
         operation.proceed()
 
+    def ended(self, operation: _Operation) -> None:
+        """``operation`` is over: it is no longer the one running on its plugin."""
+        if self._current.get(operation.slot.plugin_id) is operation:
+            del self._current[operation.slot.plugin_id]
+
     def start_next(self, slot: PluginSlot) -> None:
-        self._current.pop(slot.plugin_id, None)
         if slot.busy is None and slot.ops:
-            slot.ops.popleft()()
+            name, steps, done = slot.ops.popleft()
+            self._start(slot, name, steps, done)
 
     def after_failure(self, operation: _Operation) -> None:
         """A failed start leaves no half-started worker behind (and a start refused before

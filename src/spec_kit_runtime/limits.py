@@ -12,6 +12,7 @@ most ``output_kb_per_s`` of them. ``None`` means no limit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -69,8 +70,9 @@ def _integer(minimum: int) -> Callable[[Any], str | None]:
 
 def _number(minimum: float) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            return f"a number >= {minimum:g}"
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or value < minimum):
+            return f"a finite number >= {minimum:g}"
         return None
     return check
 

@@ -39,7 +39,8 @@ _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 # Opening a lock file never waits (a FIFO planted there would block ``open``), and only a
 # regular file counts.
 _LOCK_OPEN = os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW
-MAX_SWEPT = 64  # folders looked at per sweep: others' folders cannot slow every start
+MAX_SWEPT = 64  # folders of ours looked at per sweep (the next start takes the rest)
+MAX_SCANNED = 4096  # names read per sweep: a folder full of others' names cannot slow us
 
 
 # The longest path the supervisor binds in the folder, after the parent's path.
@@ -117,7 +118,8 @@ def sweep(parent: Path | None = None) -> list[Path]:
     try:
         with os.scandir(parent) as scan:
             entries = list(itertools.islice(
-                (entry for entry in scan if entry.name.startswith(PREFIX)), MAX_SWEPT))
+                (entry for entry in itertools.islice(scan, MAX_SCANNED)
+                 if entry.name.startswith(PREFIX) and _ours(entry)), MAX_SWEPT))
     except OSError:
         return []
     removed = []
@@ -126,6 +128,15 @@ def sweep(parent: Path | None = None) -> list[Path]:
             if _remove_if_abandoned(parent, entry.name):
                 removed.append(parent / entry.name)
     return removed
+
+
+def _ours(entry: os.DirEntry[str]) -> bool:
+    """A directory of our own (an lstat, which cannot hang): others' count for nothing."""
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
 
 
 def _open_lock(path: Path | str, dir_fd: int | None = None) -> int:

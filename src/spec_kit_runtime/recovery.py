@@ -76,6 +76,9 @@ class Recovery:
                     self._restart_dependents(slot.plugin_id)
             else:
                 failure = from_data(unpack_value(body))
+                if failure.context.get("interrupted_by"):  # a stop took over: no failed start
+                    log.info("plugin %s: %s", slot.plugin_id, failure.message)
+                    return
                 self._after_end(slot, Ending.START_FAILED, failure)
 
         self.lifecycle.recover(slot, done)

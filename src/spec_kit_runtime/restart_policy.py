@@ -9,6 +9,7 @@ once a worker has stayed up ``stable_after`` seconds.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -139,8 +140,9 @@ def policy_from_data(data: Mapping[str, Any], base: RestartPolicy) -> RestartPol
                 raise ValueError("max_restarts must be an integer >= 0")
             values[key] = value
         elif key in _NUMBERS:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{key} must be a number >= 0")
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not math.isfinite(value) or value < 0):  # NaN stalled every timer
+                raise ValueError(f"{key} must be a finite number >= 0")
             values[key] = float(value)
         else:
             raise ValueError(f"unknown key '{key}'")

@@ -222,9 +222,11 @@ class Router:
             respond(True, pack_value(reached))
         elif delivery is Delivery.ALL_IN_ORDER:
             deadline = self.hub.now() + timeout
-            self._call_in_order(list(routes), [], send, source, deadline, respond)
+            self._call_in_order(list(routes), [], send, source, deadline, respond,
+                                by_host=sender is None)
         else:
-            self._call(routes[0], send.address, source, send.body, timeout, respond)
+            self._call(routes[0], send.address, source, send.body, timeout, respond,
+                       by_host=sender is None)
 
     def _check_sender(self, sender: str | None, send: Send) -> str:
         problem = address_problem(send.address)
@@ -266,19 +268,21 @@ class Router:
         return f"{slot.status} ({slot.last_exit})" if slot.last_exit else slot.status
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
-              respond: Responder) -> None:
+              respond: Responder, by_host: bool) -> None:
         slot = self.hub.lifecycle.slots.get(route.owner)  # None: a caller's handler
         # A plugin may give its calls any timeout, down to a millisecond: a handler it calls
         # is judged hung no sooner than the operator's request_timeout, or one plugin could
-        # get another killed (and, kill after kill, failed). The host's deadline is its own.
-        judged = timeout if source == CLIENT_SOURCE else max(
+        # get another killed (and, kill after kill, failed). The host's deadline is its own,
+        # whatever scope it sends with (``by_host``: the send came from a client).
+        judged = timeout if by_host else max(
             timeout, self.hub.config.request_timeout)
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
                   address, judged)
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
-                       source: str, deadline: float, respond: Responder) -> None:
+                       source: str, deadline: float, respond: Responder,
+                       by_host: bool) -> None:
         while routes and not self._deliverable(routes[0].owner):
             routes.pop(0)  # went away while an earlier hook handler ran
         if not routes:
@@ -291,7 +295,7 @@ class Router:
                 respond(False, body)
                 return
             results.append(body)
-            self._call_in_order(routes, results, send, source, deadline, respond)
+            self._call_in_order(routes, results, send, source, deadline, respond, by_host)
 
         remaining = deadline - self.hub.now()
         if remaining <= 0:  # the earlier handlers used it all: the chain is late, not 1 ms on
@@ -299,7 +303,7 @@ class Router:
                 f"the handlers of '{send.address}' did not all answer within the deadline",
                 address=send.address)))
             return
-        self._call(route, send.address, source, send.body, remaining, answered)
+        self._call(route, send.address, source, send.body, remaining, answered, by_host)
 
     def _notify(self, route: Route, address: str, source: str, body: bytes) -> bool:
         delivered = self._deliver(route.owner, Call(0, route.sub_id, address, source, body))

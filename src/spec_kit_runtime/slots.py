@@ -45,7 +45,8 @@ class PluginSlot:
     last_exit: str | None = None
     last_exit_at: float | None = None
     last_error: str | None = None
-    ops: deque[Callable[[], None]] = field(default_factory=deque)
+    # lifecycle operations waiting for the one in progress: (name, steps, responder)
+    ops: deque[tuple[str, list[Any], Responder]] = field(default_factory=deque)
     busy: str | None = None  # the lifecycle operation in progress
     # its manifest's allowed_messages, granted and refused (grants.py)
     grants: Grants = field(default_factory=lambda: Grants((), ()))

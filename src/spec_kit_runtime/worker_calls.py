@@ -80,8 +80,9 @@ class WorkerCalls:
         queue.calls[cid] = call
 
     def answered(self, owner: str, cid: int, now: float) -> float | None:
-        """``owner``'s worker answered ``cid`` (in time or not). When that made an overdue
-        routed call the oldest, its grace starts now: returns when to judge the worker."""
+        """``owner``'s worker answered ``cid`` (in time or not). When that made a routed call
+        the oldest, returns when to judge the worker in it: its deadline plus the grace, or
+        a grace from now if that deadline has passed (it waited behind the one answered)."""
         queue = self._queues.get(owner)
         if queue is None or cid not in queue.calls:
             return None
@@ -91,7 +92,9 @@ class WorkerCalls:
             return None
         queue.since = now
         _, call = queue.oldest()
-        return now + self.grace if call is not None and call.deadline <= now else None
+        # Judged at its own deadline if that is still to come (its expiry, which came while
+        # it waited, set no judge: it was not the oldest), else a grace from now.
+        return max(call.deadline, now) + self.grace if call is not None else None
 
     def expired(self, owner: str, cid: int) -> float | None:
         """``cid``'s deadline came: when to judge ``owner``'s worker, if it is in that call.

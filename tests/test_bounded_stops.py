@@ -213,3 +213,36 @@ def test_a_stop_interrupts_an_activate_that_run_started(tmp_path: Path) -> None:
         assert took < BOUND, f"stop took {took:.2f}s"
     finally:
         stop_run(run)
+
+
+def test_a_stop_also_interrupts_what_was_queued_ahead_of_it(tmp_path: Path) -> None:
+    """An activate hangs, a deactivate waits behind it, then a stop: both fail at once,
+    and the stop keeps its bound (the deactivate used to run against the stuck worker)."""
+    copy_plugin(CRASHY, tmp_path, "stuck")
+    with running_container(stop_timeout=STOP, phase_timeout=LONG) as container:
+        container.discover_plugins([tmp_path])
+        container.load_plugin(container.discovered_plugins["stuck"], {"hang_in": "activate"})
+        outcomes: dict[str, BaseException] = {}
+
+        def call(operation: str) -> None:
+            try:
+                getattr(container, operation)("stuck")
+            except BaseException as exc:
+                outcomes[operation] = exc
+
+        first = threading.Thread(target=call, args=("activate_plugin",))
+        first.start()
+        wait_until(lambda: plugin_entry(container, "stuck")["busy"] == "activate",
+                   what="the activate under way")
+        second = threading.Thread(target=call, args=("deactivate_plugin",))
+        second.start()
+        wait_until(lambda: plugin_entry(container, "stuck")["queued"] == ["deactivate"],
+                   what="the deactivate queued")
+        try:
+            took = timed(container.stop_plugin, "stuck")
+        finally:
+            first.join(BOUND)
+            second.join(BOUND)
+        assert took < BOUND, f"stop took {took:.2f}s"
+        assert "activate interrupted by stop" in str(outcomes["activate_plugin"])
+        assert "interrupted by stop" in str(outcomes["deactivate_plugin"])

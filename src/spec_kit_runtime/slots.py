@@ -82,7 +82,8 @@ class PluginSlot:
             "state": self.status, "pid": self.worker.pid if self.worker else None,
             "uptime": round(now - self.started_at, 3) if self.started_at and self.worker
             else None,
-            "busy": self.busy, "last_exit": self.last_exit, "last_exit_at": self.last_exit_at,
+            "busy": self.busy, "queued": [name for name, _, _ in self.ops],
+            "last_exit": self.last_exit, "last_exit_at": self.last_exit_at,
             "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
             "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
             "grants": self.grants.describe(),

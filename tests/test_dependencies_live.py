@@ -10,6 +10,8 @@ from spec_kit_contracts import Command
 
 from conftest import PLUGINS, copy_plugin, load_active, plugin_pids, running_container, wait_until
 from spec_kit_runtime import PluginStateError, WorkerDiedError
+from spec_kit_runtime.client import SupervisorClient
+from spec_kit_runtime.errors import RuntimeFailure
 from test_cli import start_run, stop_run, wait_active
 
 pytestmark = pytest.mark.timeout(40)
@@ -68,3 +70,39 @@ def test_rest_for_one_restarts_dependents_after_the_plugin(tmp_path: Path) -> No
         wait_until(replaced, timeout=10)
         assert plugin_pids(container)["side"] == before["side"]  # not a dependent
 
+
+
+def test_a_restart_during_run_s_start_still_starts_the_dependents(tmp_path: Path) -> None:
+    """A restart asked while ``run`` activates a plugin interrupts that activate; ``run``
+    then waits for the restart, not counting it as a failed start (its dependents were
+    refused for good, and health stayed unhealthy)."""
+    plugins = tmp_path / "plugins"
+    copy_plugin(CRASHY, plugins, "slow")
+    copy_plugin(CRASHY, plugins, "after", dependencies=["slow"])
+    config = tmp_path / "runtime.yaml"
+    config.write_text("plugins:\n  slow:\n    config: {slow_activate: 1.5}\n")
+    runtime_dir = tmp_path / "rt"
+    run = start_run(tmp_path, "--config", str(config), "--plugins", str(plugins),
+                    "--runtime-dir", str(runtime_dir), runtime_dir=runtime_dir)
+    try:
+        def activating() -> bool:
+            try:
+                client = SupervisorClient.find(runtime_dir, control=True)
+            except RuntimeFailure:
+                return False
+            try:
+                entries = client.control("status", timeout=5.0)["plugins"]
+            finally:
+                client.close()
+            return any(p["id"] == "slow" and p["busy"] == "activate" for p in entries)
+
+        wait_until(activating, timeout=15.0, what="run activating 'slow'")
+        client = SupervisorClient.find(runtime_dir, control=True)
+        try:
+            client.control("restart", plugin="slow")
+        finally:
+            client.close()
+        wait_active(run, {"slow", "after"}, timeout=20.0)
+    finally:
+        stop_run(run)
+    assert "plugin after not started" not in run.log.read_text()

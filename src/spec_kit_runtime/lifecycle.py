@@ -291,6 +291,11 @@ class Lifecycle:
         elif name in _STOPS:
             self._interrupt(slot, name)
 
+    def after_current(self, plugin_id: str, done: Responder) -> None:
+        """``done`` once the operations now asked of the plugin have run (a step-less one,
+        queued behind them)."""
+        self._enqueue(self.require(plugin_id), "settle", [], done)
+
     def _interrupt(self, slot: PluginSlot, by: str) -> None:
         """A stop waits for no operation that may wait on the worker (up to start_timeout
         or phase_timeout): those queued ahead of it fail now, and so does the one running

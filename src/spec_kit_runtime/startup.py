@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .dependencies import dependency_order
+from .errors import RuntimeFailure, from_data
 from .manifest import PluginInfo
+from .wire import unpack_value
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -47,16 +49,30 @@ class StartUp:
         del self._waiting[plugin_id]
         info, config = self._plugins[plugin_id]
 
-        def activated(ok: bool, _body: bytes) -> None:
-            self._finished(plugin_id, ok)
+        def activated(ok: bool, body: bytes) -> None:
+            if not ok and _restarted(body):
+                self._after_restart(plugin_id)
+            else:
+                self._finished(plugin_id, ok)
 
-        def loaded(ok: bool, _body: bytes) -> None:
+        def loaded(ok: bool, body: bytes) -> None:
             if ok:
                 self.hub.lifecycle.activate(plugin_id, activated)
+            elif _restarted(body):
+                self._after_restart(plugin_id)
             else:
                 self._finished(plugin_id, False)
 
         self.hub.lifecycle.load(info, config, loaded)
+
+    def _after_restart(self, plugin_id: str) -> None:
+        """A restart asked meanwhile took over this plugin's start: it has started when
+        that restart leaves it active."""
+        def settled(_ok: bool, _body: bytes) -> None:
+            slot = self.hub.lifecycle.slots.get(plugin_id)
+            self._finished(plugin_id, slot is not None and slot.status == "active")
+
+        self.hub.lifecycle.after_current(plugin_id, settled)
 
     def _finished(self, plugin_id: str, ok: bool) -> None:
         slot = self.hub.lifecycle.slots.get(plugin_id)
@@ -80,3 +96,12 @@ class StartUp:
                 self.refused[waiting] = f"its dependency '{plugin_id}' did not start"
                 log.error("plugin %s not started: %s", waiting, self.refused[waiting])
                 self._finished(waiting, False)
+
+
+def _restarted(body: bytes) -> bool:
+    """Whether a failed operation's answer says a restart interrupted it."""
+    try:
+        error = from_data(unpack_value(body))
+    except RuntimeFailure:
+        return False
+    return error.context.get("interrupted_by") == "restart"

@@ -3,7 +3,8 @@
 Its commands are named after the plugin's id (``{id}:exit``, ``{id}:segv``, ``{id}:hang``,
 ``{id}:ping``), so one folder serves several copies with different ids. With the config
 ``{"exit_in": "activate"}`` the worker exits (code 4) in the middle of activation (with
-``{"hang_in": "activate"}`` it never finishes activating); with
+``{"hang_in": "activate"}`` it never finishes activating; ``{"slow_activate": S}`` takes
+S seconds to); with
 ``{"fail_start_marker": PATH}`` it does so only while PATH exists (a start that fails only
 on restart). ``{id}:quit`` exits cleanly (code 0); ``{id}:spin`` holds the thread in a busy
 loop; ``{id}:nap`` sleeps 10 ms and answers; ``{id}:sleep`` sleeps ``options["seconds"]`` and
@@ -30,6 +31,8 @@ class CrashyPlugin(PluginBase):
         return {"type": "object"}
 
     def activate(self) -> None:
+        if self._config.get("slow_activate"):
+            time.sleep(float(self._config["slow_activate"]))
         if self._config.get("hang_in") == "activate":
             while True:
                 time.sleep(0.05)

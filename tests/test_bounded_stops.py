@@ -182,7 +182,7 @@ def test_a_stop_interrupts_a_start_that_hangs(tmp_path: Path, operation: str) ->
 def test_a_stop_interrupts_an_activate_that_run_started(tmp_path: Path) -> None:
     """``run`` asks for each plugin's activate as its load finishes (from the load's own
     answer): that activate must be as interruptible as any other (it was not)."""
-    from test_cli import start_run, stop_run
+    from test_cli import run_control, start_run, stop_run, wait_busy
 
     plugins = tmp_path / "plugins"
     copy_plugin(CRASHY, plugins, "stuck")
@@ -193,23 +193,8 @@ def test_a_stop_interrupts_an_activate_that_run_started(tmp_path: Path) -> None:
     run = start_run(tmp_path, "--config", str(config), "--plugins", str(plugins),
                     "--runtime-dir", str(runtime_dir), runtime_dir=runtime_dir)
     try:
-        def busy_activating() -> bool:
-            try:
-                client = SupervisorClient.find(runtime_dir, control=True)
-            except RuntimeFailure:
-                return False
-            try:
-                entries = client.control("status", timeout=5.0)["plugins"]
-            finally:
-                client.close()
-            return bool(entries) and entries[0]["busy"] == "activate"
-
-        wait_until(busy_activating, timeout=15.0, what="run's activate under way")
-        client = SupervisorClient.find(runtime_dir, control=True)
-        try:
-            took = timed(lambda: client.control("stop", plugin="stuck"))
-        finally:
-            client.close()
+        wait_busy(run, "stuck", "activate")
+        took = timed(lambda: run_control(run, "stop", plugin="stuck"))
         assert took < BOUND, f"stop took {took:.2f}s"
     finally:
         stop_run(run)

@@ -61,6 +61,27 @@ def stop_run(run: Run) -> None:
             run.process.wait()
 
 
+def run_control(run: Run, op: str, **args: Any) -> Any:
+    """Control operation ``op`` on the supervisor of ``run`` (its control socket)."""
+    client = SupervisorClient.find(run.runtime_dir, control=True)
+    try:
+        return client.control(op, timeout=10.0, **args)
+    finally:
+        client.close()
+
+
+def wait_busy(run: Run, plugin_id: str, operation: str, timeout: float = 15.0) -> None:
+    """Wait until ``run``'s supervisor has ``operation`` under way on ``plugin_id``."""
+    def busy() -> bool:
+        try:
+            entries = run_control(run, "status")["plugins"]
+        except RuntimeFailure:  # not listening yet
+            return False
+        return any(p["id"] == plugin_id and p["busy"] == operation for p in entries)
+
+    wait_until(busy, timeout, interval=0.05, what=f"{operation} of {plugin_id} under way")
+
+
 def wait_active(run: Run, plugins: set[str], timeout: float = 15.0) -> dict[str, Any]:
     """Wait until the supervisor of ``run`` reports ``plugins`` active; returns its status."""
 

@@ -10,9 +10,7 @@ from spec_kit_contracts import Command
 
 from conftest import PLUGINS, copy_plugin, load_active, plugin_pids, running_container, wait_until
 from spec_kit_runtime import PluginStateError, WorkerDiedError
-from spec_kit_runtime.client import SupervisorClient
-from spec_kit_runtime.errors import RuntimeFailure
-from test_cli import start_run, stop_run, wait_active
+from test_cli import run_control, start_run, stop_run, wait_active, wait_busy
 
 pytestmark = pytest.mark.timeout(40)
 CRASHY = PLUGINS / "crash" / "crashy"
@@ -85,23 +83,8 @@ def test_a_restart_during_run_s_start_still_starts_the_dependents(tmp_path: Path
     run = start_run(tmp_path, "--config", str(config), "--plugins", str(plugins),
                     "--runtime-dir", str(runtime_dir), runtime_dir=runtime_dir)
     try:
-        def activating() -> bool:
-            try:
-                client = SupervisorClient.find(runtime_dir, control=True)
-            except RuntimeFailure:
-                return False
-            try:
-                entries = client.control("status", timeout=5.0)["plugins"]
-            finally:
-                client.close()
-            return any(p["id"] == "slow" and p["busy"] == "activate" for p in entries)
-
-        wait_until(activating, timeout=15.0, what="run activating 'slow'")
-        client = SupervisorClient.find(runtime_dir, control=True)
-        try:
-            client.control("restart", plugin="slow")
-        finally:
-            client.close()
+        wait_busy(run, "slow", "activate")
+        run_control(run, "restart", plugin="slow")
         wait_active(run, {"slow", "after"}, timeout=20.0)
     finally:
         stop_run(run)

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ConfigError
+from .rundir import private_problem
 
 PREFIX = "spec-kit-runtime-"
 LOCK = "private.lock"
@@ -151,8 +152,7 @@ def _open_lock(path: Path | str, dir_fd: int | None = None) -> int:
 def _remove_if_abandoned(parent: Path, name: str) -> bool:
     """Remove ``parent/name`` if it is a private folder of ours that nobody holds."""
     info = os.lstat(parent / name)
-    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
-            or stat.S_IMODE(info.st_mode) & 0o077):
+    if private_problem(info):
         return False
     folder = os.open(parent / name, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
     try:

@@ -207,7 +207,8 @@ class Router:
     # -- sends -----------------------------------------------------------------------------
 
     def route(self, sender: str | None, send: Send, respond: Responder) -> None:
-        """Deliver a send from plugin ``sender`` (None: a client, using ``send.as_plugin``)."""
+        """Deliver a send from plugin ``sender``, whose scope its door checked (None: a
+        client, using ``send.as_plugin``)."""
         try:
             source = self._check_sender(sender, send)
             routes = self._active_routes(send.address)
@@ -235,10 +236,11 @@ class Router:
         problem = timeout_problem(send.timeout)
         if problem:
             raise RoutingError(problem, address=send.address)
-        as_plugin = sender if sender is not None else send.as_plugin
-        if as_plugin:
-            self.hub.lifecycle.require(as_plugin).scope.check_send(send.address)
-            return as_plugin
+        if sender is not None:  # its scope was checked at the worker door (an offence there)
+            return sender
+        if send.as_plugin:
+            self.hub.lifecycle.require(send.as_plugin).scope.check_send(send.address)
+            return send.as_plugin
         if send.address.startswith(SYSTEM_EVENTS[:-1]):
             raise ScopeError("only the supervisor emits event:system:*", address=send.address)
         return CLIENT_SOURCE

@@ -132,6 +132,21 @@ class RuntimeDir:
 _MAX_TRUSTED_BYTES = 64 * 1024
 
 
+def private_problem(info: os.stat_result, directory: bool = True) -> str | None:
+    """Why what ``info`` describes (from an lstat or fstat) is not a private directory (or
+    regular file) of ours, or None: the test every runtime, data and private folder, and the
+    files clients read from them, must pass."""
+    kind, is_kind = (("a directory", stat.S_ISDIR) if directory
+                     else ("a regular file", stat.S_ISREG))
+    if not is_kind(info.st_mode):
+        return f"is not {kind}"
+    if info.st_uid != os.getuid():
+        return f"is owned by uid {info.st_uid}, not us"
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        return f"has mode {stat.S_IMODE(info.st_mode):o}; it must be private"
+    return None
+
+
 def _read_trusted(path: Path, what: str) -> bytes:
     """The bytes of ``path`` if it and its folder are ours and private (no symbolic link,
     no group or other access); SupervisorUnavailable saying why not otherwise."""
@@ -142,15 +157,8 @@ def _read_trusted(path: Path, what: str) -> bytes:
         raise SupervisorUnavailable(
             f"no running supervisor found in {path.parent} ({what}: {exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        for name, entry, is_kind, kind in (
-                (str(path.parent), folder, stat.S_ISDIR, "a directory"),
-                (str(path), info, stat.S_ISREG, "a regular file")):
-            problem = (f"is not {kind}" if not is_kind(entry.st_mode)
-                       else f"is owned by uid {entry.st_uid}, not us"
-                       if entry.st_uid != os.getuid()
-                       else f"has mode {stat.S_IMODE(entry.st_mode):o}, not private"
-                       if stat.S_IMODE(entry.st_mode) & 0o077 else None)
+        for name, problem in ((path.parent, private_problem(folder)),
+                              (path, private_problem(os.fstat(handle.fileno()), False))):
             if problem:
                 raise SupervisorUnavailable(
                     f"{name} {problem}: not trusted to say where our supervisor is")
@@ -165,14 +173,9 @@ def private_directory(path: Path, what: str) -> Path:
         info = path.lstat()
     except OSError as exc:
         raise ConfigError(f"{what} {path}: {exc.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigError(f"{what} {path} is not a directory")
-    if info.st_uid != os.getuid():
-        raise ConfigError(f"{what} {path} is owned by uid {info.st_uid}, not us")
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        raise ConfigError(
-            f"{what} {path} has mode {stat.S_IMODE(info.st_mode):o}; it must be private (0700)"
-        )
+    problem = private_problem(info)
+    if problem:
+        raise ConfigError(f"{what} {path} {problem}")
     return path
 
 

@@ -95,7 +95,7 @@ marks["activated"] = time.monotonic()
 # The private supervisor's "ready" is timed by wrapping the container's launch_supervisor
 # (where there is one).
 _PRIVATE = _HEAD + """
-import spec_kit_runtime.container as module
+import spec_kit_runtime.client.container as module
 marks["imported"] = time.monotonic()
 launch = getattr(module, "launch_supervisor", None)
 if launch is not None:
@@ -421,11 +421,11 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 
 
 IMPORT_CASES = {
-    "caller (2.0)": ["-c", "import spec_kit_contracts, spec_kit_runtime.container"],
+    "caller (2.0)": ["-c", "import spec_kit_contracts, spec_kit_runtime.client.container"],
     "caller (1.0.1)": ["-c", "import spec_kit_contracts, spec_kit_runtime"],
     "supervisor (spec-kit-runtime run)": ["-m", "spec_kit_runtime", "run", "--for", "0.01",
                                           "--runtime-dir", "{tmp}/rt"],
-    "fork server": ["-c", "import spec_kit_worker.forkserver"],
+    "fork server": ["-c", "import spec_kit_worker.birth.forkserver"],
 }
 
 

@@ -43,9 +43,9 @@ from restart import measure as measure_restart
 from restart import percentile
 from spec_kit_contracts import Command
 
-from spec_kit_runtime import wire
-from spec_kit_runtime.client import SupervisorClient
-from spec_kit_runtime.protocol import ClientHello, Reply, Send
+from spec_kit_runtime.client.client import SupervisorClient
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import ClientHello, Reply, Send
 
 WINDOW = 64  # requests in flight in the pipelined runs
 
@@ -133,19 +133,19 @@ class Routed:
         self.context = zmq.Context()
         self.sock = self.context.socket(zmq.DEALER)
         self.sock.connect(f"ipc://{root}/rt{count}/clients.sock")
-        self.sock.send(wire.encode(ClientHello((root / f"rt{count}" / "token").read_bytes())))
+        self.sock.send(codec.encode(ClientHello((root / f"rt{count}" / "token").read_bytes())))
         self.sock.recv()
         self.count = count
-        self.bodies = [wire.pack_message(Command(command_name=f"idle{i}:ping"))
+        self.bodies = [codec.pack_message(Command(command_name=f"idle{i}:ping"))
                        for i in range(count)]
 
     def send(self, cid: int) -> None:
         target = cid % self.count
-        self.sock.send(wire.encode(Send(cid + 1, f"command:idle{target}:ping", "", 0.0,
+        self.sock.send(codec.encode(Send(cid + 1, f"command:idle{target}:ping", "", 0.0,
                                         self.bodies[target])))
 
     def receive(self) -> None:
-        reply = wire.decode(self.sock.recv())
+        reply = codec.decode(self.sock.recv())
         assert isinstance(reply, Reply) and reply.ok, reply
 
     def close(self) -> None:

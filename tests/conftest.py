@@ -24,7 +24,7 @@ import zmq
 from hypothesis import HealthCheck, settings
 
 from spec_kit_runtime import PluginContainer
-from spec_kit_worker import landlock
+from spec_kit_worker.confinement import landlock
 
 # Property tests share two cores with live supervisors: judge them by their findings, not speed.
 settings.register_profile("shared-machine", deadline=None,

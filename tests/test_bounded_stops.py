@@ -34,7 +34,7 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import PluginContainer
-from spec_kit_runtime.client import SupervisorClient
+from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.errors import RuntimeFailure, WorkerDiedError
 
 pytestmark = pytest.mark.timeout(90)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec_kit_runtime.call_stats import CallFigures, CallStats
+from spec_kit_runtime.policy.call_stats import CallFigures, CallStats
 
 
 @pytest.mark.parametrize(("latencies_ms", "p50", "p99"), [

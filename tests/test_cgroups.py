@@ -22,7 +22,7 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import HandlerError, PluginContainer, WorkerDiedError
-from spec_kit_runtime.cgroups import TASKS_PER_PROCESS, Cgroups
+from spec_kit_runtime.linux.cgroups import TASKS_PER_PROCESS, Cgroups
 
 pytestmark = pytest.mark.timeout(40)
 HOG = PLUGINS / "crash"

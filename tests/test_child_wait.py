@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from spec_kit_runtime.child_wait import wait_exit
+from spec_kit_runtime.linux.child_wait import wait_exit
 
 
 def test_returns_the_exit_code_once_the_child_ends() -> None:

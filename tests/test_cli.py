@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import _SEEN_PIDS, GOOD, all_gone, pid_alive, wait_until
-from spec_kit_runtime.client import SupervisorClient
+from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.errors import RuntimeFailure
 
 pytestmark = pytest.mark.timeout(30)
@@ -268,10 +268,10 @@ def test_restart_stop_start_commands(configured: Run) -> None:
 def test_run_starts_the_fork_server_before_loading_the_contracts() -> None:
     """``run`` starts the fork server before the contracts and the codec are imported (so
     that the two processes import in parallel): ``cli`` and ``cli_run`` load neither."""
-    probe = ("import sys, spec_kit_runtime.cli, spec_kit_runtime.cli_run; print(sorted("
+    probe = ("import sys, spec_kit_runtime.cli.main, spec_kit_runtime.cli.run; print(sorted("
              "m for m in sys.modules if m.split('.')[0] in ('spec_kit_contracts', 'msgpack', "
-             "'zmq', 'yaml') or m in ('spec_kit_runtime.wire', 'spec_kit_runtime.errors', "
-             "'spec_kit_runtime.protocol')))")
+             "'zmq', 'yaml') or m in ('spec_kit_runtime.wire.codec', 'spec_kit_runtime.errors', "
+             "'spec_kit_runtime.wire.protocol')))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
@@ -279,25 +279,25 @@ def test_run_starts_the_fork_server_before_loading_the_contracts() -> None:
 
 def test_a_runtime_failure_is_one_line_and_exit_code_1_or_2(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from spec_kit_runtime import cli
+    from spec_kit_runtime.cli import main
     from spec_kit_runtime.errors import SupervisorUnavailable
 
     def failing(_args: object) -> int:
         raise SupervisorUnavailable("no running supervisor here")
 
-    monkeypatch.setattr(cli, "_handler", lambda _name: failing)
-    assert cli.main(["status"]) == 1
-    assert cli.main(["run"]) == 2
+    monkeypatch.setattr(main, "_handler", lambda _name: failing)
+    assert main.main(["status"]) == 1
+    assert main.main(["run"]) == 2
     assert capsys.readouterr().err == "error: no running supervisor here\n" * 2
 
 
 def test_any_other_exception_is_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spec_kit_runtime import cli
+    from spec_kit_runtime.cli import main
 
     def failing(_args: object) -> int:
         raise ValueError("a bug")
 
-    monkeypatch.setattr(cli, "_handler", lambda _name: failing)
+    monkeypatch.setattr(main, "_handler", lambda _name: failing)
     with pytest.raises(ValueError, match="a bug"):
-        cli.main(["status"])
+        main.main(["status"])
 

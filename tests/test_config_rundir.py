@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from spec_kit_runtime.config import RuntimeConfig, config_from_data, load_config
 from spec_kit_runtime.errors import ConfigError, SupervisorUnavailable
-from spec_kit_runtime.exits import ExitReason
-from spec_kit_runtime.rundir import RuntimeDir
-from spec_kit_runtime.timers import Timers
+from spec_kit_runtime.plugins.config import RuntimeConfig, config_from_data, load_config
+from spec_kit_runtime.policy.exits import ExitReason
+from spec_kit_runtime.policy.timers import Timers
+from spec_kit_runtime.wire.rundir import RuntimeDir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -32,7 +32,7 @@ from conftest import (
     runtime_dir_of,
 )
 from spec_kit_runtime import PluginContainer
-from spec_kit_runtime.hardening import kernel_flags
+from spec_kit_runtime.linux.hardening import kernel_flags
 
 pytestmark = pytest.mark.timeout(60)
 INTRUDER = PLUGINS / "rogue" / "intruder"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from spec_kit_runtime.config import config_from_data
-from spec_kit_runtime.confinement import Confinement, plan
-from spec_kit_runtime.plugin_data import default_data_dir, plugin_data_dir
+from spec_kit_runtime.plugins.config import config_from_data
+from spec_kit_runtime.plugins.data_dir import default_data_dir, plugin_data_dir
+from spec_kit_runtime.policy.confinement import Confinement, plan
 
 NOBODY = pwd.getpwnam("nobody")
 needs_root = pytest.mark.skipif(os.getuid() != 0, reason="chown to another uid needs root")

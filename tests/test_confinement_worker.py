@@ -19,11 +19,11 @@ import pytest
 import zmq
 
 from conftest import landlock_support
-from spec_kit_runtime.bootstrap import Bootstrap
-from spec_kit_runtime.plugin_data import plugin_data_dir
-from spec_kit_runtime.rundir import RuntimeDir
-from spec_kit_worker.confine import drop_to, own_network, reach, ruleset
-from spec_kit_worker.prctl import PR_SET_NO_NEW_PRIVS, prctl
+from spec_kit_runtime.plugins.data_dir import plugin_data_dir
+from spec_kit_runtime.wire.bootstrap import Bootstrap
+from spec_kit_runtime.wire.rundir import RuntimeDir
+from spec_kit_worker.confinement.layers import drop_to, own_network, reach, ruleset
+from spec_kit_worker.confinement.prctl import PR_SET_NO_NEW_PRIVS, prctl
 
 pytestmark = pytest.mark.timeout(30)
 PR_SET_DUMPABLE = 4

@@ -10,10 +10,10 @@ import zmq
 from spec_kit_contracts import Command
 
 from conftest import GOOD, load_active, running_container, runtime_dir_of
-from spec_kit_runtime import wire
-from spec_kit_runtime.client import SupervisorClient
+from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.errors import ProtocolError
-from spec_kit_runtime.protocol import ClientHello, Send
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import ClientHello, Send
 
 pytestmark = pytest.mark.timeout(60)
 CONNECTIONS, EACH = 20, 1000  # the flood: 20 connections with 1000 pipelined sends each
@@ -31,11 +31,11 @@ def test_status_overtakes_a_flood_of_messages() -> None:
             sock = context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(f"ipc://{runtime_dir / 'clients.sock'}")
-            sock.send(wire.encode(ClientHello(token)))
+            sock.send(codec.encode(ClientHello(token)))
             assert sock.poll(5000)
             sock.recv()
             flooders.append(sock)
-        body = wire.pack_message(Command(command_name="design:generate", arguments=["f"]))
+        body = codec.pack_message(Command(command_name="design:generate", arguments=["f"]))
         answered = [0]
         done = threading.Event()
 
@@ -53,7 +53,7 @@ def test_status_overtakes_a_flood_of_messages() -> None:
         try:
             for sock in flooders:
                 for cid in range(1, EACH + 1):
-                    sock.send(wire.encode(Send(cid, "command:design:generate", "design", 0.0,
+                    sock.send(codec.encode(Send(cid, "command:design:generate", "design", 0.0,
                                                body)))
             collector = threading.Thread(target=collect)
             collector.start()

@@ -35,12 +35,11 @@ from spec_kit_runtime import (
     ConfigError,
     PluginContainer,
     SupervisorUnavailable,
-    curve,
-    wire,
 )
-from spec_kit_runtime.client import SupervisorClient
-from spec_kit_runtime.launcher import launch_supervisor
-from spec_kit_runtime.protocol import ClientHello, Control, Record, Reply, Send
+from spec_kit_runtime.client.client import SupervisorClient
+from spec_kit_runtime.client.launcher import launch_supervisor
+from spec_kit_runtime.wire import codec, curve
+from spec_kit_runtime.wire.protocol import ClientHello, Control, Record, Reply, Send
 
 pytestmark = pytest.mark.timeout(60)
 SILENCE_MS = 300  # how long a refused stranger listens, to be sure no answer comes
@@ -210,13 +209,13 @@ def stranger(endpoint: str, server_key: str | None, records: list[Record]
     try:
         sock.connect(endpoint)
         for record in records:
-            sock.send(wire.encode(record))
+            sock.send(codec.encode(record))
         assert monitor.poll(10_000), "no handshake event"
         event = int(recv_monitor_message(monitor)["event"])
         answers = []
         wait = 5000 if event == zmq.EVENT_HANDSHAKE_SUCCEEDED else SILENCE_MS
         while len(answers) < len(records) and sock.poll(wait):
-            answers.append(wire.decode(sock.recv()))
+            answers.append(codec.decode(sock.recv()))
         return event, answers
     finally:
         sock.disable_monitor()
@@ -226,7 +225,7 @@ def stranger(endpoint: str, server_key: str | None, records: list[Record]
 
 
 def generate(cid: int, word: str) -> Send:
-    body = wire.pack_message(Command(command_name="design:generate", arguments=[word]))
+    body = codec.pack_message(Command(command_name="design:generate", arguments=[word]))
     return Send(cid, "command:design:generate", "design", 5.0, body)
 
 
@@ -239,7 +238,7 @@ def test_the_same_raw_records_over_a_correct_handshake_are_served(served: Served
     assert [(type(a), getattr(a, "cid", None), getattr(a, "ok", None)) for a in answers] == [
         (Reply, 0, True), (Reply, 2, True)]
     assert isinstance(answers[1], Reply)
-    assert wire.unpack_value(answers[1].body)["doc"] == "# raw"
+    assert codec.unpack_value(answers[1].body)["doc"] == "# raw"
     assert handled(served) == before + 1
 
 
@@ -248,7 +247,7 @@ def test_a_stranger_without_the_server_key_gets_nowhere(served: Served, key: str
     """Even with the right token, and asking for a shutdown: nothing reaches the doors."""
     before = handled(served)
     server_key = None if key == "none" else zmq.curve_keypair()[0].decode()
-    shutdown = Control(3, "shutdown", wire.pack_value({}))
+    shutdown = Control(3, "shutdown", codec.pack_value({}))
     event, answers = stranger(served.endpoint, server_key,
                               [ClientHello(served.token), generate(2, "stranger"), shutdown])
     assert event != zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -269,7 +268,7 @@ def test_many_strangers_at_once_leave_the_supervisor_serving(served: Served) -> 
                 sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
                 sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
             sock.connect(served.endpoint)
-            sock.send(wire.encode(ClientHello(served.token)))
+            sock.send(codec.encode(ClientHello(served.token)))
         started = time.monotonic()
         still_serving(served)
         assert time.monotonic() - started < 5.0

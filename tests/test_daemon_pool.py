@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from spec_kit_runtime.daemon_pool import DaemonPool
+from spec_kit_runtime.client.daemon_pool import DaemonPool
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spec_kit_runtime.deadlines import Deadlines
+from spec_kit_runtime.policy.deadlines import Deadlines
 
 
 @pytest.mark.parametrize(("steps", "now", "due", "left"), [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec_kit_runtime.dependencies import dependency_order, dependents_of, may_stop
+from spec_kit_runtime.policy.dependencies import dependency_order, dependents_of, may_stop
 
 
 @pytest.mark.parametrize(("graph", "order", "refused"), [

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from generated_plugins import generate
-from spec_kit_runtime.discovery import MAX_DEPTH, DiscoveryResult, discover
+from spec_kit_runtime.plugins.discovery import MAX_DEPTH, DiscoveryResult, discover
 
 PLUGIN_CLASS = """
 from spec_kit_contracts import IPluginMetadata, PluginBase

@@ -14,7 +14,7 @@ import pytest
 from spec_kit_contracts import Command, Event
 
 from conftest import PLUGINS, load_active, running_container, runtime_dir_of
-from spec_kit_runtime.client import SupervisorClient
+from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.errors import ScopeError
 from test_cli import SCRIPT
 

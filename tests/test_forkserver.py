@@ -27,9 +27,9 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import PluginContainer
-from spec_kit_runtime.config import config_from_data
 from spec_kit_runtime.errors import ConfigError, ManifestError
-from spec_kit_runtime.manifest import parse_manifest_data
+from spec_kit_runtime.plugins.config import config_from_data
+from spec_kit_runtime.plugins.manifest import parse_manifest_data
 
 pytestmark = pytest.mark.timeout(40)
 ESCAPIST = PLUGINS / "crash" / "escapist"
@@ -74,7 +74,7 @@ def test_spawn_start_method_gives_a_fresh_interpreter(tmp_path: Path) -> None:
         fresh = psutil.Process(worker_pid(container, "fresh")).cmdline()
         forked = psutil.Process(worker_pid(container, "forked")).cmdline()
         assert fresh[1:3] == ["-m", "spec_kit_worker"] and "--bootstrap-fd" in fresh
-        assert forked[1:3] == ["-m", "spec_kit_worker.forkserver"]
+        assert forked[1:3] == ["-m", "spec_kit_worker.birth.forkserver"]
 
 
 def test_spawn_as_the_runtime_default() -> None:

@@ -18,10 +18,10 @@ import pytest
 import zmq
 
 from conftest import _SEEN_PIDS, GOOD
-from spec_kit_runtime import wire
-from spec_kit_runtime.bootstrap import Bootstrap
-from spec_kit_runtime.forkserver_link import ForkServerLink, SpawnAnswer
-from spec_kit_runtime.protocol import Exited, Record, Signal, Spawn, Spawned
+from spec_kit_runtime.supervisor.forkserver_link import ForkServerLink, SpawnAnswer
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.bootstrap import Bootstrap
+from spec_kit_runtime.wire.protocol import Exited, Record, Signal, Spawn, Spawned
 
 BOOT = Bootstrap(endpoint="ipc:///x", plugin_id="p", secret=b"s" * 32, parent_pid=1,
                  plugin_file="/p.py", entry_point="P", sandbox=True, scope=(),
@@ -46,13 +46,13 @@ def peer() -> Iterator[tuple[ForkServerLink, socket.socket]]:
 
 def say(sock: socket.socket, record: Record, with_pipes: bool = False) -> list[int]:
     fds = [end for _ in range(2) for end in os.pipe()][::2] if with_pipes else []
-    socket.send_fds(sock, [wire.encode(record)], fds)
+    socket.send_fds(sock, [codec.encode(record)], fds)
     return fds
 
 
 def fill(link: ForkServerLink) -> int:
     """Fill the link's socket towards the (not reading) fork server; how many records."""
-    frame = wire.encode(Signal(1, 0))
+    frame = codec.encode(Signal(1, 0))
     sent = 0
     while True:
         try:
@@ -77,7 +77,7 @@ def heard(sock: socket.socket) -> list[Record]:
     records = []
     try:
         while True:
-            records.append(wire.decode(sock.recv(1 << 21)))
+            records.append(codec.decode(sock.recv(1 << 21)))
     except TimeoutError:
         return records
 

@@ -15,7 +15,7 @@ from conftest import (
     plugin_entry,
     running_container,
 )
-from spec_kit_runtime.hardening import kernel_flags
+from spec_kit_runtime.linux.hardening import kernel_flags
 
 pytestmark = pytest.mark.timeout(40)
 NO_LANDLOCK = landlock_support()[1]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec_kit_runtime.health import DEGRADED, HEALTHY, UNHEALTHY, PluginState, assess
+from spec_kit_runtime.policy.health import DEGRADED, HEALTHY, UNHEALTHY, PluginState, assess
 
 ACTIVE = PluginState("a", "active", "active")
 

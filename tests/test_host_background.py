@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from spec_kit_runtime.host_services.background import MAX_QUEUED, Background, Job
-from spec_kit_runtime.slots import Responder
-from spec_kit_runtime.wire import unpack_value
+from spec_kit_runtime.supervisor.host_services.background import MAX_QUEUED, Background, Job
+from spec_kit_runtime.supervisor.slots import Responder
+from spec_kit_runtime.wire.codec import unpack_value
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -19,9 +19,9 @@ from spec_kit_contracts import Command, Event, Message, Request, Response
 
 from conftest import PLUGINS, wait_until
 from spec_kit_runtime import PluginContainer
+from spec_kit_runtime.client.host_bus import host_pattern
 from spec_kit_runtime.errors import NoHandlerError, RoutingError, ScopeError
-from spec_kit_runtime.host_bus import host_pattern
-from spec_kit_runtime.message_bus import DeliveryMode
+from spec_kit_runtime.inprocess.message_bus import DeliveryMode
 
 pytestmark = pytest.mark.timeout(60)
 

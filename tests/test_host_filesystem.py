@@ -31,16 +31,9 @@ from spec_kit_runtime.errors import (
     ServiceFileError,
     ServiceFileNotFoundError,
 )
-from spec_kit_runtime.host_services import filesystem
-from spec_kit_runtime.host_services.filesystem import (
-    MAX_DEPTH,
-    MAX_PATH_BYTES,
-    FileSystem,
-    Root,
-    locate,
-    open_at,
-    resolve,
-)
+from spec_kit_runtime.policy.file_roots import MAX_DEPTH, MAX_PATH_BYTES, Root, locate
+from spec_kit_runtime.supervisor.host_services import filesystem
+from spec_kit_runtime.supervisor.host_services.filesystem import FileSystem, open_at, resolve
 
 pytestmark = pytest.mark.timeout(10)  # a walk that followed a loop, or a FIFO, would hang
 
@@ -230,7 +223,7 @@ def test_delete_removes_links_themselves_never_what_they_lead_to(tree: Tree) -> 
 
 
 def test_a_root_that_is_a_symbolic_link_is_fixed_when_configured(tree: Tree) -> None:
-    from spec_kit_runtime.config import config_from_data
+    from spec_kit_runtime.plugins.config import config_from_data
 
     link = tree.base / "rootlink"
     os.symlink(tree.root, link)

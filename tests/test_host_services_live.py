@@ -21,8 +21,8 @@ from spec_kit_contracts import Command
 
 from conftest import PLUGINS, load_active, plugin_entry, running_container, track, wait_until
 from spec_kit_runtime import PluginContainer
-from spec_kit_runtime.host_services.state import StateStore
-from spec_kit_runtime.wire import pack_value
+from spec_kit_runtime.supervisor.host_services.state import StateStore
+from spec_kit_runtime.wire.codec import pack_value
 
 pytestmark = pytest.mark.timeout(60)
 SERVICES = PLUGINS / "services"

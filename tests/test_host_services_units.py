@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from spec_kit_runtime.config import RuntimeConfig, config_from_data
 from spec_kit_runtime.errors import ConfigError, ProtocolError, ServiceError
-from spec_kit_runtime.host_services.config_view import ConfigView
-from spec_kit_runtime.host_services.dispatch import HostServices, _arguments
-from spec_kit_runtime.host_services.filesystem import Root
-from spec_kit_runtime.host_services.logging_service import log_lines
-from spec_kit_runtime.host_services.state import StateStore
-from spec_kit_runtime.output_budget import OutputBudget
-from spec_kit_runtime.protocol import ServiceCall
-from spec_kit_runtime.wire import pack_value
+from spec_kit_runtime.plugins.config import RuntimeConfig, config_from_data
+from spec_kit_runtime.policy.file_roots import Root
+from spec_kit_runtime.policy.output_budget import OutputBudget
+from spec_kit_runtime.supervisor.host_services.config_view import ConfigView
+from spec_kit_runtime.supervisor.host_services.dispatch import HostServices, _arguments
+from spec_kit_runtime.supervisor.host_services.logging_service import log_lines
+from spec_kit_runtime.supervisor.host_services.state import StateStore
+from spec_kit_runtime.wire.codec import pack_value
+from spec_kit_runtime.wire.protocol import ServiceCall
 
 # -- state ---------------------------------------------------------------------------------
 
@@ -272,7 +272,7 @@ def test_a_chain_of_links_cannot_hold_unbounded_descriptors(tmp_path: Path) -> N
     """Each link may add components; the walk holds a folder fd per level. A chain deeper
     than MAX_DEPTH through links is refused, whatever the path asked for looks like."""
     from spec_kit_runtime.errors import PathRefusedError
-    from spec_kit_runtime.host_services.filesystem import MAX_DEPTH, FileSystem
+    from spec_kit_runtime.supervisor.host_services.filesystem import MAX_DEPTH, FileSystem
 
     root = tmp_path / "root"
     deep = root.joinpath(*["a"] * (MAX_DEPTH + 10))
@@ -287,7 +287,11 @@ def test_a_chain_of_links_cannot_hold_unbounded_descriptors(tmp_path: Path) -> N
 def test_deeply_nested_arguments_are_refused_before_anything_uses_them(tmp_path: Path) -> None:
     """Found by a review: a value nested past Python's recursion limit (msgpack decodes
     about 1000 levels) made config.set raise RecursionError on the loop, unanswered."""
-    from spec_kit_runtime.host_services.dispatch import MAX_NESTING, _Method, _nests_within
+    from spec_kit_runtime.supervisor.host_services.dispatch import (
+        MAX_NESTING,
+        _Method,
+        _nests_within,
+    )
 
     value: Any = 1
     for _ in range(900):

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from spec_kit_contracts import Command
 
 from conftest import GOOD, PLUGINS, load_active, running_container, wait_until
-from spec_kit_runtime.config import config_from_data
 from spec_kit_runtime.errors import ConfigError
+from spec_kit_runtime.plugins.config import config_from_data
 
 pytestmark = pytest.mark.timeout(60)
 CRASHY = PLUGINS / "crash" / "crashy"

@@ -24,7 +24,7 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import PluginContainer
-from spec_kit_runtime.client import SupervisorClient
+from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.errors import DeadlineExceeded
 
 pytestmark = pytest.mark.timeout(60)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec_kit_runtime.limit_judge import LimitJudge, Usage, WatchedLimits
+from spec_kit_runtime.policy.limit_judge import LimitJudge, Usage, WatchedLimits
 
 LIMITS = WatchedLimits(memory_mb=256, cpu_percent=80.0, cpu_window=3.0, max_processes=4)
 

@@ -11,9 +11,9 @@ from spec_kit_contracts import Command
 
 from conftest import PLUGINS, all_gone, load_active, running_container, wait_until
 from spec_kit_runtime import HandlerError, PluginNotActiveError, WorkerDiedError
-from spec_kit_runtime.config import config_from_data
 from spec_kit_runtime.errors import ConfigError
-from spec_kit_runtime.limits import Limits, limits_from_data
+from spec_kit_runtime.plugins.config import config_from_data
+from spec_kit_runtime.policy.limits import Limits, limits_from_data
 
 pytestmark = pytest.mark.timeout(40)
 HOG = PLUGINS / "crash"

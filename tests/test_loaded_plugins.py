@@ -19,9 +19,9 @@ from spec_kit_contracts import Command, IPluginMetadata, PluginBase, PluginCapab
 
 from conftest import PLUGINS, copy_plugin, load_active, plugin_pids, running_container, wait_until
 from spec_kit_runtime import PluginContainer
+from spec_kit_runtime.client.loaded_plugins import status_of
 from spec_kit_runtime.errors import LifecycleError
-from spec_kit_runtime.loaded_plugins import status_of
-from spec_kit_runtime.plugin_facts import checked, facts_from, facts_of
+from spec_kit_runtime.plugins.facts import checked, facts_from, facts_of
 
 pytestmark = pytest.mark.timeout(60)
 HOST = PLUGINS / "host"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spec_kit_runtime.logs import JsonFormatter, PluginTagger
+from spec_kit_runtime.logs.formats import JsonFormatter, PluginTagger
 from test_cli import cli, start_run, stop_run, wait_active
 
 pytestmark = pytest.mark.timeout(60)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from generated_plugins import COMMANDS, generate
 from spec_kit_runtime.errors import ManifestError
-from spec_kit_runtime.manifest import (
+from spec_kit_runtime.plugins.manifest import (
     MAX_MANIFEST_BYTES,
     PluginInfo,
     parse_manifest_data,

@@ -10,7 +10,7 @@ import pytest
 from spec_kit_contracts import Command, Event, MessageContractError, Request
 
 from spec_kit_runtime.errors import NoHandlerError, RoutingError, ScopeError
-from spec_kit_runtime.message_bus import DeliveryMode, MessageBus, ScopedMessageBus
+from spec_kit_runtime.inprocess.message_bus import DeliveryMode, MessageBus, ScopedMessageBus
 
 WAIT = 5.0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spec_kit_runtime.grants import Grants, decide
-from spec_kit_runtime.namespaces import emitting_problem, handling_problem, owner_of
+from spec_kit_runtime.policy.grants import Grants, decide
+from spec_kit_runtime.policy.namespaces import emitting_problem, handling_problem, owner_of
 
 
 @pytest.mark.parametrize(("address", "owner"), [

@@ -127,11 +127,11 @@ def test_a_caller_that_never_shuts_down_leaves_nothing(short_tmp: Path, how: str
     log_file = Path(facts["log_file"])
     assert log_file.parent == state / "spec-kit-runtime" / "logs"
     logged = log_file.read_text()
-    for line in (r"INFO spec_kit_runtime.supervisor: supervisor \d+ listening on ipc://",
-                 r"INFO spec_kit_runtime.supervisor: plugin design: worker pid \d+ started",
-                 "WARNING spec_kit_runtime.supervisor: the process that started this "
+    for line in (r"INFO spec_kit_runtime.supervisor.loop: supervisor \d+ listening on ipc://",
+                 r"INFO spec_kit_runtime.supervisor.loop: plugin design: worker pid \d+ started",
+                 "WARNING spec_kit_runtime.supervisor.loop: the process that started this "
                  "supervisor is gone; stopping",
-                 "INFO spec_kit_runtime.supervisor: supervisor stopped"):
+                 "INFO spec_kit_runtime.supervisor.loop: supervisor stopped"):
         assert re.search(line, logged), (line, logged)
 
 

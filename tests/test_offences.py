@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spec_kit_runtime.offences import Offences
+from spec_kit_runtime.policy.offences import Offences
 
 
 @pytest.mark.parametrize(("times", "banned", "last_count"), [

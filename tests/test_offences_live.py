@@ -19,10 +19,11 @@ import zmq
 from spec_kit_contracts import Command
 
 from conftest import GOOD, PLUGINS, plugin_entry, plugin_pids, running_container, track, wait_until
-from spec_kit_runtime import PluginContainer, wire
+from spec_kit_runtime import PluginContainer
 from spec_kit_runtime.errors import RuntimeFailure
-from spec_kit_runtime.offences import LIMIT
-from spec_kit_runtime.protocol import ClientHello, Control, Reply
+from spec_kit_runtime.policy.offences import LIMIT
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import ClientHello, Control, Reply
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,7 +42,7 @@ def live() -> Iterator[PluginContainer]:
 def answer(sock: zmq.Socket[bytes], timeout_ms: int = 2000) -> Reply | None:
     if not sock.poll(timeout_ms):
         return None
-    record = wire.decode(sock.recv())
+    record = codec.decode(sock.recv())
     assert isinstance(record, Reply)
     return record
 
@@ -59,16 +60,16 @@ def test_a_stranger_past_the_limit_is_no_longer_heard(live: PluginContainer,
     below = stranger(endpoint)
     for _ in range(LIMIT - 2):
         below.send(b"\x00")
-    below.send(wire.encode(ClientHello(token)))
+    below.send(codec.encode(ClientHello(token)))
     reply = answer(below)
     assert reply is not None and reply.ok  # under the limit: still heard
     offender = stranger(endpoint)
     for _ in range(LIMIT):
         offender.send(b"\x00")
-    offender.send(wire.encode(ClientHello(token)))
+    offender.send(codec.encode(ClientHello(token)))
     assert answer(offender, 500) is None  # banned: even the right token gets silence
     fresh = stranger(endpoint)
-    fresh.send(wire.encode(ClientHello(token)))
+    fresh.send(codec.encode(ClientHello(token)))
     reply = answer(fresh)
     assert reply is not None and reply.ok
     design_answers(live)
@@ -104,7 +105,7 @@ def settled(process: psutil.Process) -> None:
 def test_memory_stays_flat_under_a_garbage_flood(live: PluginContainer) -> None:
     supervisor = psutil.Process(live.status()["supervisor"]["pid"])
     endpoint = live.status()["supervisor"]["endpoint"]
-    status = Control(1, "status", wire.pack_value({}))
+    status = Control(1, "status", codec.pack_value({}))
 
     def flood(connections: int) -> None:
         """Each stranger sends its garbage and goes (ZeroMQ's own buffers go with it)."""
@@ -115,7 +116,7 @@ def test_memory_stays_flat_under_a_garbage_flood(live: PluginContainer) -> None:
                 sock.setsockopt(zmq.LINGER, 5000)  # close() returns; what is queued is sent
                 sock.connect(endpoint)
                 for i in range(40):
-                    sock.send(wire.encode(status) if i % 2 else bytes([n % 256, i]) * 7)
+                    sock.send(codec.encode(status) if i % 2 else bytes([n % 256, i]) * 7)
                 sock.close()
         finally:
             context.term()  # after every queued frame went out

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec_kit_runtime.output_budget import OutputBudget
+from spec_kit_runtime.policy.output_budget import OutputBudget
 
 
 @pytest.mark.parametrize(("lines", "logged"), [

@@ -15,8 +15,8 @@ import pytest
 from spec_kit_contracts import Command
 
 from conftest import GOOD, PLUGINS, load_active, running_container, wait_until
-from spec_kit_runtime.output_budget import OutputBudget
-from spec_kit_runtime.output_capture import (
+from spec_kit_runtime.policy.output_budget import OutputBudget
+from spec_kit_runtime.supervisor.output_capture import (
     LINE_OVERHEAD,
     MAX_LINE_BYTES,
     MAX_LINES_PER_READ,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from spec_kit_runtime.errors import LifecycleError, SandboxImportError, SandboxViolation
-from spec_kit_runtime.sandbox import PluginSandbox
-from spec_kit_worker.loader import load_plugin_class
+from spec_kit_runtime.sandbox.plugin_sandbox import PluginSandbox
+from spec_kit_worker.loop.loader import load_plugin_class
 
 # Each module says it ran in RUNS (kept in helpers.py), so a module run twice shows.
 PACKAGE = {

@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from spec_kit_contracts import Command, Event, Message, MessageType, Query, Request
 
-from spec_kit_runtime.addressing import Delivery, address_of, delivery_of
 from spec_kit_runtime.errors import RoutingError, ScopeError
-from spec_kit_runtime.patterns import address_problem, covers, matches, pattern_problem
-from spec_kit_runtime.routing_table import RoutingTable
-from spec_kit_runtime.scopes import Scope
+from spec_kit_runtime.policy.patterns import address_problem, covers, matches, pattern_problem
+from spec_kit_runtime.policy.routing_table import RoutingTable
+from spec_kit_runtime.policy.scopes import Scope
+from spec_kit_runtime.wire.addressing import Delivery, address_of, delivery_of
 
 
 @pytest.mark.parametrize(("address", "pattern", "expected"), [

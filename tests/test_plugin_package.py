@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spec_kit_runtime.plugin_package import PackagePlace, package_place
+from spec_kit_runtime.plugins.package import PackagePlace, package_place
 
 ROOT = Path("/p/greeter-plugin")
 

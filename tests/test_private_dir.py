@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from spec_kit_runtime import private_dir
+from spec_kit_runtime.client import private_dir
 from spec_kit_runtime.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(30)
@@ -59,7 +59,7 @@ def test_a_folder_held_by_another_process_is_kept(tmp_path: Path) -> None:
     folder = abandoned(tmp_path)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys; from pathlib import Path; "
-         "from spec_kit_runtime import private_dir; private_dir.hold(Path(sys.argv[1])); "
+         "from spec_kit_runtime.client import private_dir; private_dir.hold(Path(sys.argv[1])); "
          "print('held', flush=True); sys.stdin.read()", str(folder)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

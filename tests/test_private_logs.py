@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from spec_kit_runtime import private_logs
-from spec_kit_runtime.capped_log import CappedFile
+from spec_kit_runtime.client import private_logs
 from spec_kit_runtime.errors import ConfigError
+from spec_kit_runtime.logs.capped_file import CappedFile
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from spec_kit_runtime.errors import LifecycleError, ManifestError, RequirementError, from_data
-from spec_kit_runtime.manifest import PluginInfo, parse_manifest_data
-from spec_kit_runtime.requirement_check import require_installed
-from spec_kit_runtime.requirements import requirement_problem, split_dependencies, unmet
+from spec_kit_runtime.plugins.manifest import PluginInfo, parse_manifest_data
+from spec_kit_runtime.plugins.requirements import requirement_problem, split_dependencies, unmet
+from spec_kit_runtime.supervisor.requirement_check import require_installed
 
 INSTALLED = {
     "spec-kit-contracts": "0.9.0",

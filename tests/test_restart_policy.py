@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec_kit_runtime.restart_policy import (
+from spec_kit_runtime.policy.restart import (
     Ending,
     GiveUp,
     Remove,

@@ -11,9 +11,9 @@ from spec_kit_contracts import Command
 
 from conftest import PLUGINS, copy_plugin, load_active, running_container, wait_until
 from spec_kit_runtime import ManifestError, WorkerDiedError, read_manifest
-from spec_kit_runtime.config import RuntimeConfig, config_from_data
 from spec_kit_runtime.errors import ConfigError
-from spec_kit_runtime.restart_policy import RestartType
+from spec_kit_runtime.plugins.config import RuntimeConfig, config_from_data
+from spec_kit_runtime.policy.restart import RestartType
 
 CRASHY = PLUGINS / "crash" / "crashy"
 

@@ -11,7 +11,7 @@ import pytest
 from spec_kit_contracts import PluginContractError, PluginStatus
 
 from spec_kit_runtime.errors import LifecycleError
-from spec_kit_runtime.sandbox import (
+from spec_kit_runtime.sandbox.plugin_sandbox import (
     PluginSandbox,
     SandboxImportError,
     SandboxViolation,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from spec_kit_runtime.errors import SandboxViolation
-from spec_kit_runtime.sandbox import PluginSandbox
+from spec_kit_runtime.sandbox.plugin_sandbox import PluginSandbox
 
 CORPUS = Path(__file__).parent / "sandbox_escapes"
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spec_kit_runtime.errors import RuntimeFailure
-from spec_kit_runtime.security import (
+from spec_kit_runtime.plugins.security import (
     InputValidationError,
     PathTraversalError,
     SecurityError,

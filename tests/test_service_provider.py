@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from spec_kit_contracts import IConfigService, IFileSystemService, ServiceContractError
 
-from spec_kit_runtime.service_provider import ServiceProvider
+from spec_kit_runtime.inprocess.service_provider import ServiceProvider
 
 
 class Clock:

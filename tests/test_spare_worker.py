@@ -34,10 +34,10 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import PluginContainer
-from spec_kit_runtime.bootstrap import Bootstrap
-from spec_kit_runtime.process_tree import OWNER_VARIABLE
-from spec_kit_worker import spare
-from spec_kit_worker.landlock import Ruleset
+from spec_kit_runtime.linux.process_tree import OWNER_VARIABLE
+from spec_kit_runtime.wire.bootstrap import Bootstrap
+from spec_kit_worker.birth import spare
+from spec_kit_worker.confinement.landlock import Ruleset
 
 pytestmark = pytest.mark.timeout(40)
 CRASHY = PLUGINS / "crash" / "crashy"

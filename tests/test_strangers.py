@@ -23,8 +23,9 @@ import zmq
 from spec_kit_contracts import Command
 
 from conftest import DATA_HOME, GOOD, data_folder, plugin_pids, running_container, track
-from spec_kit_runtime import PluginContainer, wire
-from spec_kit_runtime.protocol import (
+from spec_kit_runtime import PluginContainer
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import (
     PROTOCOL_VERSION,
     Call,
     ClientHello,
@@ -74,10 +75,10 @@ def ask(sock: zmq.Socket[bytes], record: Record, timeout_ms: int = 5000) -> Reco
     Replies to other requests (earlier garbage that happened to be well-formed) are
     skipped; anything else that arrives is returned, so the caller sees it.
     """
-    sock.send(wire.encode(record))
+    sock.send(codec.encode(record))
     cid = getattr(record, "cid", 0)
     while sock.poll(timeout_ms):
-        received = wire.decode(sock.recv())
+        received = codec.decode(sock.recv())
         if not isinstance(received, Reply) or received.cid == cid:
             return received
     return None
@@ -86,7 +87,7 @@ def ask(sock: zmq.Socket[bytes], record: Record, timeout_ms: int = 5000) -> Reco
 def error_code(reply: Record | None) -> str:
     assert isinstance(reply, Reply), reply
     assert reply.ok is False
-    value = wire.unpack_value(reply.body)
+    value = codec.unpack_value(reply.body)
     return str(value["code"])
 
 
@@ -100,7 +101,7 @@ def healthy(target: Target, design_pid: int) -> None:
     assert result["doc"] == "# fine"
 
 
-STATUS = Control(7, "status", wire.pack_value({}))
+STATUS = Control(7, "status", codec.pack_value({}))
 
 
 # -- the client socket ---------------------------------------------------------------------
@@ -115,9 +116,9 @@ def test_client_without_token_is_refused(target: Target, stranger: Any) -> None:
     sock = stranger(target.clients)
     assert error_code(ask(sock, STATUS)) == "auth"
     send = Send(8, "command:design:generate", "design", 2.0,
-                wire.pack_message(Command(command_name="design:generate", arguments=["x"])))
+                codec.pack_message(Command(command_name="design:generate", arguments=["x"])))
     assert error_code(ask(sock, send)) == "auth"
-    shutdown = Control(9, "shutdown", wire.pack_value({}))
+    shutdown = Control(9, "shutdown", codec.pack_value({}))
     assert error_code(ask(sock, shutdown)) == "auth"
     healthy(target, design_pid)
 
@@ -140,7 +141,7 @@ def test_client_with_the_token_is_served(target: Target, stranger: Any) -> None:
     reply = ask(sock, STATUS)
     assert isinstance(reply, Reply) and reply.ok and reply.cid == STATUS.cid
     expected = target.container.status()["supervisor"]["pid"]
-    assert wire.unpack_value(reply.body)["supervisor"]["pid"] == expected
+    assert codec.unpack_value(reply.body)["supervisor"]["pid"] == expected
 
 
 def test_fork_server_records_on_the_sockets_do_nothing(target: Target, stranger: Any) -> None:
@@ -172,8 +173,8 @@ def test_forged_worker_hello_is_not_registered(target: Target, stranger: Any) ->
         sock = stranger(target.workers)
         assert ask(sock, hello, SILENCE_MS) is None
         # Not identified: nothing it sends is acted upon.
-        sock.send(wire.encode(Subscribe(1, "command:design:generate", 0, "command")))
-        body = wire.pack_message(Command(command_name="design:generate", arguments=["x"]))
+        sock.send(codec.encode(Subscribe(1, "command:design:generate", 0, "command")))
+        body = codec.pack_message(Command(command_name="design:generate", arguments=["x"]))
         assert ask(sock, Send(2, "command:design:generate", "", 1.0, body), SILENCE_MS) is None
     healthy(target, design_pid)
     (entry,) = target.container.status()["plugins"]
@@ -213,16 +214,16 @@ def garbage_messages() -> list[list[bytes]]:
         _header(PROTOCOL_VERSION, Control.KIND, 7),  # missing fields
         _header(PROTOCOL_VERSION, Stop.KIND) + b"trailing",
         _header(PROTOCOL_VERSION, Control.KIND, 7, "status") + b"\xc1 not msgpack",
-        _header(PROTOCOL_VERSION, Control.KIND, 7, "no-such-op") + wire.pack_value({}),
+        _header(PROTOCOL_VERSION, Control.KIND, 7, "no-such-op") + codec.pack_value({}),
         _header(PROTOCOL_VERSION, Control.KIND, 2**64 - 1, "status"),
         _header(PROTOCOL_VERSION, Control.KIND, -(2**63), "status"),
-        wire.encode(Stop()),
-        wire.encode(Reply(1, True, b"\x01")),
-        wire.encode(Call(1, 1, "command:design:generate", "x", b"")),
+        codec.encode(Stop()),
+        codec.encode(Reply(1, True, b"\x01")),
+        codec.encode(Call(1, 1, "command:design:generate", "x", b"")),
         b"\x00\x10" + bytes(range(16)) * 4,
         *(rng.randbytes(rng.randint(1, 512)) for _ in range(40)),
     ]
-    multi = [[b"a", b"b"], [b"", b"", b""], [wire.encode(STATUS), b"extra"],
+    multi = [[b"a", b"b"], [b"", b"", b""], [codec.encode(STATUS), b"extra"],
              [b"x"] * 20]
     huge = [[b"\x00\x02" + b"\x92\x01" + b"z" * (4 * MAX_MESSAGE)]]
     return [[frame] for frame in single] + multi + huge
@@ -257,9 +258,9 @@ def test_garbage_on_an_authenticated_connection_is_answered_or_dropped(
     sock = stranger(target.clients)
     hello = ask(sock, ClientHello((target.runtime_dir / "token").read_bytes()))
     assert isinstance(hello, Reply) and hello.ok
-    assert error_code(ask(sock, Control(11, "no-such-op", wire.pack_value({})))) == "protocol"
+    assert error_code(ask(sock, Control(11, "no-such-op", codec.pack_value({})))) == "protocol"
     assert error_code(ask(sock, Control(12, "status", b"\xc1"))) == "protocol"
-    assert error_code(ask(sock, Control(13, "load", wire.pack_value([1, 2])))) == "protocol"
+    assert error_code(ask(sock, Control(13, "load", codec.pack_value([1, 2])))) == "protocol"
     bad_send = Send(14, "command:design:generate", "design", 1.0, b"\xc1\xc1")
     assert error_code(ask(sock, bad_send)) in {"protocol", "handler"}
     reply = ask(sock, STATUS)

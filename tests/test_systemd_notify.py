@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import GOOD
-from spec_kit_runtime.client import SupervisorClient
-from spec_kit_runtime.systemd_notify import SystemdNotifier
+from spec_kit_runtime.client.client import SupervisorClient
+from spec_kit_runtime.supervisor.ops.systemd_notify import SystemdNotifier
 from test_cli import start_run, stop_run
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import GOOD, load_active, running_container, runtime_dir_of
-from spec_kit_runtime.top import frame
+from spec_kit_runtime.cli.top import frame
 from test_cli import SCRIPT
 
 pytestmark = pytest.mark.timeout(60)

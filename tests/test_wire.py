@@ -21,9 +21,9 @@ from spec_kit_contracts import (
 )
 from spec_kit_contracts.message_types import ErrorMessage
 
-from spec_kit_runtime import wire
 from spec_kit_runtime.errors import EncodeError, HandlerError, ProtocolError, from_data
-from spec_kit_runtime.protocol import (
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import (
     RECORD_TYPES,
     Call,
     ClientHello,
@@ -60,7 +60,7 @@ def test_every_record_kind_is_covered() -> None:
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
 def test_records_round_trip(record: Any) -> None:
-    assert wire.decode(wire.encode(record)) == record
+    assert codec.decode(codec.encode(record)) == record
 
 
 def _frame(header: list[Any], body: bytes = b"") -> bytes:
@@ -84,24 +84,24 @@ def _frame(header: list[Any], body: bytes = b"") -> bytes:
 ])
 def test_malformed_frames_are_refused(frame: bytes, why: str) -> None:
     with pytest.raises(ProtocolError, match=why):
-        wire.decode(frame)
+        codec.decode(frame)
 
 
 @given(st.binary(max_size=200))
 def test_decode_never_raises_anything_but_protocol_error(frame: bytes) -> None:
     with contextlib.suppress(ProtocolError):
-        wire.decode(frame)
+        codec.decode(frame)
 
 
 @given(st.binary(max_size=200))
 def test_unpack_value_never_raises_anything_but_protocol_error(data: bytes) -> None:
     with contextlib.suppress(ProtocolError):
-        wire.unpack_value(data)
+        codec.unpack_value(data)
 
 
 def test_deep_nesting_is_refused_not_crashing() -> None:
     with pytest.raises(ProtocolError):
-        wire.unpack_value(b"\x91" * 100_000 + b"\xc0")
+        codec.unpack_value(b"\x91" * 100_000 + b"\xc0")
 
 
 @pytest.mark.parametrize("code", [2, 3])  # tuples, messages: each level a fresh unpack
@@ -111,14 +111,14 @@ def test_deep_extension_nesting_is_refused_not_crashing(code: int) -> None:
     for _ in range(5000):
         body = msgpack.packb(msgpack.ExtType(code, body))
     with pytest.raises(ProtocolError, match="nested more than 32 deep"):
-        wire.unpack_value(body)
+        codec.unpack_value(body)
 
 
 def test_tuples_nested_within_the_bound_round_trip() -> None:
     value: Any = "x"
-    for _ in range(wire.MAX_EXT_NESTING):
+    for _ in range(codec.MAX_EXT_NESTING):
         value = (value,)
-    assert wire.unpack_value(wire.pack_value(value)) == value
+    assert codec.unpack_value(codec.pack_value(value)) == value
 
 
 MESSAGES = [
@@ -139,7 +139,7 @@ MESSAGES = [
 
 @pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
 def test_messages_round_trip_exactly(message: Message) -> None:
-    again = wire.unpack_message(wire.pack_message(message))
+    again = codec.unpack_message(codec.pack_message(message))
     assert type(again) is type(message)
     assert again == message
     assert again.payload == message.payload
@@ -150,33 +150,33 @@ def test_messages_round_trip_exactly(message: Message) -> None:
 def test_fields_changed_after_construction_round_trip() -> None:
     request = Request(method="m", params={"a": 1})
     request.params = {"b": 2}  # payload still holds the old params: both must survive
-    again = wire.unpack_message(wire.pack_message(request))
+    again = codec.unpack_message(codec.pack_message(request))
     assert again == request
     assert again.params == {"b": 2} and again.payload["params"] == {"a": 1}
 
 
 def test_subclass_fields_shared_with_payload_are_sent_once() -> None:
     big = "x" * 10_000
-    assert len(wire.pack_message(Request(method="m", params={"v": big}))) < 11_000
+    assert len(codec.pack_message(Request(method="m", params={"v": big}))) < 11_000
 
 
 def test_cancelled_event_payload_survives() -> None:
     event = Event(event_name="x:y", cancelable=True)
     event.cancel()
-    again = wire.unpack_message(wire.pack_message(event))
+    again = codec.unpack_message(codec.pack_message(event))
     assert again.cancelled is True and again.payload["cancelled"] is True
 
 
 def test_tz_aware_datetime_and_nested_messages_round_trip() -> None:
     when = datetime(2026, 5, 1, 12, tzinfo=timezone(timedelta(hours=2)))
     value = {"when": when, "reply": Response(request_id="x", result=(1, "a"))}
-    assert wire.unpack_value(wire.pack_value(value)) == value
+    assert codec.unpack_value(codec.pack_value(value)) == value
 
 
 @pytest.mark.parametrize("value", [{1, 2}, object(), MessageType.EVENT, {"k": lambda: 1}])
 def test_unencodable_values_name_their_type(value: Any) -> None:
     with pytest.raises(EncodeError, match="cannot be sent"):
-        wire.pack_value(value)
+        codec.pack_value(value)
 
 
 def test_foreign_message_subclass_is_refused() -> None:
@@ -184,7 +184,7 @@ def test_foreign_message_subclass_is_refused() -> None:
         pass
 
     with pytest.raises(EncodeError, match="Custom"):
-        wire.pack_message(Custom(command_name="a:b"))
+        codec.pack_message(Custom(command_name="a:b"))
 
 
 @pytest.mark.parametrize(("change", "why"), [
@@ -196,21 +196,21 @@ def test_foreign_message_subclass_is_refused() -> None:
     ({"options": []}, "'options'"),
 ])
 def test_mistyped_message_fields_are_refused(change: dict[str, Any], why: str) -> None:
-    data = wire.message_to_data(Command(command_name="a:b"))
+    data = codec.message_to_data(Command(command_name="a:b"))
     data.update(change)
     with pytest.raises(ProtocolError, match=why):
-        wire.message_from_data(data)
+        codec.message_from_data(data)
 
 
 @pytest.mark.parametrize("count", [0, 1, 15, 16, 70_000])
 def test_msgpack_array_joins_encoded_items(count: int) -> None:
-    items = [wire.pack_value({"i": i}) for i in range(count)]
-    assert wire.unpack_value(wire.msgpack_array(items)) == [{"i": i} for i in range(count)]
+    items = [codec.pack_value({"i": i}) for i in range(count)]
+    assert codec.unpack_value(codec.msgpack_array(items)) == [{"i": i} for i in range(count)]
 
 
 def test_errors_cross_the_wire_with_their_cause() -> None:
     error = HandlerError("boom", plugin="design", traceback="Traceback...\nValueError: x\n")
-    again = from_data(wire.unpack_value(wire.pack_value(error.to_data())))
+    again = from_data(codec.unpack_value(codec.pack_value(error.to_data())))
     assert type(again) is HandlerError
     assert again.plugin == "design" and again.message == "boom"
     assert "ValueError: x" in str(again.__cause__)
@@ -236,7 +236,7 @@ _ANY_VALUE = st.recursive(
 @st.composite
 def _records(draw: st.DrawFn) -> Any:
     cls = draw(st.sampled_from(RECORD_TYPES))
-    spec = wire._KINDS[cls.KIND]
+    spec = codec._KINDS[cls.KIND]
     values = [draw(_FIELD_VALUES[hint]) for hint in spec.types]
     if spec.has_body:
         values.append(draw(st.binary(max_size=100)))
@@ -245,7 +245,7 @@ def _records(draw: st.DrawFn) -> Any:
 
 @given(_records())
 def test_any_well_typed_record_round_trips(record: Any) -> None:
-    assert wire.decode(wire.encode(record)) == record
+    assert codec.decode(codec.encode(record)) == record
 
 
 @given(st.sampled_from(RECORD_TYPES), st.lists(_ANY_VALUE, max_size=6), st.binary(max_size=20))
@@ -256,11 +256,11 @@ def test_a_known_kind_with_any_fields_is_a_record_or_refused(
     except (OverflowError, ValueError, TypeError):  # not representable in msgpack at all
         return
     try:
-        record = wire.decode(frame)
+        record = codec.decode(frame)
     except ProtocolError:
         return
     assert type(record) is cls
-    assert wire.decode(wire.encode(record)) == record
+    assert codec.decode(codec.encode(record)) == record
 
 
 @given(st.dictionaries(st.sampled_from(["class", "id", "type", "timestamp", "source", "target",
@@ -271,11 +271,11 @@ def test_a_known_kind_with_any_fields_is_a_record_or_refused(
                        max_size=10))
 def test_any_message_data_is_a_message_or_refused(data: dict[str, Any]) -> None:
     try:
-        message = wire.message_from_data(data)
+        message = codec.message_from_data(data)
     except ProtocolError:
         return
     assert isinstance(message, Message)
-    assert wire.unpack_message(wire.pack_message(message)) == message
+    assert codec.unpack_message(codec.pack_message(message)) == message
 
 
 @given(st.recursive(
@@ -285,7 +285,7 @@ def test_any_message_data_is_a_message_or_refused(data: dict[str, Any]) -> None:
     lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20))
 def test_values_round_trip(value: Any) -> None:
-    assert wire.unpack_value(wire.pack_value(value)) == value
+    assert codec.unpack_value(codec.pack_value(value)) == value
 
 
 class _Detonator:
@@ -306,10 +306,10 @@ def test_pickled_payloads_are_never_unpickled(tmp_path: Any) -> None:
     for code in range(0, 128):  # as any extension type: refused unless it is one of ours
         frame = msgpack.packb(msgpack.ExtType(code, pickled))
         with contextlib.suppress(ProtocolError):
-            wire.unpack_value(frame)
+            codec.unpack_value(frame)
     with pytest.raises(ProtocolError):
-        wire.unpack_value(pickled)  # as a whole body: not msgpack
-    assert wire.unpack_value(wire.pack_value({"blob": pickled})) == {"blob": pickled}  # bytes
+        codec.unpack_value(pickled)  # as a whole body: not msgpack
+    assert codec.unpack_value(codec.pack_value({"blob": pickled})) == {"blob": pickled}  # bytes
     with pytest.raises(EncodeError):
-        wire.pack_value(_Detonator(str(marker)))  # and nothing is pickled on the way out
+        codec.pack_value(_Detonator(str(marker)))  # and nothing is pickled on the way out
     assert not marker.exists()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from spec_kit_runtime.worker_calls import Routed, WorkerCalls
+from spec_kit_runtime.policy.worker_calls import Routed, WorkerCalls
 
 GRACE = 0.5
 

@@ -10,16 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from spec_kit_runtime.config import RuntimeConfig
-from spec_kit_runtime.confinement import plan
 from spec_kit_runtime.errors import AuthenticationError
-from spec_kit_runtime.manifest import parse_manifest_data
-from spec_kit_runtime.protocol import Hello
-from spec_kit_runtime.restart_policy import RestartTracker
-from spec_kit_runtime.scopes import Scope
-from spec_kit_runtime.slots import PluginSlot
-from spec_kit_runtime.worker_door import WorkerDoor
-from spec_kit_runtime.worker_process import WorkerProcess
+from spec_kit_runtime.plugins.config import RuntimeConfig
+from spec_kit_runtime.plugins.manifest import parse_manifest_data
+from spec_kit_runtime.policy.confinement import plan
+from spec_kit_runtime.policy.restart import RestartTracker
+from spec_kit_runtime.policy.scopes import Scope
+from spec_kit_runtime.supervisor.slots import PluginSlot
+from spec_kit_runtime.supervisor.worker_door import WorkerDoor
+from spec_kit_runtime.supervisor.worker_process import WorkerProcess
+from spec_kit_runtime.wire.protocol import Hello
 
 SECRET = b"s" * 32
 

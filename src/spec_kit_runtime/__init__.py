@@ -12,17 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._version import __version__
-    from .client import SupervisorClient
-    from .config import (
-        PluginSettings,
-        RuntimeConfig,
-        load_config,
-    )
-    from .container import PluginContainer
-    from .discovery import (
-        DiscoveryResult,
-        discover,
-    )
+    from .client.client import SupervisorClient
+    from .client.container import PluginContainer
     from .errors import (
         AuthenticationError,
         ConfigError,
@@ -48,17 +39,12 @@ if TYPE_CHECKING:
         SupervisorUnavailable,
         WorkerDiedError,
     )
-    from .manifest import (
-        PluginInfo,
-        read_manifest,
-    )
-    from .message_bus import (
-        DeliveryMode,
-        MessageBus,
-        ScopedMessageBus,
-    )
-    from .sandbox import PluginSandbox
-    from .security import (
+    from .inprocess.message_bus import DeliveryMode, MessageBus, ScopedMessageBus
+    from .inprocess.service_provider import ServiceProvider
+    from .plugins.config import PluginSettings, RuntimeConfig, load_config
+    from .plugins.discovery import DiscoveryResult, discover
+    from .plugins.manifest import PluginInfo, read_manifest
+    from .plugins.security import (
         InputValidationError,
         PathTraversalError,
         SecurityError,
@@ -66,19 +52,19 @@ if TYPE_CHECKING:
         validate_path,
         validate_plugin_path,
     )
-    from .service_provider import ServiceProvider
+    from .sandbox.plugin_sandbox import PluginSandbox
 
 # Where each public name lives. Imported on first use (PEP 562), so that a worker process,
 # which needs only the codec, does not pay for the client, the config loader or yaml.
 _HOME = {
     "__version__": "._version",
-    "SupervisorClient": ".client",
-    "PluginSettings": ".config",
-    "RuntimeConfig": ".config",
-    "load_config": ".config",
-    "PluginContainer": ".container",
-    "DiscoveryResult": ".discovery",
-    "discover": ".discovery",
+    "SupervisorClient": ".client.client",
+    "PluginSettings": ".plugins.config",
+    "RuntimeConfig": ".plugins.config",
+    "load_config": ".plugins.config",
+    "PluginContainer": ".client.container",
+    "DiscoveryResult": ".plugins.discovery",
+    "discover": ".plugins.discovery",
     "AuthenticationError": ".errors",
     "ConfigError": ".errors",
     "DeadlineExceeded": ".errors",
@@ -100,21 +86,21 @@ _HOME = {
     "ServiceFileNotFoundError": ".errors",
     "SupervisorUnavailable": ".errors",
     "WorkerDiedError": ".errors",
-    "PluginInfo": ".manifest",
-    "read_manifest": ".manifest",
-    "DeliveryMode": ".message_bus",
-    "MessageBus": ".message_bus",
-    "ScopedMessageBus": ".message_bus",
-    "PluginSandbox": ".sandbox",
+    "PluginInfo": ".plugins.manifest",
+    "read_manifest": ".plugins.manifest",
+    "DeliveryMode": ".inprocess.message_bus",
+    "MessageBus": ".inprocess.message_bus",
+    "ScopedMessageBus": ".inprocess.message_bus",
+    "PluginSandbox": ".sandbox.plugin_sandbox",
     "SandboxImportError": ".errors",
     "SandboxViolation": ".errors",
-    "InputValidationError": ".security",
-    "PathTraversalError": ".security",
-    "SecurityError": ".security",
-    "sanitize_plugin_id": ".security",
-    "validate_path": ".security",
-    "validate_plugin_path": ".security",
-    "ServiceProvider": ".service_provider",
+    "InputValidationError": ".plugins.security",
+    "PathTraversalError": ".plugins.security",
+    "SecurityError": ".plugins.security",
+    "sanitize_plugin_id": ".plugins.security",
+    "validate_path": ".plugins.security",
+    "validate_plugin_path": ".plugins.security",
+    "ServiceProvider": ".inprocess.service_provider",
 }
 
 __all__ = [

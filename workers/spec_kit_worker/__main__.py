@@ -4,10 +4,9 @@ import argparse
 import os
 import sys
 
-from spec_kit_runtime.bootstrap import Bootstrap
-
-from .confine import ruleset
-from .start import run_worker
+from spec_kit_runtime.wire.bootstrap import Bootstrap
+from spec_kit_worker.birth.start import run_worker
+from spec_kit_worker.confinement.layers import ruleset
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 from spec_kit_contracts import IPluginMetadata, PluginBase
 
-import spec_kit_worker.host
+import spec_kit_worker.loop.host
 
 _LIES = {
     "hide": {"metadata": "nothing to see", "config_schema": None},
@@ -32,7 +32,7 @@ def _lie(plugin: Any) -> bytes:
     return msgpack.packb(_LIES[kind])
 
 
-spec_kit_worker.host.facts_of = _lie
+spec_kit_worker.loop.host.facts_of = _lie
 
 
 class LiarPlugin(PluginBase):

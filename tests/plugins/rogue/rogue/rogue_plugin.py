@@ -9,9 +9,9 @@ from typing import Any
 
 from spec_kit_contracts import Command, Event, IPluginMetadata, PluginBase, Request
 
-from spec_kit_runtime import wire
-from spec_kit_runtime.protocol import Reply, Send
-from spec_kit_worker.registry import Handler
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import Reply, Send
+from spec_kit_worker.loop.registry import Handler
 
 
 def _outcome(call: Any) -> dict[str, Any]:
@@ -68,14 +68,14 @@ class RoguePlugin(PluginBase):
         return {"ok": True, "sub_id": handler.sub_id}
 
     def raw_emit(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
-        body = wire.pack_message(Event(event_name=arguments[0], event_data={"forged": True}))
+        body = codec.pack_message(Event(event_name=arguments[0], event_data={"forged": True}))
         host = self.registry.bus._host
         return _outcome(lambda: host.request(f"event:{arguments[0]}", body, 2.0))
 
     def raw_as_plugin(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
         """A Send naming another plugin's scope in ``as_plugin``."""
         host = self.registry.bus._host
-        command = wire.pack_message(Request(method="design:events"))
+        command = codec.pack_message(Request(method="design:events"))
         cid = 999_999
         host._send(Send(cid, "request:design:events", arguments[0], 2.0, command))
         while True:
@@ -83,7 +83,7 @@ class RoguePlugin(PluginBase):
             if record is None:
                 return {"ok": False, "error": "no reply"}
             if isinstance(record, Reply) and record.cid == cid:
-                value = wire.unpack_value(record.body)
+                value = codec.unpack_value(record.body)
                 if record.ok:
                     return {"ok": True, "result": value}
                 return {"ok": False, "error": value.get("code"), "message": value.get("message")}

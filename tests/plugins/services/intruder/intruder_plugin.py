@@ -11,9 +11,9 @@ from typing import Any
 
 from spec_kit_contracts import IFileSystemService, IPluginMetadata, IStateService, PluginBase
 
-from spec_kit_runtime import wire
 from spec_kit_runtime.errors import RuntimeFailure
-from spec_kit_runtime.protocol import ServiceCall
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import ServiceCall
 
 
 def _outcome(call: Any) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class IntruderPlugin(PluginBase):
     def raw(self, arguments: list[str], options: dict[str, Any]) -> dict[str, Any]:
         """A ServiceCall as crafted: ``options["body"]`` (bytes) or ``options["args"]``."""
         service, method = arguments
-        body = options["body"] if "body" in options else wire.pack_value(options["args"])
+        body = options["body"] if "body" in options else codec.pack_value(options["args"])
         host = self.host
         cid = host._new_cid()
         host._send(ServiceCall(cid, service, method, body))

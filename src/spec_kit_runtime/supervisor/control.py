@@ -1,0 +1,189 @@
+"""Client control operations: status, load, activate, deactivate, unload, shutdown.
+
+The supervisor re-validates every manifest a client hands it: a PluginInfo built or
+altered in the caller's process is never trusted as is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spec_kit_runtime._version import __version__
+from spec_kit_runtime.errors import ProtocolError, RoutingError, RuntimeFailure, ScopeError
+from spec_kit_runtime.plugins.facts import MAX_FACTS_ASKED
+from spec_kit_runtime.plugins.manifest import parse_manifest_data
+from spec_kit_runtime.policy.health import PluginState, assess
+from spec_kit_runtime.policy.patterns import pattern_problem
+from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
+from spec_kit_runtime.wire.protocol import Control
+
+from .lifecycle import STARTING
+from .router import caller_key
+from .slots import PluginSlot, Responder
+
+if TYPE_CHECKING:
+    from .loop import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+def _still_failed(slot: PluginSlot) -> bool:
+    """A start that failed and was not fixed since (an error with no target says so itself)."""
+    return slot.status != "active" and not (slot.status == "error" and slot.target is None)
+
+
+class ControlOps:
+    """Dispatches Control records by their ``op``."""
+
+    def __init__(self, hub: Supervisor) -> None:
+        self.hub = hub
+        self._ops: dict[str, Callable[[bytes, dict[str, Any], Responder], None]] = {
+            "ping": lambda _peer, _args, respond: respond(True, pack_value("pong")),
+            "status": self._status,
+            "health": self._health,
+            "plugins": self._plugins,
+            "load": self._load,
+            "activate": self._plugin_op(hub.lifecycle.activate),
+            "deactivate": self._plugin_op(hub.lifecycle.deactivate),
+            "unload": self._plugin_op(hub.lifecycle.unload),
+            "stop": self._plugin_op(hub.lifecycle.stop),
+            "start": self._plugin_op(hub.lifecycle.start),
+            "restart": self._plugin_op(hub.lifecycle.restart),
+            "shutdown": self._shutdown,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+        }
+
+    def handle(self, peer: bytes, control: Control, respond: Responder) -> None:
+        """Run ``control`` for the client connection ``peer``; errors become error replies."""
+        try:
+            op = self._ops.get(control.op)
+            if op is None:
+                raise ProtocolError(f"unknown control operation '{control.op}'")
+            args = unpack_value(control.body) or {}
+            if not isinstance(args, dict):
+                raise ProtocolError(f"arguments of '{control.op}' must be a map")
+            op(peer, args, respond)
+        except RuntimeFailure as exc:
+            respond(False, pack_error(exc))
+        except Exception as exc:  # a bug of ours: the client gets an answer, not a wait
+            log.exception("internal error in control operation %r", control.op)
+            respond(False, pack_error(RuntimeFailure(
+                f"internal error in '{control.op}': {type(exc).__name__}: {exc}"[:500])))
+
+    def _status(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
+        hub = self.hub
+        now = hub.now()
+        figures = [slot.calls.figures() for slot in hub.lifecycle.slots.values()]
+        respond(True, pack_value({
+            "supervisor": {
+                "pid": os.getpid(), "version": __version__, "endpoint": hub.client_endpoint,
+                "uptime": round(now - hub.started_at, 3),
+                "plugins": len(hub.lifecycle.slots),
+                "forkserver_pid": hub.forkserver.pid if hub.forkserver.running else None,
+                "start_method": hub.config.start_method,
+                "cgroups": hub.cgroups.describe(),
+                "http": hub.http.address if hub.http is not None else None,
+                "log_file": str(hub.log_file) if hub.log_file is not None else None,
+                "totals": {
+                    "handled": sum(f.handled for f in figures),
+                    "errors": sum(f.errors for f in figures),
+                    "in_flight": sum(f.in_flight for f in figures),
+                    "restarts": sum(s.restarts for s in hub.lifecycle.slots.values()),
+                },
+            },
+            "plugins": [slot.snapshot(now) | {"subscriptions": hub.router.table.patterns_of(pid)}
+                        for pid, slot in hub.lifecycle.slots.items()],
+        }))
+
+    def _plugins(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
+        """Each plugin with its state, whether a load of it has succeeded (``loaded``) and
+        the generation of its facts; the facts themselves (plugin_facts) only for the ids
+        in ``facts``: a caller keeps them until their generation changes."""
+        wanted = args.get("facts") or []
+        if not isinstance(wanted, list) or len(wanted) > MAX_FACTS_ASKED:
+            raise ProtocolError(f"'facts' must be a list of at most {MAX_FACTS_ASKED} ids")
+        asked = {plugin_id for plugin_id in wanted if isinstance(plugin_id, str)}
+        respond(True, pack_value({
+            plugin_id: {"state": "loading" if slot.busy in STARTING else slot.status,
+                        "loaded": slot.loaded, "generation": slot.facts_generation,
+                        "facts": slot.facts if plugin_id in asked else None}
+            for plugin_id, slot in self.hub.lifecycle.slots.items()}))
+
+    def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
+        now = self.hub.now()
+        slots = self.hub.lifecycle.slots
+        plugins = [PluginState(
+            slot.plugin_id, slot.status, slot.target, slot.restarts,
+            now - slot.started_at if slot.started_at is not None and slot.worker else None,
+            slot.tracker.policy.stable_after, slot.last_exit, slot.last_error,
+            recovering=slot.restart_timer is not None or slot.busy is not None,
+        ) for slot in slots.values()]
+        startup = self.hub.startup
+        not_started = {plugin_id: why for plugin_id, why in
+                       (startup.refused | startup.failed).items()
+                       if plugin_id not in slots or _still_failed(slots[plugin_id])}
+        respond(True, pack_value(assess(plugins, sorted(startup.pending),
+                                        not_started).describe()))
+
+    def _load(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
+        manifest, source, root = args.get("manifest"), args.get("source"), args.get("root")
+        config = args.get("config") or {}
+        if not isinstance(source, str) or not isinstance(root, str):
+            raise ProtocolError("load needs 'manifest', 'source' and 'root'")
+        if not isinstance(config, dict):
+            raise ProtocolError("a plugin config must be a map")
+        info = parse_manifest_data(manifest, Path(source), Path(root))
+        self.hub.lifecycle.load(info, config, respond)
+
+    def _plugin_op(self, op: Callable[[str, Responder], None]
+                   ) -> Callable[[bytes, dict[str, Any], Responder], None]:
+        def run(_peer: bytes, args: dict[str, Any], respond: Responder) -> None:
+            plugin_id = args.get("plugin")
+            if not isinstance(plugin_id, str):
+                raise ProtocolError("missing 'plugin'")
+            op(plugin_id, respond)
+        return run
+
+    def _shutdown(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
+        respond(True, pack_value(True))
+        self.hub.begin_shutdown()
+
+    def _subscribe(self, peer: bytes, args: dict[str, Any], respond: Responder) -> None:
+        """A handler living in the caller: with a loaded plugin's scope, as the host
+        application (``host``: any address; the token holder is trusted, see SECURITY.md),
+        or else an event follower."""
+        plugin_id, pattern = args.get("plugin"), args.get("pattern")
+        sub_id, priority = args.get("sub_id"), args.get("priority", 50)
+        host = args.get("host", False)
+        if not (isinstance(plugin_id, str) and isinstance(pattern, str)
+                and type(sub_id) is int and type(priority) is int and type(host) is bool):
+            raise ProtocolError("subscribe needs plugin, pattern, sub_id and priority")
+        problem = pattern_problem(pattern)
+        if problem:
+            raise RoutingError(f"invalid pattern: {problem}")
+        if plugin_id:
+            self.hub.lifecycle.require(plugin_id).scope.check_subscribe(pattern)
+        elif not host and not pattern.startswith("event:"):  # a follower watches events
+            raise ScopeError(f"a client may subscribe to events only, not '{pattern}'",
+                             pattern=pattern)
+        owner = caller_key(peer)
+        serving = bool(plugin_id) or host
+        if not serving and owner not in self.hub.router.callers:
+            self.hub.router.followers.add(owner)
+        elif serving:
+            self.hub.router.followers.discard(owner)  # it serves handlers: keep it
+        self.hub.router.callers[owner] = peer
+        self.hub.router.table.add(owner, sub_id, pattern, priority, "message")
+        respond(True, pack_value(True))
+
+    def _unsubscribe(self, peer: bytes, args: dict[str, Any], respond: Responder) -> None:
+        sub_id = args.get("sub_id")
+        if type(sub_id) is not int:
+            raise ProtocolError("unsubscribe needs sub_id")
+        self.hub.router.table.remove(caller_key(peer), sub_id)
+        respond(True, pack_value(True))

@@ -1,0 +1,492 @@
+"""Driving each plugin through load → initialize → activate → deactivate → shutdown.
+
+A lifecycle operation is a list of steps run on the supervisor's loop, never blocking it:
+each step starts something (a spawn, a phase call, a stop) and continues when the worker
+answers, a timer fires or the process exits. One operation runs per plugin at a time;
+later ones queue behind it. The steps that handle the worker process are in
+``worker_steps``; what follows a worker's own end (the restart policy) is in ``recovery``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from spec_kit_runtime.errors import (
+    LifecycleError,
+    PluginStateError,
+    ProtocolError,
+    RuntimeFailure,
+    WorkerDiedError,
+    from_data,
+)
+from spec_kit_runtime.plugins import facts
+from spec_kit_runtime.plugins.manifest import PluginInfo
+from spec_kit_runtime.policy.exits import ExitReason
+from spec_kit_runtime.policy.grants import Grants, decide
+from spec_kit_runtime.policy.restart import RestartTracker
+from spec_kit_runtime.policy.scopes import Scope
+from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
+from spec_kit_runtime.wire.protocol import MAX_STATUS_LENGTH, Phase
+
+from . import requirement_check, worker_steps
+from .recovery import Recovery
+from .slots import PluginSlot, Responder
+
+if TYPE_CHECKING:
+    from .loop import Supervisor
+
+log = logging.getLogger(__name__)
+Step = Callable[["_Operation"], None]
+# The state each operation leaves a plugin in, restored after a crash ("recover" keeps it).
+_TARGETS = {"load": "initialized", "activate": "active", "deactivate": "initialized",
+            "unload": None, "stop": None, "start": "active", "restart": "active"}
+
+
+class _Operation:
+    """One lifecycle operation in progress on a slot; finishes exactly once."""
+
+    def __init__(self, lifecycle: Lifecycle, slot: PluginSlot, name: str,
+                 steps: list[Step], done: Responder) -> None:
+        self.lifecycle, self.slot, self.name = lifecycle, slot, name
+        self._steps: Iterator[Step] = iter(steps)
+        self._done = done
+        self.finished = False
+        self.spawned = False  # it has asked for a worker (worker_steps.spawn)
+        self.stop_budget: worker_steps.StopBudget | None = None  # while it stops a worker
+
+    def proceed(self) -> None:
+        if self.finished:
+            return
+        step = next(self._steps, None)
+        if step is None:
+            loading = self.name in STARTING
+            self.slot.loaded = self.slot.loaded or loading
+            self._finish(True, pack_value(self.slot.answer(with_facts=loading)))
+            return
+        try:
+            step(self)
+        except RuntimeFailure as exc:
+            self.fail(exc)
+        except OSError as exc:
+            self.cannot(exc)
+        except Exception as exc:  # a bug of ours: fail this operation, never wedge the slot
+            log.exception("plugin %s: internal error in %s", self.slot.plugin_id, self.name)
+            self.fail(RuntimeFailure(f"internal error in {self.name} of plugin "
+                                     f"'{self.slot.plugin_id}': {type(exc).__name__}: {exc}"
+                                     [:500], plugin=self.slot.plugin_id))
+
+    def cannot(self, error: OSError) -> None:
+        """Fail for an operating system error (the worker could not be started, say)."""
+        self.fail(RuntimeFailure(f"cannot {self.name} plugin '{self.slot.plugin_id}': {error}",
+                                 plugin=self.slot.plugin_id))
+
+    def fail(self, error: RuntimeFailure) -> None:
+        if self.finished:
+            return
+        self.slot.last_error = error.message
+        log.error("plugin %s: %s failed: %s", self.slot.plugin_id, self.name, error.message)
+        self.lifecycle.after_failure(self)
+        self._finish(False, pack_error(error))
+
+    def _finish(self, ok: bool, body: bytes) -> None:
+        self.finished = True
+        if self.stop_budget is not None:  # failed while stopping: no signals after it
+            self.stop_budget.cancel()
+        if ok and self.name in _TARGETS:
+            self.slot.target = _TARGETS[self.name]
+        if ok:
+            self._announce()
+        self.slot.busy = None
+        self.slot.on_hello = self.slot.on_exit = None
+        self.lifecycle.ended(self)  # before its caller hears: it may start the next one
+        self._done(ok, body)
+        self.lifecycle.start_next(self.slot)
+
+
+    def _announce(self) -> None:
+        """The lifecycle events a finished operation makes (``event:system:*``)."""
+        slot, emit = self.slot, self.lifecycle.hub.router.emit_system
+        if self.name in _ACTIVATING and slot.status == "active":
+            emit("plugin_active", {"plugin": slot.plugin_id,
+                                   "pid": slot.worker.pid if slot.worker else None})
+        elif self.name in ("stop", "unload"):
+            emit("plugin_stopped", {"plugin": slot.plugin_id, "how": self.name,
+                                    "exit": slot.last_exit})
+
+
+_ACTIVATING = frozenset({"activate", "start", "restart", "recover"})
+STARTING = frozenset({"load", "start", "restart", "recover"})  # a new worker, new facts
+# A stop does not wait for these to finish (they may wait on the worker up to phase_timeout
+# or start_timeout): it interrupts them, so that its own bound holds.
+_STOPS = frozenset({"stop", "unload", "restart"})
+_INTERRUPTIBLE = STARTING | {"activate", "deactivate"}
+
+
+def _taken(slot: PluginSlot, phase: str, answer: object) -> RuntimeFailure | None:
+    """Take a worker's successful phase answer: its status, and the load's facts (checked:
+    the worker is not trusted). The error that makes the answer unusable, if any."""
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if not (isinstance(status, str) and 0 < len(status) <= MAX_STATUS_LENGTH
+            and status.isprintable()):
+        return ProtocolError(f"plugin '{slot.plugin_id}' answered its {phase} phase with no "
+                             "usable status", plugin=slot.plugin_id, phase=phase)
+    assert isinstance(answer, dict)
+    if "plugin" in answer:
+        try:
+            slot.facts = facts.checked(answer["plugin"])
+        except ValueError as exc:
+            return LifecycleError(f"plugin '{slot.plugin_id}' reported unusable metadata: "
+                                  f"{exc}", plugin=slot.plugin_id, phase=phase)
+        slot.facts_generation += 1
+    slot.status = status
+    return None
+
+
+class Lifecycle:
+    """The plugin slots and the operations that move them between states."""
+
+    def __init__(self, hub: Supervisor) -> None:
+        self.hub = hub
+        self.slots: dict[str, PluginSlot] = {}
+        self._current: dict[str, _Operation] = {}
+        self.recovery = Recovery(self)
+
+    # -- operations ------------------------------------------------------------------------
+
+    def load(self, info: PluginInfo, config: dict[str, Any], done: Responder) -> None:
+        """Spawn the worker, load the plugin and initialize it with ``config``."""
+        existing = self.slots.get(info.id)
+        if existing is not None and existing.loaded and existing.info.path != info.path:
+            raise PluginStateError(
+                f"plugin '{info.id}' is loaded from {existing.info.path}, not {info.path}: "
+                "unload it first", plugin=info.id)
+        if (existing is not None and existing.status == "error" and not existing.busy
+                and existing.worker is not None and existing.worker.expected_exit):
+            # Loading again right after a failed load: the old worker was SIGKILLed but its
+            # exit is not seen yet. Reuse the slot and start once that worker is gone.
+            existing.info, existing.config = info, config
+            existing.grants = self._grants(info)
+            existing.scope = Scope(info.id, existing.grants.granted)
+            steps = [worker_steps.await_exit, requirement_check.check, *self._load_steps(config)]
+            self._enqueue(existing, "load", steps, done)
+            return
+        if existing is not None and (existing.worker is not None or existing.busy):
+            if existing.busy or existing.status not in ("initialized", "active"):
+                raise PluginStateError(
+                    f"plugin '{info.id}' cannot be loaded now: it is {existing.status}"
+                    + (f" ({existing.busy} in progress)" if existing.busy else ""),
+                    plugin=info.id)
+            log.warning("plugin %s is already loaded", info.id)  # 1.0: not an error
+            done(True, pack_value(existing.answer(with_facts=True)))
+            return
+        tracker = RestartTracker(self.hub.config.restart_policy_for(
+            info.id, info.manifest.get("restart")))
+        missing = [d for d in info.dependencies if d not in self.slots]
+        if missing:
+            raise PluginStateError(
+                f"plugin '{info.id}' depends on {', '.join(repr(m) for m in missing)}, "
+                "which is not loaded: load dependencies first", plugin=info.id)
+        grants = self._grants(info)
+        slot = PluginSlot(info, config, Scope(info.id, grants.granted), tracker,
+                          self.hub.config.limits_for(info.id), grants=grants)
+        self.slots[info.id] = slot
+        self._enqueue(slot, "load", [requirement_check.check, *self._load_steps(config)], done)
+
+    def _grants(self, info: PluginInfo) -> Grants:
+        """What of its manifest's allowed_messages the plugin gets (grants.py); what it
+        does not is logged and announced (``event:system:plugin_grants_refused``)."""
+        grants = decide(info.id, info.allowed_messages,
+                        self.hub.config.settings_for(info.id).grant)
+        if grants.refused:
+            log.warning("plugin %s asks for %s, which the operator did not grant "
+                        "(plugins.%s.grant): it runs without", info.id,
+                        ", ".join(grants.refused), info.id)
+            self.hub.router.emit_system("plugin_grants_refused", {
+                "plugin": info.id, "refused": list(grants.refused)})
+        return grants
+
+    def _load_steps(self, config: dict[str, Any], activate: bool = False) -> list[Step]:
+        """A new worker up to initialized (or ``activate``d: the phases go all at once)."""
+        phases = [("load", b""), ("initialize", pack_value(config))]
+        if activate:
+            phases.append(("activate", b""))
+        return [self._drop_routes, worker_steps.spawn, self._phases(*phases)]
+
+    def activate(self, plugin_id: str, done: Responder) -> None:
+        # Routes are re-announced by the worker during the phase; drop any stale ones first
+        # (not those of an active plugin: a refused second activate must not cost them).
+        steps = [self._refuse_if_active, self._drop_routes, self._phase("activate")]
+        self._enqueue(self.require(plugin_id), "activate", steps, done)
+
+    @staticmethod
+    def _refuse_if_active(op: _Operation) -> None:
+        if op.slot.active:
+            raise PluginStateError(f"plugin '{op.slot.plugin_id}' is already active",
+                                   plugin=op.slot.plugin_id)
+        op.proceed()
+
+    def deactivate(self, plugin_id: str, done: Responder) -> None:
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "deactivate", [self._phase("deactivate"), self._drop_routes], done)
+
+    def unload(self, plugin_id: str, done: Responder) -> None:
+        """Deactivate if active, shut down, stop the worker and forget the plugin."""
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "unload", [*self._stop_steps(), self._forget], done)
+
+    def stop(self, plugin_id: str, done: Responder) -> None:
+        """Stop the plugin's worker in order and keep it stopped (not restarted)."""
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "stop", [*self._stop_steps(), self._mark_stopped], done)
+
+    def start(self, plugin_id: str, done: Responder) -> None:
+        """Start a stopped or failed plugin again, up to active, with a fresh restart history."""
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "start", [requirement_check.check, *self._start_steps(slot)], done)
+
+    def restart(self, plugin_id: str, done: Responder) -> None:
+        """Stop the plugin's worker in order, then start it again, up to active."""
+        slot = self.require(plugin_id)
+        self._enqueue(slot, "restart", [*self._stop_steps(), *self._start_steps(slot)], done)
+
+    def _stop_steps(self) -> list[Step]:
+        """Deactivate and shut down if possible; stop the worker in any case. The phases and
+        the Stop share one budget of stop_timeout, then SIGTERM, then SIGKILL (worker_steps):
+        a busy or stubborn plugin is stopped within twice stop_timeout."""
+        return [self._cancel_restart, worker_steps.begin_stop, self._deactivate_if_active,
+                self._if_running(self._phase("shutdown", best_effort=True)), worker_steps.stop]
+
+    def _start_steps(self, slot: PluginSlot) -> list[Step]:
+        def fresh_history(op: _Operation) -> None:
+            if op.slot.worker is not None:
+                raise PluginStateError(f"plugin '{slot.plugin_id}' is already running "
+                                       f"(state {slot.status})", plugin=slot.plugin_id)
+            op.slot.tracker = RestartTracker(op.slot.tracker.policy)
+            op.proceed()
+
+        return [fresh_history, *self._load_steps(slot.config, activate=True)]
+
+    def recover(self, slot: PluginSlot, done: Responder) -> None:
+        """Once the crashed worker is gone, start the plugin again up to its target state."""
+        steps = [worker_steps.await_exit,
+                 *self._load_steps(slot.config, activate=slot.target == "active")]
+        self._enqueue(slot, "recover", steps, done)
+
+    def graph(self) -> dict[str, tuple[str, ...]]:
+        """Each plugin's dependencies."""
+        return {pid: slot.info.dependencies for pid, slot in self.slots.items()}
+
+    def require(self, plugin_id: str) -> PluginSlot:
+        slot = self.slots.get(plugin_id)
+        if slot is None:
+            raise PluginStateError(f"plugin '{plugin_id}' is not loaded", plugin=plugin_id)
+        return slot
+
+    def _enqueue(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
+        slot.ops.append((name, steps, done))
+        if slot.busy is None:
+            self.start_next(slot)
+        elif name in _STOPS:
+            self._interrupt(slot, name)
+
+    def after_current(self, plugin_id: str, done: Responder) -> None:
+        """``done`` once the operations now asked of the plugin have run (a step-less one,
+        queued behind them)."""
+        self._enqueue(self.require(plugin_id), "settle", [], done)
+
+    def _interrupt(self, slot: PluginSlot, by: str) -> None:
+        """A stop waits for no operation that may wait on the worker (up to start_timeout
+        or phase_timeout): those queued ahead of it fail now, and so does the one running
+        (a worker it started is killed)."""
+        def interrupted(what: str) -> bytes:
+            return pack_error(PluginStateError(
+                f"plugin '{slot.plugin_id}': {what} interrupted by {by}", plugin=slot.plugin_id,
+                interrupted_by=by))
+
+        ahead = list(slot.ops)[:-1]
+        dropped = [queued for queued in ahead if queued[0] in _INTERRUPTIBLE]
+        for queued in dropped:
+            slot.ops.remove(queued)
+        for name, _, done in dropped:
+            done(False, interrupted(name))
+        current = self._current.get(slot.plugin_id)
+        if current is not None and current.name in _INTERRUPTIBLE:
+            current.fail(PluginStateError(f"plugin '{slot.plugin_id}': {current.name} "
+                                          f"interrupted by {by}", plugin=slot.plugin_id,
+                                          interrupted_by=by))
+
+    def _start(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
+        if self.slots.get(slot.plugin_id) is not slot:  # unloaded while these waited
+            waiting = [(name, steps, done), *slot.ops]
+            slot.ops.clear()
+            for what, _, answer in waiting:
+                answer(False, pack_error(PluginStateError(
+                    f"plugin '{slot.plugin_id}' was unloaded before {what} could run",
+                    plugin=slot.plugin_id)))
+            return
+        slot.busy = name
+        operation = _Operation(self, slot, name, steps, done)
+        self._current[slot.plugin_id] = operation
+        operation.proceed()
+
+    def ended(self, operation: _Operation) -> None:
+        """``operation`` is over: it is no longer the one running on its plugin."""
+        if self._current.get(operation.slot.plugin_id) is operation:
+            del self._current[operation.slot.plugin_id]
+
+    def start_next(self, slot: PluginSlot) -> None:
+        if slot.busy is None and slot.ops:
+            name, steps, done = slot.ops.popleft()
+            self._start(slot, name, steps, done)
+
+    def after_failure(self, operation: _Operation) -> None:
+        """A failed start leaves no half-started worker behind (and a start refused before
+        it spawned anything leaves the running worker alone)."""
+        slot = operation.slot
+        starting = operation.spawned
+        if starting and slot.worker is not None:
+            slot.worker.expected_exit = True
+            slot.worker.signal_tree(signal.SIGKILL)
+        if starting or operation.name == "unload" or slot.worker is None:
+            slot.status = "error"  # not whatever the killed worker's plugin last said
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _phase(self, name: str, body: bytes = b"", best_effort: bool = False) -> Step:
+        """Run lifecycle phase ``name`` in the worker; ``best_effort``: a failure (or a hang
+        past its timeout) is logged and the operation goes on: stopping must not stall."""
+        return self._phases((name, body), best_effort=best_effort)
+
+    def _phases(self, *phases: tuple[str, bytes], best_effort: bool = False) -> Step:
+        """Run lifecycle phases in the worker in this order, all sent at once.
+
+        Sending load, initialize and activate together saves two round trips of every
+        (re)start; the worker skips the rest after a failure. Each phase gets phase_timeout
+        from the answer to the one before it, as if it had been sent then (every later one is
+        postponed at each answer). A phase of a stop gets what is left of the stop's budget
+        (at most phase_timeout), and is skipped once that is spent.
+        """
+        assert len(phases) == 1 or not best_effort, "best effort is for single phases"
+
+        def step(op: _Operation) -> None:
+            slot, router = op.slot, self.hub.router
+            if slot.identity is None:
+                raise PluginStateError(
+                    f"plugin '{slot.plugin_id}' has no running worker (state {slot.status})",
+                    plugin=slot.plugin_id, phase=phases[0][0],
+                )
+            timeout = self.hub.config.phase_timeout
+            if op.stop_budget is not None:
+                timeout = min(timeout, op.stop_budget.remaining(self.hub.now()))
+                if timeout <= 0:
+                    log.warning("plugin %s: %s phase skipped, the stop's time is spent",
+                                slot.plugin_id, phases[0][0])
+                    op.proceed()
+                    return
+            cids: list[int] = []
+
+            def answered(index: int, name: str) -> Responder:
+                def on_reply(ok: bool, reply: bytes) -> None:
+                    if op.finished:  # an earlier phase of the batch failed: nothing to change
+                        return
+                    try:
+                        value = unpack_value(reply)
+                        error = _taken(slot, name, value) if ok else from_data(value)
+                    except RuntimeFailure as exc:
+                        error = exc
+                    if error is None:
+                        for later in cids[index + 1:]:  # as if sent now
+                            router.postpone(later, timeout)
+                        if index + 1 == len(phases):
+                            op.proceed()
+                    elif best_effort:
+                        slot.last_error = error.message
+                        log.warning("plugin %s: %s failed, stopping anyway: %s",
+                                    slot.plugin_id, name, slot.last_error)
+                        op.proceed()
+                    else:
+                        op.fail(error)
+                return on_reply
+
+            for index, (name, body) in enumerate(phases):
+                cids.append(router.call(
+                    slot.plugin_id, functools.partial(Phase, phase=name, body=body), timeout,
+                    f"{name} phase", answered(index, name)))
+
+        return step
+
+    def _deactivate_if_active(self, op: _Operation) -> None:
+        if op.slot.status == "active" and op.slot.identity is not None:
+            self._phase("deactivate", best_effort=True)(op)
+        else:
+            op.proceed()
+
+    @staticmethod
+    def _if_running(step: Step) -> Step:
+        """The step, skipped when the worker is gone (a crashed plugin can still be unloaded)."""
+        def maybe(op: _Operation) -> None:
+            if op.slot.identity is not None:
+                step(op)
+            else:
+                op.proceed()
+        return maybe
+
+    def _drop_routes(self, op: _Operation) -> None:
+        self.hub.router.table.clear_owner(op.slot.plugin_id)
+        op.proceed()
+
+    def _cancel_restart(self, op: _Operation) -> None:
+        if op.slot.restart_timer is not None:
+            op.slot.restart_timer.cancel()
+            op.slot.restart_timer = None
+        op.proceed()
+
+    def _mark_stopped(self, op: _Operation) -> None:
+        op.slot.status = "stopped"
+        op.proceed()
+
+    def _forget(self, op: _Operation) -> None:
+        self.hub.router.table.clear_owner(op.slot.plugin_id)
+        self.slots.pop(op.slot.plugin_id, None)
+        op.slot.status = "unloaded"
+        op.proceed()  # operations queued behind this one fail (``_start``): it is gone
+
+    # -- process events --------------------------------------------------------------------
+
+    def worker_exited(self, slot: PluginSlot, reason: ExitReason) -> None:
+        """The worker's pidfd fired: record why, fail what waited on it, tell subscribers."""
+        now = self.hub.now()
+        slot.worker = None
+        slot.identity = None
+        slot.last_exit, slot.last_exit_at = reason.describe(), now
+        error = WorkerDiedError(
+            f"plugin '{slot.plugin_id}' worker {reason.describe()}",
+            plugin=slot.plugin_id, reason=reason.describe(),
+        )
+        self.hub.router.fail_calls_to(slot.plugin_id, error)
+        if reason.expected:
+            log.info("plugin %s: worker %s", slot.plugin_id, reason.describe())
+        else:
+            log.error("plugin %s: worker %s", slot.plugin_id, reason.describe())
+            if reason.cause_kind == "limit":
+                self.hub.router.emit_system("plugin_limit_exceeded", {
+                    "plugin": slot.plugin_id, "reason": reason.describe(),
+                })
+            self.hub.router.emit_system("plugin_crashed", {
+                "plugin": slot.plugin_id, "reason": reason.describe(),
+            })
+            if slot.busy is None and slot.target is not None:
+                self.recovery.worker_ended(slot, reason, error)
+            else:  # an operation was under way: its caller gets the error, no restart
+                slot.status = "error"
+                slot.last_error = error.message
+        if slot.on_exit is not None:
+            slot.on_exit()
+        else:
+            current = self._current.get(slot.plugin_id)
+            if current is not None:
+                current.fail(error)

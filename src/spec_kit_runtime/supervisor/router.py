@@ -1,0 +1,334 @@
+"""Routing sends to handlers, and replies back to whoever waits for them.
+
+The router reads only routing headers: a message body is forwarded to the handler's
+worker untouched, and a handler's reply body goes back to the sender untouched (hook
+results are joined into one msgpack array without decoding them). Every call carries a
+deadline, and an answer at or after it is late (dropped; the caller gets DeadlineExceeded);
+a worker still in a call a grace period past its deadline is killed (``hung_handlers``); a
+worker's death fails its calls at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from spec_kit_contracts import Event
+
+from spec_kit_runtime.errors import (
+    DeadlineExceeded,
+    NoHandlerError,
+    PluginNotActiveError,
+    RoutingError,
+    RuntimeFailure,
+    ScopeError,
+)
+from spec_kit_runtime.policy.call_stats import CallStats
+from spec_kit_runtime.policy.deadlines import Deadlines
+from spec_kit_runtime.policy.patterns import address_problem
+from spec_kit_runtime.policy.routing_table import Route, RoutingTable
+from spec_kit_runtime.policy.scopes import SYSTEM_EVENTS
+from spec_kit_runtime.wire.addressing import Delivery, delivery_of
+from spec_kit_runtime.wire.codec import msgpack_array, pack_error, pack_message, pack_value
+from spec_kit_runtime.wire.protocol import (
+    Call,
+    Control,
+    Record,
+    Reply,
+    Send,
+    ServiceCall,
+    timeout_problem,
+)
+
+from .hung_handlers import HungHandlers
+from .slots import Responder
+
+if TYPE_CHECKING:
+    from .loop import Supervisor
+
+log = logging.getLogger(__name__)
+CLIENT_SOURCE = "client"
+MAX_WAITING = 10_000  # calls sent to one worker and not answered yet: more are refused
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A call waiting for its Reply: who answers, who gets the answer, what it counts to."""
+
+    owner: str
+    what: str
+    timeout: float
+    respond: Responder
+    stats: CallStats | None = None  # a plugin's figures, counted when the answer comes
+    started: float = 0.0
+
+
+def caller_key(identity: bytes) -> str:
+    """The routing-table owner of handlers living in the client connection ``identity``."""
+    return f"caller:{identity.hex()}"
+
+
+def _timed_out(pending: _Pending) -> bytes:
+    """The answer to a call whose deadline came first: DeadlineExceeded (plugin, pattern,
+    timeout)."""
+    return pack_error(DeadlineExceeded(
+        f"plugin '{pending.owner}' did not answer {pending.what} within {pending.timeout:g}s",
+        plugin=pending.owner, what=pending.what, timeout=pending.timeout,
+    ))
+
+
+def replier(send: Callable[[bytes, Record], bool], identity: bytes,
+            record: Send | Control | ServiceCall) -> Responder:
+    """Where the answer to ``record`` goes: a Reply with its cid, sent to ``identity``."""
+    cid = record.cid
+
+    def respond(ok: bool, body: bytes) -> None:
+        send(identity, Reply(cid, ok, body))
+
+    return respond
+
+
+class Router:
+    """Routes Send records and matches worker Replies to what waits for them."""
+
+    def __init__(self, hub: Supervisor) -> None:
+        self.hub = hub
+        self.table = RoutingTable()
+        self.callers: dict[str, bytes] = {}  # caller key → client connection with handlers
+        self.followers: set[str] = set()  # callers that only follow events (may be forgotten)
+        self._pending: dict[int, _Pending] = {}
+        self.deadlines = Deadlines()  # of the calls in _pending; the loop calls expire()
+        self.hung = HungHandlers(hub)  # which call each worker is in; kills it when hung
+        self._next_cid = 1
+
+    # -- handler owners: plugin workers, or callers' connections --------------------------
+
+    def _deliverable(self, owner: str) -> bool:
+        if owner in self.callers:
+            return True
+        slot = self.hub.lifecycle.slots.get(owner)
+        return slot is not None and slot.active
+
+    def _deliver(self, owner: str, record: Record) -> bool:
+        identity = self.callers.get(owner)
+        if identity is not None:
+            if self.hub.send_client(identity, record):
+                return True
+            if self.hub.peer_gone:  # else its queue is full: this one is lost, not it
+                self.drop_caller(owner)
+            return False
+        slot = self.hub.lifecycle.slots.get(owner)
+        return slot is not None and self.hub.send_worker(slot, record)
+
+    def drop_caller(self, owner: str) -> None:
+        """Forget a caller's handlers (it disconnected)."""
+        self.callers.pop(owner, None)
+        self.followers.discard(owner)
+        self.table.clear_owner(owner)
+        self.fail_calls_to(owner, PluginNotActiveError(f"handler owner {owner} disconnected"))
+
+    # -- calls to workers ------------------------------------------------------------------
+
+    def call(self, owner: str, make: Callable[[int], Record], timeout: float,
+             what: str, respond: Responder, stats: CallStats | None = None,
+             address: str | None = None, judged_after: float | None = None) -> int:
+        """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
+
+        ``stats``, when given, counts the call (its latency included) to a plugin's figures.
+        ``address``: a routed call's, by which a plugin's worker still in it
+        ``judged_after`` seconds (default: ``timeout``) and a grace later is judged hung
+        (None: a lifecycle phase, never judged). Returns the call's id (for ``postpone``).
+        """
+        if owner not in self.callers and self.hung.calls.waiting(owner) >= MAX_WAITING:
+            respond(False, pack_error(PluginNotActiveError(
+                f"'{owner}' has {MAX_WAITING} calls waiting already: {what} refused",
+                plugin=owner)))
+            return 0
+        cid = self._next_cid
+        self._next_cid += 1
+        now = self.hub.now()
+        pending = _Pending(owner, what, timeout, respond, stats, now)
+        self._pending[cid] = pending
+        self.deadlines.add(cid, now + timeout)
+        if stats is not None:
+            stats.started()
+        if self._deliver(owner, make(cid)):
+            if owner not in self.callers:  # a plugin's worker: it is in this call, or queued
+                self.hung.sent(owner, cid, now, address, timeout,
+                               timeout if judged_after is None else judged_after)
+        # Not delivered and still pending (drop_caller may have failed it already):
+        elif self._pending.pop(cid, None) is not None:
+            self.deadlines.remove(cid)
+            self._answer(pending, False, pack_error(PluginNotActiveError(
+                f"'{owner}' cannot be reached for {what}{self._dying(owner)}", plugin=owner)))
+        return cid
+
+    def _dying(self, owner: str) -> str:
+        """Why ``owner``'s worker is being killed, when it is (its exit not seen yet)."""
+        slot = self.hub.lifecycle.slots.get(owner)
+        cause = slot.worker.kill_cause if slot is not None and slot.worker else None
+        return f": its worker is being killed ({cause})" if cause else ""
+
+    def postpone(self, cid: int, timeout: float) -> None:
+        """Give call ``cid``, if still in flight, ``timeout`` seconds from now."""
+        if cid in self._pending:
+            self.deadlines.add(cid, self.hub.now() + timeout)
+
+    def replied(self, owner: str, reply: Reply) -> None:
+        """A Reply from ``owner``: hand it to whoever waits for it."""
+        self.hung.answered(owner, reply.cid)  # late or not, the worker has left that call
+        pending = self._pending.get(reply.cid)
+        if pending is None or pending.owner != owner:
+            log.debug("%s: late or unknown reply %s dropped", owner, reply.cid)
+            return
+        del self._pending[reply.cid]
+        if self.deadlines.settle(reply.cid, self.hub.now()):
+            self._answer(pending, reply.ok, reply.body)
+        else:  # read in the turn its deadline came (replies are read before deadlines)
+            log.debug("%s: reply %s at or after its deadline dropped", owner, reply.cid)
+            self._answer(pending, False, _timed_out(pending))
+
+    def expire(self, now: float) -> None:
+        """Answer every call whose deadline has passed with DeadlineExceeded."""
+        for cid in self.deadlines.due(now):
+            pending = self._pending.pop(cid)
+            try:  # one failing answer must not strand the others, already off the deadlines
+                self.hung.expired(pending.owner, cid)
+                self._answer(pending, False, _timed_out(pending))
+            except Exception:
+                log.exception("internal error answering an expired call to %s", pending.owner)
+
+    def fail_calls_to(self, owner: str, error: RuntimeFailure) -> None:
+        """Answer every call in flight to ``owner`` with ``error`` (its worker died)."""
+        self.hung.gone(owner)
+        doomed = [cid for cid, p in self._pending.items() if p.owner == owner]
+        for cid in doomed:
+            self.deadlines.remove(cid)
+            self._answer(self._pending.pop(cid), False, pack_error(error))
+
+    def _answer(self, pending: _Pending, ok: bool, body: bytes) -> None:
+        if pending.stats is not None:
+            pending.stats.finished(self.hub.now() - pending.started, ok)
+        pending.respond(ok, body)
+
+    # -- sends -----------------------------------------------------------------------------
+
+    def route(self, sender: str | None, send: Send, respond: Responder) -> None:
+        """Deliver a send from plugin ``sender``, whose scope its door checked (None: a
+        client, using ``send.as_plugin``)."""
+        try:
+            source = self._check_sender(sender, send)
+            routes = self._active_routes(send.address)
+        except RuntimeFailure as exc:
+            respond(False, pack_error(exc))
+            return
+        timeout = send.timeout or self.hub.config.request_timeout
+        delivery = delivery_of(send.address)
+        if delivery is Delivery.FAN_OUT:
+            reached = sum(self._notify(route, send.address, source, send.body)
+                          for route in routes)
+            respond(True, pack_value(reached))
+        elif delivery is Delivery.ALL_IN_ORDER:
+            deadline = self.hub.now() + timeout
+            self._call_in_order(list(routes), [], send, source, deadline, respond,
+                                by_host=sender is None)
+        else:
+            self._call(routes[0], send.address, source, send.body, timeout, respond,
+                       by_host=sender is None)
+
+    def _check_sender(self, sender: str | None, send: Send) -> str:
+        problem = address_problem(send.address)
+        if problem:
+            raise RoutingError(f"invalid address: {problem}")
+        problem = timeout_problem(send.timeout)
+        if problem:
+            raise RoutingError(problem, address=send.address)
+        if sender is not None:  # its scope was checked at the worker door (an offence there)
+            return sender
+        if send.as_plugin:
+            self.hub.lifecycle.require(send.as_plugin).scope.check_send(send.address)
+            return send.as_plugin
+        if send.address.startswith(SYSTEM_EVENTS[:-1]):
+            raise ScopeError("only the supervisor emits event:system:*", address=send.address)
+        return CLIENT_SOURCE
+
+    def _active_routes(self, address: str) -> tuple[Route, ...]:
+        routes = self.table.routes(address)
+        active = tuple(r for r in routes if self._deliverable(r.owner))
+        if active or delivery_of(address) is not Delivery.ONE:
+            return active
+        owners = sorted({r.owner for r in routes} | self._namespace_owner(address))
+        if owners:
+            states = ", ".join(f"'{p}' is {self._state(p)}" for p in owners)
+            raise PluginNotActiveError(f"no active handler for '{address}': {states}",
+                                       address=address, plugins=owners)
+        raise NoHandlerError(f"no plugin handles '{address}'", address=address)
+
+    def _namespace_owner(self, address: str) -> set[str]:
+        parts = address.split(":")
+        if len(parts) >= 3 and parts[1] in self.hub.lifecycle.slots:
+            return {parts[1]}
+        return set()
+
+    def _state(self, plugin_id: str) -> str:
+        slot = self.hub.lifecycle.slots.get(plugin_id)
+        if slot is None:
+            return "not loaded"
+        return f"{slot.status} ({slot.last_exit})" if slot.last_exit else slot.status
+
+    def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
+              respond: Responder, by_host: bool) -> None:
+        slot = self.hub.lifecycle.slots.get(route.owner)  # None: a caller's handler
+        # A plugin may give its calls any timeout, down to a millisecond: a handler it calls
+        # is judged hung no sooner than the operator's request_timeout, or one plugin could
+        # get another killed (and, kill after kill, failed). The host's deadline is its own,
+        # whatever scope it sends with (``by_host``: the send came from a client).
+        judged = timeout if by_host else max(
+            timeout, self.hub.config.request_timeout)
+        self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
+                  timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
+                  address, judged)
+
+    def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
+                       source: str, deadline: float, respond: Responder,
+                       by_host: bool) -> None:
+        while routes and not self._deliverable(routes[0].owner):
+            routes.pop(0)  # went away while an earlier hook handler ran
+        if not routes:
+            respond(True, msgpack_array(results))
+            return
+        route = routes.pop(0)
+
+        def answered(ok: bool, body: bytes) -> None:
+            if not ok:
+                respond(False, body)
+                return
+            results.append(body)
+            self._call_in_order(routes, results, send, source, deadline, respond, by_host)
+
+        remaining = deadline - self.hub.now()
+        if remaining <= 0:  # the earlier handlers used it all: the chain is late, not 1 ms on
+            respond(False, pack_error(DeadlineExceeded(
+                f"the handlers of '{send.address}' did not all answer within the deadline",
+                address=send.address)))
+            return
+        self._call(route, send.address, source, send.body, remaining, answered, by_host)
+
+    def _notify(self, route: Route, address: str, source: str, body: bytes) -> bool:
+        delivered = self._deliver(route.owner, Call(0, route.sub_id, address, source, body))
+        slot = self.hub.lifecycle.slots.get(route.owner)
+        if delivered and slot is not None:
+            slot.calls.notified()
+        return delivered
+
+    # -- supervisor events -----------------------------------------------------------------
+
+    def emit_system(self, name: str, data: dict[str, object]) -> None:
+        """Publish ``event:system:{name}`` to every active subscriber."""
+        event = Event(event_name=f"system:{name}", event_data=dict(data), source="system")
+        address = f"event:system:{name}"
+        body = pack_message(event)
+        for route in self._active_routes(address):
+            self._notify(route, address, "system", body)

@@ -1,0 +1,102 @@
+"""What the supervisor knows of one plugin: its manifest, scope, worker and state."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spec_kit_runtime.plugins.manifest import PluginInfo
+from spec_kit_runtime.policy.call_stats import CallStats
+from spec_kit_runtime.policy.grants import Grants
+from spec_kit_runtime.policy.limit_judge import Usage
+from spec_kit_runtime.policy.limits import Limits
+from spec_kit_runtime.policy.output_budget import OutputBudget
+from spec_kit_runtime.policy.restart import RestartTracker
+from spec_kit_runtime.policy.scopes import Scope
+from spec_kit_runtime.policy.timers import Timer
+
+from .worker_process import WorkerProcess
+
+Responder = Callable[[bool, bytes], None]
+"""Where an answer goes: ``(ok, body)``, body being the msgpack result or error data."""
+
+
+@dataclass
+class PluginSlot:
+    """One plugin under supervision."""
+
+    info: PluginInfo
+    config: dict[str, Any]
+    scope: Scope
+    tracker: RestartTracker
+    limits: Limits
+    status: str = "unloaded"  # PluginStatus value as last reported; or restarting / failed
+    target: str | None = None  # the state a caller asked for, restored after a crash
+    restarts: int = 0
+    restart_timer: Timer | None = None
+    usage: Usage | None = None  # the watchdog's latest sample of the worker's tree
+    output: OutputBudget = field(init=False)  # captured output logged and dropped, all workers
+    calls: CallStats = field(default_factory=CallStats)  # messages to it, all workers
+    worker: WorkerProcess | None = None
+    identity: bytes | None = None  # ZeroMQ routing id, once the worker proved its secret
+    secret: bytes | None = None  # expected in the worker's Hello; single use
+    started_at: float | None = None
+    last_exit: str | None = None
+    last_exit_at: float | None = None
+    last_error: str | None = None
+    # lifecycle operations waiting for the one in progress: (name, steps, responder)
+    ops: deque[tuple[str, list[Any], Responder]] = field(default_factory=deque)
+    busy: str | None = None  # the lifecycle operation in progress
+    # its manifest's allowed_messages, granted and refused (grants.py)
+    grants: Grants = field(default_factory=lambda: Grants((), ()))
+    facts: dict[str, Any] | None = None  # the plugin's metadata and schema (plugin_facts)
+    facts_generation: int = 0  # counts the facts taken: a client's copy is stale if less
+    loaded: bool = False  # a load (or start) of it has succeeded: 1.0 would list it
+    on_hello: Callable[[], None] | None = None
+    on_exit: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.output = self.limits.output_budget()
+
+    @property
+    def plugin_id(self) -> str:
+        return self.info.id
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active" and self.identity is not None
+
+    def answer(self, with_facts: bool = False) -> dict[str, Any]:
+        """What a finished lifecycle operation answers: the plugin and its state; after a
+        (re)start, its facts too (``plugin``, ``generation``)."""
+        answer: dict[str, Any] = {"id": self.plugin_id, "status": self.status}
+        if with_facts:
+            answer.update(plugin=self.facts, generation=self.facts_generation)
+        return answer
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """Plain data for ``status``."""
+        return {
+            "id": self.plugin_id, "name": self.info.name, "version": self.info.version,
+            "state": self.status, "pid": self.worker.pid if self.worker else None,
+            "uptime": round(now - self.started_at, 3) if self.started_at and self.worker
+            else None,
+            "busy": self.busy, "queued": [name for name, _, _ in self.ops],
+            "last_exit": self.last_exit, "last_exit_at": self.last_exit_at,
+            "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
+            "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
+            "grants": self.grants.describe(),
+            "limits": self.limits.describe(),
+            "output": self.output.describe(),
+            "messages": self.calls.figures().describe(),
+            "cgroups": list(self.worker.cgroups) if self.worker else [],
+            "hardening": self.worker.hardening if self.worker else {},
+            "usage": None if self.usage is None or self.worker is None else {
+                "rss_mb": round(self.usage.rss_mb, 1),
+                "cpu_percent": round(self.usage.cpu_percent, 1),
+                "processes": self.usage.processes,
+                "open_files": self.usage.open_files,
+            },
+        }

@@ -1,0 +1,53 @@
+"""A worker's life, forked or spawned: bind it to its parent, take on its limits and its
+confinement, serve its plugin; nothing of the plugin runs before this. At the end nothing of
+the plugin is left: its processes go with the worker, those that left its process group too.
+
+The order matters: what needs root (the cgroup join, a network namespace, opening what the
+worker must reach, the Landlock ruleset's paths included) comes before the uid drop; what
+needs a single thread (a network or user namespace, Landlock) before the ZeroMQ context
+starts its threads; Landlock, which needs no_new_privs, last.
+"""
+
+import dataclasses
+import os
+import signal
+
+from spec_kit_runtime.linux import cgroups
+from spec_kit_runtime.linux.process_tree import OWNER_VARIABLE, signal_descendants
+from spec_kit_runtime.wire.bootstrap import Bootstrap
+from spec_kit_worker.confinement.landlock import Ruleset
+from spec_kit_worker.confinement.layers import drop_to, own_network, own_proc, reach
+from spec_kit_worker.confinement.prctl import PR_SET_NO_NEW_PRIVS, prctl
+from spec_kit_worker.confinement.rlimits import apply_limits
+from spec_kit_worker.loop.host import WorkerHost
+
+from .parent import die_with_parent
+
+
+def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
+    """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
+    built by the fork server for a fork, here for a fresh interpreter); the return value is
+    the exit code."""
+    die_with_parent(bootstrap.parent_pid)
+    cgroups.join(bootstrap.cgroups)
+    os.environ[OWNER_VARIABLE] = str(os.getpid())  # inherited: marks the plugin's processes
+    apply_limits(bootstrap)
+    applied: dict[str, bool | str] = {}  # layer: True, or why the kernel would not have it
+    if bootstrap.own_network:
+        applied["own_network"] = own_network()
+    endpoint = reach(bootstrap.endpoint)
+    os.chdir(bootstrap.data_dir)
+    if isinstance(rules, Ruleset):
+        own_proc(rules)
+    if bootstrap.uid is not None and bootstrap.gid is not None:
+        drop_to(bootstrap.uid, bootstrap.gid, bootstrap.parent_pid)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid or file capabilities for the plugin, ever
+    if isinstance(rules, str):
+        applied["landlock"] = rules
+    elif rules is not None:
+        rules.enforce()
+        applied["landlock"] = True
+    host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied)
+    code = host.run()
+    signal_descendants(os.getpid(), signal.SIGKILL)
+    return code

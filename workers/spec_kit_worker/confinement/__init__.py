@@ -1,0 +1,2 @@
+"""A worker's confinement, applied to itself: Landlock, namespaces, another uid, prctl and
+rlimits."""

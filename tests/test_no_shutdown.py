@@ -128,7 +128,7 @@ def test_a_caller_that_never_shuts_down_leaves_nothing(short_tmp: Path, how: str
     assert log_file.parent == state / "spec-kit-runtime" / "logs"
     logged = log_file.read_text()
     for line in (r"INFO spec_kit_runtime.supervisor.loop: supervisor \d+ listening on ipc://",
-                 r"INFO spec_kit_runtime.supervisor.loop: plugin design: worker pid \d+ started",
+                 r"INFO spec_kit_runtime.supervisor.workers: plugin design: worker pid \d+ started",
                  "WARNING spec_kit_runtime.supervisor.loop: the process that started this "
                  "supervisor is gone; stopping",
                  "INFO spec_kit_runtime.supervisor.loop: supervisor stopped"):

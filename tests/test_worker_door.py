@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -16,7 +15,10 @@ from spec_kit_runtime.plugins.manifest import parse_manifest_data
 from spec_kit_runtime.policy.confinement import plan
 from spec_kit_runtime.policy.restart import RestartTracker
 from spec_kit_runtime.policy.scopes import Scope
-from spec_kit_runtime.supervisor.slots import PluginSlot
+from spec_kit_runtime.supervisor.clock import LoopClock
+from spec_kit_runtime.supervisor.ports import Sent
+from spec_kit_runtime.supervisor.router import Router
+from spec_kit_runtime.supervisor.slots import PluginSlot, SlotTable
 from spec_kit_runtime.supervisor.worker_door import WorkerDoor
 from spec_kit_runtime.supervisor.worker_process import WorkerProcess
 from spec_kit_runtime.wire.protocol import Hello
@@ -33,9 +35,10 @@ def door_and_slot(tmp_path: Path) -> tuple[WorkerDoor, PluginSlot, list[str]]:
                       config.limits_for("p"))
     slot.secret = SECRET
     greeted: list[str] = []
-    slot.on_hello = lambda: greeted.append("hello")
-    hub = SimpleNamespace(lifecycle=SimpleNamespace(slots={"p": slot}))
-    return WorkerDoor(hub, lambda *_: True), slot, greeted  # type: ignore[arg-type]
+    slots = SlotTable(p=slot)
+    door = WorkerDoor(lambda *_: Sent.OK, slots, Router(slots, LoopClock(), None, config),  # type: ignore[arg-type]
+                      lambda *_: None, lambda _slot: None, lambda _slot: greeted.append("hello"))
+    return door, slot, greeted
 
 
 def worker(pid: int) -> WorkerProcess:

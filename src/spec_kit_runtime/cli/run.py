@@ -69,5 +69,5 @@ def _serve(args: argparse.Namespace, forkserver: ForkServerLink) -> None:
     if args.ready_fd is not None:
         signal_ready(args.ready_fd)
     if args.duration:
-        supervisor.timers.at(supervisor.now() + args.duration, supervisor.begin_shutdown)
+        supervisor.clock.at(supervisor.clock.now() + args.duration, supervisor.begin_shutdown)
     supervisor.serve(plugins)

@@ -5,7 +5,7 @@ it sends is taken; the table of authenticated connections is bounded (see ``_adm
 There are two doors: the clients socket (messages and control operations) and the control
 socket, which takes control operations only and is read first on every turn of the loop,
 so that status and health never wait behind message traffic (Jupyter's control channel).
-Kept apart from ``supervisor``, whose loop only reads frames off the socket and hands
+Kept apart from ``loop``, which only reads frames off the socket and hands
 them here.
 """
 
@@ -25,7 +25,9 @@ from spec_kit_runtime.wire.protocol import ClientHello, Control, Record, Reply, 
 from .router import caller_key, replier
 
 if TYPE_CHECKING:
-    from .loop import Supervisor
+    from .ports import Sent
+    from .router import Router
+    from .slots import Responder
 
 log = logging.getLogger(__name__)
 MAX_CLIENTS = 4096  # authenticated client connections remembered
@@ -35,10 +37,13 @@ _DATA_PATH_OPS = frozenset({"subscribe", "unsubscribe"})  # handlers served on t
 class ClientDoor:
     """Authenticates client connections and dispatches their records; owned by the Supervisor."""
 
-    def __init__(self, hub: Supervisor, token: bytes, send: Callable[[bytes, Record], bool],
-                 control_only: bool = False) -> None:
-        self.hub = hub
+    def __init__(self, token: bytes, send: Callable[[bytes, Record], Sent], router: Router,
+                 control: Callable[[bytes, Control, Responder], None],
+                 welcome: dict[str, object], control_only: bool = False) -> None:
+        """``control``: runs a control operation; ``welcome``: what an authenticated
+        client is told (its limits)."""
         self.token = token
+        self.router, self._control, self._welcome = router, control, welcome
         self._send = send
         self.control_only = control_only
         self._peers: OrderedDict[bytes, None] = OrderedDict()  # least recent first
@@ -53,9 +58,7 @@ class ClientDoor:
                 self._send(identity, Reply(0, False, codec.pack_error(refused)))
                 raise refused
             self._admit(identity)
-            self._send(identity, Reply(0, True, codec.pack_value({
-                "max_message_bytes": self.hub.config.max_message_bytes,
-                "request_timeout": self.hub.config.request_timeout})))
+            self._send(identity, Reply(0, True, codec.pack_value(self._welcome)))
             return
         cid = getattr(record, "cid", None)
         if identity not in self._peers:
@@ -68,11 +71,11 @@ class ClientDoor:
                 "the control socket takes control operations only (not sends, "
                 "subscriptions or handler replies): use the clients socket"))
         if isinstance(record, Send):
-            self.hub.router.route(None, record, replier(self._send, identity, record))
+            self.router.route(None, record, replier(self._send, identity, record))
         elif isinstance(record, Control):
-            self.hub.control.handle(identity, record, replier(self._send, identity, record))
+            self._control(identity, record, replier(self._send, identity, record))
         elif isinstance(record, Reply):  # from a caller's handler
-            self.hub.router.replied(caller_key(identity), record)
+            self.router.replied(caller_key(identity), record)
         else:
             raise ProtocolError(f"a client does not send {type(record).__name__}")
 
@@ -91,8 +94,8 @@ class ClientDoor:
     def banned(self, identity: bytes) -> None:
         """A connection banned for its offences: its authentication and handlers go."""
         self._peers.pop(identity, None)
-        if caller_key(identity) in self.hub.router.callers:
-            self.hub.router.drop_caller(caller_key(identity))
+        if caller_key(identity) in self.router.callers:
+            self.router.drop_caller(caller_key(identity))
 
     def _admit(self, identity: bytes) -> None:
         """Remember an authenticated client; forget the least recent beyond MAX_CLIENTS.
@@ -106,7 +109,7 @@ class ClientDoor:
         self._peers.move_to_end(identity)
         if len(self._peers) <= MAX_CLIENTS:
             return
-        router = self.hub.router
+        router = self.router
         serving = {peer for key, peer in router.callers.items() if key not in router.followers}
         for old in list(self._peers):
             if len(self._peers) <= MAX_CLIENTS:

@@ -23,10 +23,13 @@ from spec_kit_runtime.wire.protocol import Control
 
 from .lifecycle import STARTING
 from .router import caller_key
-from .slots import PluginSlot, Responder
+from .slots import PluginSlot, Responder, SlotTable
 
 if TYPE_CHECKING:
-    from .loop import Supervisor
+    from .lifecycle import Lifecycle
+    from .ports import Clock
+    from .router import Router
+    from .startup import StartUp
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +42,26 @@ def _still_failed(slot: PluginSlot) -> bool:
 class ControlOps:
     """Dispatches Control records by their ``op``."""
 
-    def __init__(self, hub: Supervisor) -> None:
-        self.hub = hub
+    def __init__(self, slots: SlotTable, lifecycle: Lifecycle, router: Router,
+                 startup: StartUp, clock: Clock, about: Callable[[], dict[str, Any]],
+                 shutdown: Callable[[], None]) -> None:
+        """``about``: the supervisor's own part of ``status`` (pid, endpoint, fork server,
+        …); ``shutdown``: begins the supervisor's shutdown."""
+        self.slots, self.lifecycle, self.router = slots, lifecycle, router
+        self.startup, self.clock, self._about, self._begin_shutdown = (
+            startup, clock, about, shutdown)
         self._ops: dict[str, Callable[[bytes, dict[str, Any], Responder], None]] = {
             "ping": lambda _peer, _args, respond: respond(True, pack_value("pong")),
             "status": self._status,
             "health": self._health,
             "plugins": self._plugins,
             "load": self._load,
-            "activate": self._plugin_op(hub.lifecycle.activate),
-            "deactivate": self._plugin_op(hub.lifecycle.deactivate),
-            "unload": self._plugin_op(hub.lifecycle.unload),
-            "stop": self._plugin_op(hub.lifecycle.stop),
-            "start": self._plugin_op(hub.lifecycle.start),
-            "restart": self._plugin_op(hub.lifecycle.restart),
+            "activate": self._plugin_op(lifecycle.activate),
+            "deactivate": self._plugin_op(lifecycle.deactivate),
+            "unload": self._plugin_op(lifecycle.unload),
+            "stop": self._plugin_op(lifecycle.stop),
+            "start": self._plugin_op(lifecycle.start),
+            "restart": self._plugin_op(lifecycle.restart),
             "shutdown": self._shutdown,
             "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe,
@@ -76,28 +85,21 @@ class ControlOps:
                 f"internal error in '{control.op}': {type(exc).__name__}: {exc}"[:500])))
 
     def _status(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
-        hub = self.hub
-        now = hub.now()
-        figures = [slot.calls.figures() for slot in hub.lifecycle.slots.values()]
+        now = self.clock.now()
+        figures = [slot.calls.figures() for slot in self.slots.values()]
         respond(True, pack_value({
             "supervisor": {
-                "pid": os.getpid(), "version": __version__, "endpoint": hub.client_endpoint,
-                "uptime": round(now - hub.started_at, 3),
-                "plugins": len(hub.lifecycle.slots),
-                "forkserver_pid": hub.forkserver.pid if hub.forkserver.running else None,
-                "start_method": hub.config.start_method,
-                "cgroups": hub.cgroups.describe(),
-                "http": hub.http.address if hub.http is not None else None,
-                "log_file": str(hub.log_file) if hub.log_file is not None else None,
+                "pid": os.getpid(), "version": __version__, **self._about(),
+                "plugins": len(self.slots),
                 "totals": {
                     "handled": sum(f.handled for f in figures),
                     "errors": sum(f.errors for f in figures),
                     "in_flight": sum(f.in_flight for f in figures),
-                    "restarts": sum(s.restarts for s in hub.lifecycle.slots.values()),
+                    "restarts": sum(s.restarts for s in self.slots.values()),
                 },
             },
-            "plugins": [slot.snapshot(now) | {"subscriptions": hub.router.table.patterns_of(pid)}
-                        for pid, slot in hub.lifecycle.slots.items()],
+            "plugins": [slot.snapshot(now) | {"subscriptions": self.router.table.patterns_of(pid)}
+                        for pid, slot in self.slots.items()],
         }))
 
     def _plugins(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
@@ -112,18 +114,18 @@ class ControlOps:
             plugin_id: {"state": "loading" if slot.busy in STARTING else slot.status,
                         "loaded": slot.loaded, "generation": slot.facts_generation,
                         "facts": slot.facts if plugin_id in asked else None}
-            for plugin_id, slot in self.hub.lifecycle.slots.items()}))
+            for plugin_id, slot in self.slots.items()}))
 
     def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
-        now = self.hub.now()
-        slots = self.hub.lifecycle.slots
+        now = self.clock.now()
+        slots = self.slots
         plugins = [PluginState(
             slot.plugin_id, slot.status, slot.target, slot.restarts,
             now - slot.started_at if slot.started_at is not None and slot.worker else None,
             slot.tracker.policy.stable_after, slot.last_exit, slot.last_error,
             recovering=slot.restart_timer is not None or slot.busy is not None,
         ) for slot in slots.values()]
-        startup = self.hub.startup
+        startup = self.startup
         not_started = {plugin_id: why for plugin_id, why in
                        (startup.refused | startup.failed).items()
                        if plugin_id not in slots or _still_failed(slots[plugin_id])}
@@ -138,7 +140,7 @@ class ControlOps:
         if not isinstance(config, dict):
             raise ProtocolError("a plugin config must be a map")
         info = parse_manifest_data(manifest, Path(source), Path(root))
-        self.hub.lifecycle.load(info, config, respond)
+        self.lifecycle.load(info, config, respond)
 
     def _plugin_op(self, op: Callable[[str, Responder], None]
                    ) -> Callable[[bytes, dict[str, Any], Responder], None]:
@@ -151,7 +153,7 @@ class ControlOps:
 
     def _shutdown(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         respond(True, pack_value(True))
-        self.hub.begin_shutdown()
+        self._begin_shutdown()
 
     def _subscribe(self, peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         """A handler living in the caller: with a loaded plugin's scope, as the host
@@ -167,23 +169,16 @@ class ControlOps:
         if problem:
             raise RoutingError(f"invalid pattern: {problem}")
         if plugin_id:
-            self.hub.lifecycle.require(plugin_id).scope.check_subscribe(pattern)
+            self.slots.require(plugin_id).scope.check_subscribe(pattern)
         elif not host and not pattern.startswith("event:"):  # a follower watches events
             raise ScopeError(f"a client may subscribe to events only, not '{pattern}'",
                              pattern=pattern)
-        owner = caller_key(peer)
-        serving = bool(plugin_id) or host
-        if not serving and owner not in self.hub.router.callers:
-            self.hub.router.followers.add(owner)
-        elif serving:
-            self.hub.router.followers.discard(owner)  # it serves handlers: keep it
-        self.hub.router.callers[owner] = peer
-        self.hub.router.table.add(owner, sub_id, pattern, priority, "message")
+        self.router.serve_caller(peer, sub_id, pattern, priority, bool(plugin_id) or host)
         respond(True, pack_value(True))
 
     def _unsubscribe(self, peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         sub_id = args.get("sub_id")
         if type(sub_id) is not int:
             raise ProtocolError("unsubscribe needs sub_id")
-        self.hub.router.table.remove(caller_key(peer), sub_id)
+        self.router.table.remove(caller_key(peer), sub_id)
         respond(True, pack_value(True))

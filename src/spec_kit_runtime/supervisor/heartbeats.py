@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from spec_kit_runtime.wire.protocol import Heartbeat
 
-from .slots import PluginSlot
+from .slots import PluginSlot, SlotTable
 
 if TYPE_CHECKING:
-    from .loop import Supervisor
+    from .ports import Clock, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +26,14 @@ log = logging.getLogger(__name__)
 class HeartbeatMonitor:
     """One timer for all workers: a heartbeat each interval, a kill after too many misses."""
 
-    def __init__(self, hub: Supervisor) -> None:
-        self.hub = hub
+    def __init__(self, slots: SlotTable, clock: Clock, outbox: Outbox, interval: float,
+                 misses: int) -> None:
+        self.slots, self.clock, self.outbox = slots, clock, outbox
+        self.interval, self.misses = interval, misses
         self._seq = itertools.count(1)
 
     def start(self) -> None:
-        self.hub.timers.at(self.hub.now() + self.hub.config.heartbeat_interval, self._tick)
+        self.clock.at(self.clock.now() + self.interval, self._tick)
 
     def answered(self, slot: PluginSlot) -> None:
         if slot.worker is not None:
@@ -44,18 +46,17 @@ class HeartbeatMonitor:
             self.start()
 
     def _beat(self) -> None:
-        config = self.hub.config
         seq = next(self._seq)
-        for slot in list(self.hub.lifecycle.slots.values()):
+        for slot in list(self.slots.values()):
             worker = slot.worker
             if worker is None or slot.identity is None or slot.busy is not None:
                 continue
-            if worker.missed_heartbeats >= config.heartbeat_misses:
-                silence = config.heartbeat_misses * config.heartbeat_interval
+            if worker.missed_heartbeats >= self.misses:
+                silence = self.misses * self.interval
                 log.error("plugin %s: no heartbeat answered for %gs; killing it",
                           slot.plugin_id, silence)
                 worker.kill_for(f"unresponsive: no heartbeat answered for {silence:g}s",
                                 "unresponsive")
                 continue
             worker.missed_heartbeats += 1
-            self.hub.send_worker(slot, Heartbeat(seq))
+            self.outbox.to_worker(slot, Heartbeat(seq))

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from spec_kit_runtime.policy.worker_calls import Routed, WorkerCalls
 
 if TYPE_CHECKING:
-    from .loop import Supervisor
+    from .ports import Clock
+    from .slots import SlotTable
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,9 @@ log = logging.getLogger(__name__)
 class HungHandlers:
     """Feeds the router's calls to ``WorkerCalls``; kills the workers it finds hung."""
 
-    def __init__(self, hub: Supervisor) -> None:
-        self.hub = hub
-        self.calls = WorkerCalls(hub.config.call_grace)
+    def __init__(self, slots: SlotTable, clock: Clock, grace: float) -> None:
+        self.slots, self.clock = slots, clock
+        self.calls = WorkerCalls(grace)
 
     def sent(self, owner: str, cid: int, now: float, address: str | None,
              timeout: float, judged_after: float) -> None:
@@ -39,7 +40,7 @@ class HungHandlers:
 
     def answered(self, owner: str, cid: int) -> None:
         """``owner``'s worker replied to ``cid``, in time or late."""
-        self._judge_at(owner, self.calls.answered(owner, cid, self.hub.now()))
+        self._judge_at(owner, self.calls.answered(owner, cid, self.clock.now()))
 
     def expired(self, owner: str, cid: int) -> None:
         """The deadline of call ``cid`` to ``owner`` passed (its caller was told)."""
@@ -51,13 +52,13 @@ class HungHandlers:
 
     def _judge_at(self, owner: str, when: float | None) -> None:
         if when is not None:
-            self.hub.timers.at(when, lambda: self._judge(owner))
+            self.clock.at(when, lambda: self._judge(owner))
 
     def _judge(self, owner: str) -> None:
-        hung = self.calls.hung(owner, self.hub.now())
+        hung = self.calls.hung(owner, self.clock.now())
         if hung is None:
             return
-        slot = self.hub.lifecycle.slots.get(owner)
+        slot = self.slots.get(owner)
         if slot is None or slot.worker is None:
             return
         log.error("plugin %s: %s and its worker is still in it %gs later; killing it",

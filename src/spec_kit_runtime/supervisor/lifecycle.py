@@ -4,7 +4,12 @@ A lifecycle operation is a list of steps run on the supervisor's loop, never blo
 each step starts something (a spawn, a phase call, a stop) and continues when the worker
 answers, a timer fires or the process exits. One operation runs per plugin at a time;
 later ones queue behind it. The steps that handle the worker process are in
-``worker_steps``; what follows a worker's own end (the restart policy) is in ``recovery``.
+``worker_steps``; the worker's Hello and its exit reach the operation waiting for them
+through ``worker_connected`` and ``worker_exited``, called by the loop. What follows a
+worker's own end (the restart policy) is in ``recovery``.
+
+The parts it works through are ports (``ports``): the slot table, the clock, the router
+(to call phases), the system-event emitter, the worker table (to spawn) and the outbox.
 """
 
 from __future__ import annotations
@@ -33,11 +38,14 @@ from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
 from spec_kit_runtime.wire.protocol import MAX_STATUS_LENGTH, Phase
 
 from . import requirement_check, worker_steps
-from .recovery import Recovery
-from .slots import PluginSlot, Responder
+from .slots import PluginSlot, Responder, SlotTable
+from .worker_steps import OnExit
 
 if TYPE_CHECKING:
-    from .loop import Supervisor
+    from spec_kit_runtime.plugins.config import RuntimeConfig
+    from spec_kit_runtime.policy.timers import Timer
+
+    from .ports import Clock, Emit, Outbox, Spawner, WorkerCalls
 
 log = logging.getLogger(__name__)
 Step = Callable[["_Operation"], None]
@@ -57,6 +65,10 @@ class _Operation:
         self.finished = False
         self.spawned = False  # it has asked for a worker (worker_steps.spawn)
         self.stop_budget: worker_steps.StopBudget | None = None  # while it stops a worker
+        # What the worker's Hello and its exit mean to the step under way (worker_steps):
+        self.connect_timer: Timer | None = None  # set while waiting for the Hello
+        self.on_exit = OnExit.FAIL
+        self.exit_budget: worker_steps.StopBudget | None = None  # cancelled at the exit
 
     def proceed(self) -> None:
         if self.finished:
@@ -101,7 +113,7 @@ class _Operation:
         if ok:
             self._announce()
         self.slot.busy = None
-        self.slot.on_hello = self.slot.on_exit = None
+        self.connect_timer, self.on_exit, self.exit_budget = None, OnExit.FAIL, None
         self.lifecycle.ended(self)  # before its caller hears: it may start the next one
         self._done(ok, body)
         self.lifecycle.start_next(self.slot)
@@ -109,7 +121,7 @@ class _Operation:
 
     def _announce(self) -> None:
         """The lifecycle events a finished operation makes (``event:system:*``)."""
-        slot, emit = self.slot, self.lifecycle.hub.router.emit_system
+        slot, emit = self.slot, self.lifecycle.emit
         if self.name in _ACTIVATING and slot.status == "active":
             emit("plugin_active", {"plugin": slot.plugin_id,
                                    "pid": slot.worker.pid if slot.worker else None})
@@ -149,11 +161,13 @@ def _taken(slot: PluginSlot, phase: str, answer: object) -> RuntimeFailure | Non
 class Lifecycle:
     """The plugin slots and the operations that move them between states."""
 
-    def __init__(self, hub: Supervisor) -> None:
-        self.hub = hub
-        self.slots: dict[str, PluginSlot] = {}
+    def __init__(self, slots: SlotTable, clock: Clock, calls: WorkerCalls, emit: Emit,
+                 spawner: Spawner, outbox: Outbox, config: RuntimeConfig) -> None:
+        self.slots, self.clock, self.calls, self.emit = slots, clock, calls, emit
+        self.spawner, self.outbox, self.config = spawner, outbox, config
+        self.stops_end_by: float | None = None  # shutting down: every stop's orderly part
+        # ends by then (see Supervisor.begin_shutdown)
         self._current: dict[str, _Operation] = {}
-        self.recovery = Recovery(self)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -183,7 +197,7 @@ class Lifecycle:
             log.warning("plugin %s is already loaded", info.id)  # 1.0: not an error
             done(True, pack_value(existing.answer(with_facts=True)))
             return
-        tracker = RestartTracker(self.hub.config.restart_policy_for(
+        tracker = RestartTracker(self.config.restart_policy_for(
             info.id, info.manifest.get("restart")))
         missing = [d for d in info.dependencies if d not in self.slots]
         if missing:
@@ -192,7 +206,7 @@ class Lifecycle:
                 "which is not loaded: load dependencies first", plugin=info.id)
         grants = self._grants(info)
         slot = PluginSlot(info, config, Scope(info.id, grants.granted), tracker,
-                          self.hub.config.limits_for(info.id), grants=grants)
+                          self.config.limits_for(info.id), grants=grants)
         self.slots[info.id] = slot
         self._enqueue(slot, "load", [requirement_check.check, *self._load_steps(config)], done)
 
@@ -200,12 +214,12 @@ class Lifecycle:
         """What of its manifest's allowed_messages the plugin gets (grants.py); what it
         does not is logged and announced (``event:system:plugin_grants_refused``)."""
         grants = decide(info.id, info.allowed_messages,
-                        self.hub.config.settings_for(info.id).grant)
+                        self.config.settings_for(info.id).grant)
         if grants.refused:
             log.warning("plugin %s asks for %s, which the operator did not grant "
                         "(plugins.%s.grant): it runs without", info.id,
                         ", ".join(grants.refused), info.id)
-            self.hub.router.emit_system("plugin_grants_refused", {
+            self.emit("plugin_grants_refused", {
                 "plugin": info.id, "refused": list(grants.refused)})
         return grants
 
@@ -220,7 +234,7 @@ class Lifecycle:
         # Routes are re-announced by the worker during the phase; drop any stale ones first
         # (not those of an active plugin: a refused second activate must not cost them).
         steps = [self._refuse_if_active, self._drop_routes, self._phase("activate")]
-        self._enqueue(self.require(plugin_id), "activate", steps, done)
+        self._enqueue(self.slots.require(plugin_id), "activate", steps, done)
 
     @staticmethod
     def _refuse_if_active(op: _Operation) -> None:
@@ -230,27 +244,27 @@ class Lifecycle:
         op.proceed()
 
     def deactivate(self, plugin_id: str, done: Responder) -> None:
-        slot = self.require(plugin_id)
+        slot = self.slots.require(plugin_id)
         self._enqueue(slot, "deactivate", [self._phase("deactivate"), self._drop_routes], done)
 
     def unload(self, plugin_id: str, done: Responder) -> None:
         """Deactivate if active, shut down, stop the worker and forget the plugin."""
-        slot = self.require(plugin_id)
+        slot = self.slots.require(plugin_id)
         self._enqueue(slot, "unload", [*self._stop_steps(), self._forget], done)
 
     def stop(self, plugin_id: str, done: Responder) -> None:
         """Stop the plugin's worker in order and keep it stopped (not restarted)."""
-        slot = self.require(plugin_id)
+        slot = self.slots.require(plugin_id)
         self._enqueue(slot, "stop", [*self._stop_steps(), self._mark_stopped], done)
 
     def start(self, plugin_id: str, done: Responder) -> None:
         """Start a stopped or failed plugin again, up to active, with a fresh restart history."""
-        slot = self.require(plugin_id)
+        slot = self.slots.require(plugin_id)
         self._enqueue(slot, "start", [requirement_check.check, *self._start_steps(slot)], done)
 
     def restart(self, plugin_id: str, done: Responder) -> None:
         """Stop the plugin's worker in order, then start it again, up to active."""
-        slot = self.require(plugin_id)
+        slot = self.slots.require(plugin_id)
         self._enqueue(slot, "restart", [*self._stop_steps(), *self._start_steps(slot)], done)
 
     def _stop_steps(self) -> list[Step]:
@@ -276,16 +290,6 @@ class Lifecycle:
                  *self._load_steps(slot.config, activate=slot.target == "active")]
         self._enqueue(slot, "recover", steps, done)
 
-    def graph(self) -> dict[str, tuple[str, ...]]:
-        """Each plugin's dependencies."""
-        return {pid: slot.info.dependencies for pid, slot in self.slots.items()}
-
-    def require(self, plugin_id: str) -> PluginSlot:
-        slot = self.slots.get(plugin_id)
-        if slot is None:
-            raise PluginStateError(f"plugin '{plugin_id}' is not loaded", plugin=plugin_id)
-        return slot
-
     def _enqueue(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
         slot.ops.append((name, steps, done))
         if slot.busy is None:
@@ -296,7 +300,7 @@ class Lifecycle:
     def after_current(self, plugin_id: str, done: Responder) -> None:
         """``done`` once the operations now asked of the plugin have run (a step-less one,
         queued behind them)."""
-        self._enqueue(self.require(plugin_id), "settle", [], done)
+        self._enqueue(self.slots.require(plugin_id), "settle", [], done)
 
     def _interrupt(self, slot: PluginSlot, by: str) -> None:
         """A stop waits for no operation that may wait on the worker (up to start_timeout
@@ -373,15 +377,15 @@ class Lifecycle:
         assert len(phases) == 1 or not best_effort, "best effort is for single phases"
 
         def step(op: _Operation) -> None:
-            slot, router = op.slot, self.hub.router
+            slot, calls = op.slot, self.calls
             if slot.identity is None:
                 raise PluginStateError(
                     f"plugin '{slot.plugin_id}' has no running worker (state {slot.status})",
                     plugin=slot.plugin_id, phase=phases[0][0],
                 )
-            timeout = self.hub.config.phase_timeout
+            timeout = self.config.phase_timeout
             if op.stop_budget is not None:
-                timeout = min(timeout, op.stop_budget.remaining(self.hub.now()))
+                timeout = min(timeout, op.stop_budget.remaining(self.clock.now()))
                 if timeout <= 0:
                     log.warning("plugin %s: %s phase skipped, the stop's time is spent",
                                 slot.plugin_id, phases[0][0])
@@ -400,7 +404,7 @@ class Lifecycle:
                         error = exc
                     if error is None:
                         for later in cids[index + 1:]:  # as if sent now
-                            router.postpone(later, timeout)
+                            calls.postpone(later, timeout)
                         if index + 1 == len(phases):
                             op.proceed()
                     elif best_effort:
@@ -413,7 +417,7 @@ class Lifecycle:
                 return on_reply
 
             for index, (name, body) in enumerate(phases):
-                cids.append(router.call(
+                cids.append(calls.call(
                     slot.plugin_id, functools.partial(Phase, phase=name, body=body), timeout,
                     f"{name} phase", answered(index, name)))
 
@@ -436,7 +440,7 @@ class Lifecycle:
         return maybe
 
     def _drop_routes(self, op: _Operation) -> None:
-        self.hub.router.table.clear_owner(op.slot.plugin_id)
+        self.calls.clear_routes(op.slot.plugin_id)
         op.proceed()
 
     def _cancel_restart(self, op: _Operation) -> None:
@@ -450,16 +454,26 @@ class Lifecycle:
         op.proceed()
 
     def _forget(self, op: _Operation) -> None:
-        self.hub.router.table.clear_owner(op.slot.plugin_id)
+        self.calls.clear_routes(op.slot.plugin_id)
         self.slots.pop(op.slot.plugin_id, None)
         op.slot.status = "unloaded"
         op.proceed()  # operations queued behind this one fail (``_start``): it is gone
 
     # -- process events --------------------------------------------------------------------
 
-    def worker_exited(self, slot: PluginSlot, reason: ExitReason) -> None:
-        """The worker's pidfd fired: record why, fail what waited on it, tell subscribers."""
-        now = self.hub.now()
+    def worker_connected(self, slot: PluginSlot) -> None:
+        """The worker of ``slot`` proved its secret in a Hello: the spawn waiting for it
+        goes on."""
+        current = self._current.get(slot.plugin_id)
+        if current is not None:
+            worker_steps.connected(current)
+
+    def worker_exited(self, slot: PluginSlot, reason: ExitReason) -> RuntimeFailure | None:
+        """The worker of ``slot`` ended: record why, fail what waited on it, tell
+        subscribers, and hand its end to the operation under way. Returns the error when
+        the restart policy is to decide what follows (it ended on its own, no operation
+        was under way, and the plugin has a state to go back to)."""
+        now = self.clock.now()
         slot.worker = None
         slot.identity = None
         slot.last_exit, slot.last_exit_at = reason.describe(), now
@@ -467,26 +481,25 @@ class Lifecycle:
             f"plugin '{slot.plugin_id}' worker {reason.describe()}",
             plugin=slot.plugin_id, reason=reason.describe(),
         )
-        self.hub.router.fail_calls_to(slot.plugin_id, error)
+        self.calls.fail_calls_to(slot.plugin_id, error)
+        for_policy = None
         if reason.expected:
             log.info("plugin %s: worker %s", slot.plugin_id, reason.describe())
         else:
             log.error("plugin %s: worker %s", slot.plugin_id, reason.describe())
             if reason.cause_kind == "limit":
-                self.hub.router.emit_system("plugin_limit_exceeded", {
+                self.emit("plugin_limit_exceeded", {
                     "plugin": slot.plugin_id, "reason": reason.describe(),
                 })
-            self.hub.router.emit_system("plugin_crashed", {
+            self.emit("plugin_crashed", {
                 "plugin": slot.plugin_id, "reason": reason.describe(),
             })
             if slot.busy is None and slot.target is not None:
-                self.recovery.worker_ended(slot, reason, error)
+                for_policy = error
             else:  # an operation was under way: its caller gets the error, no restart
                 slot.status = "error"
                 slot.last_error = error.message
-        if slot.on_exit is not None:
-            slot.on_exit()
-        else:
-            current = self._current.get(slot.plugin_id)
-            if current is not None:
-                current.fail(error)
+        current = self._current.get(slot.plugin_id)
+        if current is not None:
+            worker_steps.exited(current, error)
+        return for_policy

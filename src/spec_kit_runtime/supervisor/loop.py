@@ -14,43 +14,39 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from spec_kit_runtime.errors import ConfigError, EncodeError, ProtocolError, RuntimeFailure
-from spec_kit_runtime.linux import cgroups
-from spec_kit_runtime.linux.cgroups import Cgroups
+from spec_kit_runtime.errors import ConfigError, ProtocolError, RuntimeFailure
 from spec_kit_runtime.plugins.config import RuntimeConfig
-from spec_kit_runtime.plugins.data_dir import default_data_dir, plugin_data_dir
 from spec_kit_runtime.plugins.manifest import PluginInfo
 from spec_kit_runtime.policy import offences
-from spec_kit_runtime.policy.confinement import WorkerConfinement, plan
 from spec_kit_runtime.policy.dependencies import may_stop
-from spec_kit_runtime.policy.timers import Timers
+from spec_kit_runtime.policy.exits import ExitReason
 from spec_kit_runtime.supervisor.host_services.dispatch import HostServices
 from spec_kit_runtime.supervisor.ops.systemd_notify import SystemdNotifier
 from spec_kit_runtime.wire import codec, curve, socket_io
-from spec_kit_runtime.wire.bootstrap import Bootstrap
-from spec_kit_runtime.wire.protocol import Record, Reply
 from spec_kit_runtime.wire.rundir import RuntimeDir
 
 from .client_door import ClientDoor
+from .clock import LoopClock
 from .control import ControlOps
-from .forkserver_link import ForkServerLink, SpawnAnswer
+from .forkserver_link import ForkServerLink
 from .heartbeats import HeartbeatMonitor
 from .lifecycle import Lifecycle
+from .outbox import SocketOutbox
 from .output_capture import OutputCapture
+from .recovery import Recovery
 from .router import Router
-from .slots import PluginSlot
+from .slots import PluginSlot, SlotTable
 from .startup import StartUp
 from .watchdog import Watchdog
 from .worker_door import WorkerDoor
 from .worker_process import WorkerProcess
+from .workers import WorkerTable
 
 if TYPE_CHECKING:
     from spec_kit_runtime.supervisor.ops.http_endpoints import HttpEndpoints
@@ -60,19 +56,14 @@ _MAX_POLL_MS = 60_000
 _SHUTDOWN_SLACK = 1.0  # s past the last SIGKILL of a shutdown to see the workers' exits
 
 
-@dataclass(frozen=True, slots=True)
-class _Spawning:
-    """A spawn asked of the fork server and not answered yet, and whom to tell."""
-
-    slot: PluginSlot
-    confinement: WorkerConfinement  # what the worker is asked to apply to itself
-    groups: tuple[str, ...]
-    started: Callable[[WorkerProcess], None]
-    failed: Callable[[OSError], None]
-
-
 class Supervisor:
-    """Runs plugins in worker processes and routes their messages."""
+    """Runs plugins in worker processes and routes their messages.
+
+    The composition root: it builds the ports (the slot table, the clock, the outbox, the
+    worker table) and the parts that work through them, and wires the events between parts
+    that do not know each other: a worker's Hello (door → lifecycle), a worker's end
+    (worker table → door, host services, lifecycle, then recovery).
+    """
 
     def __init__(self, config: RuntimeConfig, rundir: RuntimeDir,
                  parent_pid: int | None = None,
@@ -83,18 +74,12 @@ class Supervisor:
         supervisor logs, if not to stderr (a PluginContainer's own; shown in status)."""
         self.config = config
         self.log_file = log_file
-        self._frame_limit = codec.receive_limit(config.max_message_bytes)
+        self.clock = LoopClock()
+        self.slots = SlotTable()
         self.http = self._http_endpoints(config.http)  # first: a busy port fails the start
         self.rundir = rundir
-        self.services = HostServices(config, rundir.path, self.now)  # bad roots: before binding
-        self.timers = Timers()
-        self.router = Router(self)
-        self.lifecycle = Lifecycle(self)
-        self.control = ControlOps(self)
-        self.heartbeats = HeartbeatMonitor(self)
-        self.watchdog = Watchdog(self)
-        self.startup = StartUp(self, ())
-        self.started_at = self.now()
+        self.services = HostServices(config, rundir.path, self.clock.now)  # bad roots: first
+        self.started_at = self.clock.now()
         self._lock_fd = rundir.lock()
         self._context = zmq.Context()
         self._workers = self._router_socket(rundir.workers_endpoint)
@@ -103,43 +88,52 @@ class Supervisor:
         self._clients = self._router_socket(config.endpoint or rundir.clients_endpoint)
         self.client_endpoint: str = self._clients.getsockopt_string(zmq.LAST_ENDPOINT)  # port 0
         self._control = self._router_socket(rundir.control_endpoint)
-        token = rundir.new_token()
-        self.client_door = ClientDoor(self, token, self.send_client)
-        self.control_door = ClientDoor(
-            self, token, lambda identity, record: self._send(self._control, identity, record),
-            control_only=True)
+        self.outbox = SocketOutbox(self._workers, self._clients, self._control,
+                                   codec.receive_limit(config.max_message_bytes))
         self._poller = zmq.Poller()
         self._poller.register(self._control, zmq.POLLIN)  # first: answered before traffic
         self._poller.register(self._clients, zmq.POLLIN)
         self._poller.register(self._workers, zmq.POLLIN)
         self._poller.register(self.services.fd, zmq.POLLIN)
-        self._workers_by_pid: dict[int, tuple[PluginSlot, WorkerProcess]] = {}
-        self._spawning: dict[int, _Spawning] = {}  # by the fork server's tag
-        self.output = OutputCapture(self.now)
+        self.output = OutputCapture(self.clock.now)
         self._poller.register(self.output.fileno(), zmq.POLLIN)
-        self.forkserver = forkserver or ForkServerLink(config.start_timeout)
-        self.forkserver.spawn_timeout = config.start_timeout
-        self.cgroups = Cgroups(config.cgroups)
+
+        self.router = Router(self.slots, self.clock, self.outbox, config)
+        self.heartbeats = HeartbeatMonitor(self.slots, self.clock, self.outbox,
+                                           config.heartbeat_interval, config.heartbeat_misses)
+        self.worker_door = WorkerDoor(self.outbox.to_worker_connection, self.slots, self.router,
+                                      self.services.call, self.heartbeats.answered,
+                                      self._worker_connected)
+        self.workers = WorkerTable(
+            config, rundir.workers_endpoint, forkserver or ForkServerLink(config.start_timeout),
+            self.clock, self.output, self.worker_door,
+            watch=lambda fd: self._poller.register(fd, zmq.POLLIN),
+            unwatch=self._poller.unregister, ended=self._worker_ended)
+        self.lifecycle = Lifecycle(self.slots, self.clock, self.router, self.router.emit_system,
+                                   self.workers, self.outbox, config)
+        self.recovery = Recovery(self.lifecycle, self.slots, self.clock,
+                                 self.router.emit_system, config.strategy)
+        self.startup = StartUp(self.lifecycle, self.slots)
+        self.control = ControlOps(self.slots, self.lifecycle, self.router, self.startup,
+                                  self.clock, self._about, self.begin_shutdown)
+        self.watchdog = Watchdog(self.slots, self.clock, self.workers, config.watchdog_interval)
+        token = rundir.new_token()
+        welcome: dict[str, object] = {"max_message_bytes": config.max_message_bytes,
+                                      "request_timeout": config.request_timeout}
+        self.client_door = ClientDoor(token, self.outbox.to_client, self.router,
+                                      self.control.handle, welcome)
+        self.control_door = ClientDoor(token, self.outbox.to_control, self.router,
+                                       self.control.handle, welcome, control_only=True)
         self.systemd = SystemdNotifier()
-        self._watch_forkserver()
-        self.worker_door = WorkerDoor(
-            self, lambda identity, record: self._send(self._workers, identity, record))
         self._signal_fd = self._catch_signals()
         self._parent_fd = os.pidfd_open(parent_pid) if parent_pid else None
         if self._parent_fd is not None:
             self._poller.register(self._parent_fd, zmq.POLLIN)
         self._stopping = False
-        self.stopping_by: float | None = None  # once shutting down: when every stop's orderly
-        # part ends (worker_steps.begin_stop), SIGTERM then, SIGKILL stop_timeout later
         self._done = False
-        self.peer_gone = False  # why the last failed send failed: the peer is gone (or full)
         # Clients may connect as soon as the sockets are bound (and `run` says ready).
         self.rundir.write_address(self.client_endpoint, os.getpid(), rundir.control_endpoint,
                                   self.server_key)
-
-    @staticmethod
-    def now() -> float:
-        return time.monotonic()
 
     def _router_socket(self, endpoint: str) -> zmq.Socket[bytes]:
         """A bound ROUTER; a tcp:// endpoint (only the clients' may be one) is made a CURVE
@@ -173,16 +167,16 @@ class Supervisor:
     def serve(self, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]] = ()) -> None:
         """Start ``plugins`` (load, then activate), then serve until told to stop."""
         log.info("supervisor %s listening on %s", os.getpid(), self.client_endpoint)
+        groups = self.workers.cgroups
         log.info("limits: rlimits and watchdog%s", " and a cgroup per worker"
-                 if self.cgroups.available else f"; no cgroups ({self.cgroups.reason})")
+                 if groups.available else f"; no cgroups ({groups.reason})")
         self.heartbeats.start()
         self.watchdog.start()
         if self.http is not None:
             self.http.start(self.rundir.control_endpoint, self.client_door.token)
-        self.startup = StartUp(self, plugins, self._started)
         if self.systemd.watchdog_interval is not None:
             self._feed_systemd(self.systemd.watchdog_interval)
-        self.startup.begin()
+        self.startup.begin(plugins, self._started)
         try:
             while not self._done:
                 self._poll_once()
@@ -190,19 +184,20 @@ class Supervisor:
             self._close()
 
     def _poll_once(self) -> None:
-        due = min((d for d in (self.timers.next_due(), self.router.deadlines.next_due())
+        timers, forkserver = self.clock.timers, self.workers.forkserver
+        due = min((d for d in (timers.next_due(), self.router.deadlines.next_due())
                    if d is not None), default=None)
-        timeout = None if due is None else min(max(0, int((due - self.now()) * 1000) + 1),
-                                               _MAX_POLL_MS)
-        if self.forkserver.has_news:  # read by a send that waited: no fd tells of it
+        timeout = None if due is None else min(
+            max(0, int((due - self.clock.now()) * 1000) + 1), _MAX_POLL_MS)
+        if forkserver.has_news:  # read by a send that waited: no fd tells of it
             timeout = 0
         for source, _ in self._poller.poll(timeout):
             self._guarded(self._dispatch, source)
-        if self.forkserver.has_news:
-            self._guarded(self._forkserver_news)
-        now = self.now()
+        if forkserver.has_news:
+            self._guarded(self.workers.news)
+        now = self.clock.now()
         self._guarded(self.router.expire, now)
-        self._guarded(self.timers.run_due, now)
+        self._guarded(timers.run_due, now)
 
     def _dispatch(self, source: Any) -> None:
         """Hand one ready socket or fd to whoever reads it."""
@@ -218,10 +213,10 @@ class Supervisor:
             self._poller.unregister(source)  # a pidfd stays readable: notice it once
             log.warning("the process that started this supervisor is gone; stopping")
             self.begin_shutdown()
-        elif source == self.forkserver.control_fd:
-            self._forkserver_news()
-        elif source == self.forkserver.pidfd:
-            self._forkserver_died()
+        elif source == self.workers.forkserver.control_fd:
+            self.workers.news()
+        elif source == self.workers.forkserver.pidfd:
+            self.workers.forkserver_died()
         elif source == self.services.fd:
             self.services.completed()
         elif source == self.output.fileno():
@@ -264,7 +259,7 @@ class Supervisor:
 
     def _offence(self, door: ClientDoor | WorkerDoor, identity: bytes, what: str) -> None:
         """Drop what a peer sent; past the offence limit, stop hearing it (``Offences``)."""
-        count = door.offences.offend(identity, self.now())
+        count = door.offences.offend(identity, self.clock.now())
         if count <= offences.LOGGED:
             log.warning("dropped %s from %s", what, door.describe(identity))
         if door.offences.is_banned(identity):
@@ -279,14 +274,14 @@ class Supervisor:
         self.begin_shutdown()
 
     def _started(self) -> None:
-        active = sum(slot.status == "active" for slot in self.lifecycle.slots.values())
+        active = sum(slot.status == "active" for slot in self.slots.values())
         log.info("started: %d plugins active, %d not started", active,
                  len(self.startup.refused))
         self.systemd.notify("READY=1", f"STATUS={active} plugins active")
 
     def _feed_systemd(self, interval: float) -> None:
         self.systemd.notify("WATCHDOG=1")
-        self.timers.at(self.now() + interval, lambda: self._feed_systemd(interval))
+        self.clock.at(self.clock.now() + interval, lambda: self._feed_systemd(interval))
 
     def begin_shutdown(self) -> None:
         """Unload every plugin, then leave the loop: dependents before their dependencies,
@@ -294,7 +289,7 @@ class Supervisor:
 
         Bounded by about twice ``stop_timeout`` however many plugins are busy or stubborn:
         the orderly part of every stop (deactivate, shutdown, Stop) ends ``stop_timeout``
-        from now at the latest (``stopping_by``; a dependency whose dependents took that
+        from now at the latest (``Lifecycle.stops_end_by``; a dependency whose dependents took that
         long gets no orderly part), SIGTERM then, SIGKILL ``stop_timeout`` later. What is
         still running a moment after that (an operation that held its plugin) is killed
         with the fork server as the supervisor exits.
@@ -303,14 +298,14 @@ class Supervisor:
             return
         self._stopping = True
         self.systemd.notify("STOPPING=1")
-        now, bound = self.now(), self.config.stop_timeout
-        self.stopping_by = now + bound
-        self.timers.at(now + 2 * bound + _SHUTDOWN_SLACK, self._force_done)
+        now, bound = self.clock.now(), self.config.stop_timeout
+        self.lifecycle.stops_end_by = now + bound
+        self.clock.at(now + 2 * bound + _SHUTDOWN_SLACK, self._force_done)
         self._unload_ready(set(), set())
 
     def _unload_ready(self, begun: set[str], ended: set[str]) -> None:
         """Begin unloading every plugin that may stop now; done once all have ended."""
-        graph = {p: d for p, d in self.lifecycle.graph().items() if p not in ended}
+        graph = {p: d for p, d in self.slots.graph().items() if p not in ended}
         if not graph:
             self._done = True
             return
@@ -342,17 +337,23 @@ class Supervisor:
             raise ConfigError(f"runtime.http: cannot listen on {address[0]}:{address[1]}: "
                               f"{exc.strerror}") from None
 
+    def _about(self) -> dict[str, Any]:
+        """The supervisor's own part of ``status``."""
+        forkserver = self.workers.forkserver
+        return {
+            "endpoint": self.client_endpoint,
+            "uptime": round(self.clock.now() - self.started_at, 3),
+            "forkserver_pid": forkserver.pid if forkserver.running else None,
+            "start_method": self.config.start_method,
+            "cgroups": self.workers.cgroups.describe(),
+            "http": self.http.address if self.http is not None else None,
+            "log_file": str(self.log_file) if self.log_file is not None else None,
+        }
+
     def _close(self) -> None:
         if self.http is not None:
             self.http.stop()
-        for _, worker in self._workers_by_pid.values():
-            worker.expected_exit = True
-        # The fork server kills and reaps whatever is left below it, then exits.
-        self.forkserver.stop(timeout=2 * self.config.stop_timeout)
-        for _, worker in self._workers_by_pid.values():
-            Cgroups.remove(worker.cgroups)
-        self._workers_by_pid.clear()
-        self.cgroups.close()
+        self.workers.close(timeout=2 * self.config.stop_timeout)
         self.services.close()  # before the sockets: queued calls are still answered
         self.output.close()
         signal.set_wakeup_fd(-1)
@@ -366,163 +367,21 @@ class Supervisor:
         self.systemd.close()
         log.info("supervisor stopped")
 
-    # -- workers ---------------------------------------------------------------------------
+    # -- events between parts --------------------------------------------------------------
 
-    def _watch_forkserver(self) -> None:
-        """Start the fork server unless it runs, and wait on it in the loop's poll."""
-        if not self.forkserver.running:
-            self.forkserver.start()
-        self._poller.register(self.forkserver.control_fd, zmq.POLLIN)
-        self._poller.register(self.forkserver.pidfd, zmq.POLLIN)
+    def _worker_connected(self, slot: PluginSlot) -> None:
+        """A worker proved its secret (the worker door): its spawn goes on."""
+        self.lifecycle.worker_connected(slot)
 
-    def spawn_worker(self, slot: PluginSlot, started: Callable[[WorkerProcess], None],
-                     failed: Callable[[OSError], None]) -> int:
-        """Ask the fork server for the worker of ``slot`` without waiting: ``started`` (or
-        ``failed``) is called from the loop when it answers. Returns the spawn's tag, for
-        ``abandon_spawn``; OSError if it cannot even be asked."""
-        if not self.forkserver.running:  # it died: a new one
-            self._watch_forkserver()
-        asked = plan(self.config.hardening_for(slot.plugin_id), slot.info.network, os.getuid())
-        groups = self.cgroups.create(slot.plugin_id, slot.limits)
-        try:
-            tag = self.forkserver.request_spawn(self._bootstrap(slot, groups, asked),
-                                                slot.info.start_method or self.config.start_method)
-        except BaseException:
-            Cgroups.remove(groups)
-            raise
-        self._spawning[tag] = _Spawning(slot, asked, groups, started, failed)
-        return tag
-
-    def abandon_spawn(self, tag: int) -> None:
-        """Give up on a spawn not answered yet (its worker, if one comes, is killed)."""
-        spawning = self._spawning.pop(tag, None)
-        if spawning is not None:
-            self.worker_door.drop_early(spawning.slot.plugin_id)
-            self.forkserver.abandon(tag)
-            self._remove_cgroups(spawning.groups)
-
-    def _bootstrap(self, slot: PluginSlot, groups: tuple[str, ...], asked: WorkerConfinement
-                   ) -> Bootstrap:
-        assert slot.secret is not None
-        owner = None if asked.uid is None or asked.gid is None else (asked.uid, asked.gid)
-        data = plugin_data_dir(self.config.data_dir or default_data_dir(), slot.plugin_id, owner)
-        return Bootstrap(
-            endpoint=self.rundir.workers_endpoint, plugin_id=slot.plugin_id,
-            secret=slot.secret, parent_pid=self.forkserver.pid,
-            plugin_file=str(slot.info.path), entry_point=slot.info.entry_point,
-            sandbox=slot.info.sandbox_enabled, scope=slot.scope.patterns,
-            max_message_bytes=self.config.max_message_bytes,
-            request_timeout=self.config.request_timeout, cgroups=groups,
-            plugin_dir=str(slot.info.root), data_dir=str(data), landlock=asked.landlock,
-            network=asked.network, own_network=asked.own_network, uid=asked.uid, gid=asked.gid,
-            **slot.limits.rlimits(),
-        )
-
-    def _forkserver_news(self) -> None:
-        for told in self.forkserver.news():
-            if isinstance(told, SpawnAnswer):
-                self._spawned(told)
-            else:
-                self._worker_ended(told.pid, told.returncode, None)
-
-    def _spawned(self, answer: SpawnAnswer) -> None:
-        spawning = self._spawning.pop(answer.tag, None)  # the link drops answers given up on
-        if spawning is None:  # not expected: such a worker is nobody's
-            log.error("internal error: an answer to spawn %d, not asked", answer.tag)
-            if answer.pid:
-                self.forkserver.signal(answer.pid, signal.SIGKILL)
-                for fd in (answer.stdout, answer.stderr):
-                    os.close(fd)
-            return
-        slot = spawning.slot
-        if not answer.pid:
-            self.worker_door.drop_early(slot.plugin_id)
-            Cgroups.remove(spawning.groups)
-            spawning.failed(OSError(f"the fork server could not start it: {answer.error}"))
-            return
-        worker = WorkerProcess(answer.pid, self.forkserver.signal, spawning.confinement,
-                               spawning.groups)
-        self._workers_by_pid[answer.pid] = (slot, worker)
-        self.output.add(slot.plugin_id, slot.output, answer.stdout, answer.stderr)
-        log.info("plugin %s: worker pid %d started", slot.plugin_id, answer.pid)
-        spawning.started(worker)
-
-    def _forkserver_died(self) -> None:
-        """Its workers die with it (parent-death signal): each ends as a crash."""
-        self._forkserver_news()
-        self._poller.unregister(self.forkserver.control_fd)
-        self._poller.unregister(self.forkserver.pidfd)
-        code = self.forkserver.reap()
-        # Taken first: ending a worker below may go on to a spawn, asked of the next one.
-        pending, self._spawning = list(self._spawning.values()), {}
-        log.error("the fork server exited (code %d); its workers are gone", code)
-        for pid, (_, worker) in list(self._workers_by_pid.items()):
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)  # its group, and with cgroups all it started:
-            for member in cgroups.members(worker.cgroups):  # no fork server to do it now
-                with contextlib.suppress(OSError):
-                    os.kill(member, signal.SIGKILL)
-            self._worker_ended(pid, -signal.SIGKILL, "the fork server exited")
-        for spawning in pending:
-            self.worker_door.drop_early(spawning.slot.plugin_id)
-            Cgroups.remove(spawning.groups)
-            spawning.failed(OSError("the fork server exited"))
-
-    def _worker_ended(self, pid: int, returncode: int, cause: str | None) -> None:
-        entry = self._workers_by_pid.pop(pid, None)
-        if entry is None:
-            return
-        slot, worker = entry
-        kind = None
-        if (cause is None and returncode == -signal.SIGKILL and worker.cgroups
-                and Cgroups.oom_kills(worker.cgroups)):
-            cause, kind = (f"memory limit {slot.limits.memory_mb} MiB exceeded "
-                           "(the kernel's OOM killer, in the worker's cgroup)"), "limit"
-        self._remove_cgroups(worker.cgroups)
-        reason = worker.ended(returncode, cause, kind)
+    def _worker_ended(self, slot: PluginSlot, worker: WorkerProcess, reason: ExitReason
+                      ) -> None:
+        """A worker ended (the worker table): its connection and services go; if it is the
+        plugin's current worker, the lifecycle records it, and the restart policy decides
+        what follows an end on its own."""
         if worker.identity is not None:
             self.worker_door.forget(worker.identity)
         self.services.worker_ended(slot.plugin_id)
         if slot.worker is worker:
-            self.lifecycle.worker_exited(slot, reason)
-
-    def _remove_cgroups(self, groups: tuple[str, ...], tries: int = 20) -> None:
-        """Remove an ended worker's groups, retrying while its last members exit."""
-        if Cgroups.remove(groups):
-            return
-        if tries:
-            self.timers.at(self.now() + 0.05, lambda: self._remove_cgroups(groups, tries - 1))
-        else:
-            log.warning("could not remove cgroups %s: still in use", ", ".join(groups))
-
-    def worker_pids(self) -> list[int]:
-        """Every running worker's pid."""
-        return list(self._workers_by_pid)
-
-    def send_worker(self, slot: PluginSlot, record: Record) -> bool:
-        """Send to the plugin's worker; False when it cannot be reached."""
-        if slot.identity is None:
-            log.warning("plugin %s: no connected worker for %s", slot.plugin_id,
-                        type(record).__name__)
-            return False
-        return self._send(self._workers, slot.identity, record)
-
-    def send_client(self, identity: bytes, record: Record) -> bool:
-        """Send to a client connection; False when it is gone or its queue is full."""
-        return self._send(self._clients, identity, record)
-
-    def _send(self, sock: zmq.Socket[bytes], identity: bytes, record: Record) -> bool:
-        try:
-            frame = codec.encode_within(record, self._frame_limit)
-        except EncodeError as exc:  # e.g. a hook's joined results: answer with the error
-            if not isinstance(record, Reply):
-                log.warning("could not deliver %s: %s", type(record).__name__, exc.message)
-                return False
-            frame = codec.encode(Reply(record.cid, False, codec.pack_error(exc)))
-        try:
-            socket_io.send_routed(sock, identity, frame)
-        except zmq.ZMQError as exc:  # peer gone (ROUTER_MANDATORY) or its queue is full
-            self.peer_gone = exc.errno == zmq.EHOSTUNREACH
-            log.warning("could not deliver %s: %s", type(record).__name__, exc.strerror)
-            return False
-        return True
+            crash = self.lifecycle.worker_exited(slot, reason)
+            if crash is not None:
+                self.recovery.worker_ended(slot, reason, crash)

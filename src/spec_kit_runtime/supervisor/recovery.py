@@ -1,10 +1,11 @@
 """Carrying out a plugin's restart policy when its worker ends on its own.
 
-The decision is pure and lives in ``restart_policy``; this module acts on it on the
+The decision is pure and lives in ``policy.restart``; this module acts on it on the
 supervisor's loop: it schedules the restart (never inline, so the loop stays responsive
 while a plugin flaps), runs the lifecycle's "recover" operation when the timer fires,
 restarts dependents under ``rest_for_one``, and marks a plugin failed when the policy
-gives up. Kept apart from ``lifecycle`` so that module holds only the operations.
+gives up. The loop hands it each end that ``Lifecycle.worker_exited`` leaves to the
+policy; it drives the lifecycle, which does not know it.
 """
 
 from __future__ import annotations
@@ -18,20 +19,22 @@ from spec_kit_runtime.policy.exits import ExitReason
 from spec_kit_runtime.policy.restart import Ending, GiveUp, Restart
 from spec_kit_runtime.wire.codec import unpack_value
 
-from .slots import PluginSlot, Responder
+from .slots import PluginSlot, Responder, SlotTable
 
 if TYPE_CHECKING:
     from .lifecycle import Lifecycle
+    from .ports import Clock, Emit
 
 log = logging.getLogger(__name__)
 
 
 class Recovery:
-    """Applies each plugin's restart policy; owned by the Lifecycle."""
+    """Applies each plugin's restart policy through the lifecycle's operations."""
 
-    def __init__(self, lifecycle: Lifecycle) -> None:
-        self.lifecycle = lifecycle
-        self.hub = lifecycle.hub
+    def __init__(self, lifecycle: Lifecycle, slots: SlotTable, clock: Clock, emit: Emit,
+                 strategy: str) -> None:
+        self.lifecycle, self.slots, self.clock, self.emit = lifecycle, slots, clock, emit
+        self.strategy = strategy
 
     def worker_ended(self, slot: PluginSlot, reason: ExitReason, error: RuntimeFailure) -> None:
         """A worker ended on its own while no operation was under way: apply the policy."""
@@ -39,21 +42,21 @@ class Recovery:
 
     def _after_end(self, slot: PluginSlot, ending: Ending, error: RuntimeFailure) -> None:
         """Apply the plugin's restart policy to a worker that ended on its own."""
-        decision = slot.tracker.decide(ending, self.hub.now())
+        decision = slot.tracker.decide(ending, self.clock.now())
         slot.last_error = error.message
         if isinstance(decision, Restart):
             slot.status = "restarting"
             log.warning("plugin %s: restarting in %.3gs", slot.plugin_id, decision.delay)
-            self.hub.router.emit_system("plugin_restarting", {
+            self.emit("plugin_restarting", {
                 "plugin": slot.plugin_id, "delay": decision.delay, "reason": error.message,
             })
-            slot.restart_timer = self.hub.timers.at(
-                self.hub.now() + decision.delay, lambda: self._restart(slot))
+            slot.restart_timer = self.clock.at(
+                self.clock.now() + decision.delay, lambda: self._restart(slot))
         elif isinstance(decision, GiveUp):
             slot.status = "failed"
             slot.last_error = f"gave up restarting: {decision.why}; last: {error.message}"
             log.error("plugin %s: %s", slot.plugin_id, slot.last_error)
-            self.hub.router.emit_system("plugin_failed", {
+            self.emit("plugin_failed", {
                 "plugin": slot.plugin_id, "reason": slot.last_error,
             })
         else:
@@ -63,17 +66,17 @@ class Recovery:
     def _restart(self, slot: PluginSlot) -> None:
         """Bring the plugin back to its target state; a failed start counts as an ending."""
         slot.restart_timer = None
-        if self.lifecycle.slots.get(slot.plugin_id) is not slot or slot.status != "restarting":
+        if self.slots.get(slot.plugin_id) is not slot or slot.status != "restarting":
             return  # unloaded or handled meanwhile
 
         def done(ok: bool, body: bytes) -> None:
             if ok:
                 slot.restarts += 1
                 log.info("plugin %s: restarted (%d so far)", slot.plugin_id, slot.restarts)
-                self.hub.router.emit_system("plugin_restarted", {
+                self.emit("plugin_restarted", {
                     "plugin": slot.plugin_id, "restarts": slot.restarts,
                 })
-                if self.hub.config.strategy == "rest_for_one":
+                if self.strategy == "rest_for_one":
                     self._restart_dependents(slot.plugin_id)
             else:
                 failure = from_data(unpack_value(body))
@@ -86,8 +89,8 @@ class Recovery:
 
     def _restart_dependents(self, plugin_id: str) -> None:
         """rest_for_one: the plugins depending on ``plugin_id`` restart after it, in order."""
-        for dependent in dependents_of(plugin_id, self.lifecycle.graph()):
-            slot = self.lifecycle.slots[dependent]
+        for dependent in dependents_of(plugin_id, self.slots.graph()):
+            slot = self.slots[dependent]
             if slot.target == "active" and slot.status == "active":
                 log.info("plugin %s: restarting after its dependency %s (rest_for_one)",
                          dependent, plugin_id)

@@ -43,10 +43,11 @@ from spec_kit_runtime.wire.protocol import (
 )
 
 from .hung_handlers import HungHandlers
-from .slots import Responder
+from .ports import Clock, Outbox, Sent
+from .slots import Responder, SlotTable
 
 if TYPE_CHECKING:
-    from .loop import Supervisor
+    from spec_kit_runtime.plugins.config import RuntimeConfig
 
 log = logging.getLogger(__name__)
 CLIENT_SOURCE = "client"
@@ -79,7 +80,7 @@ def _timed_out(pending: _Pending) -> bytes:
     ))
 
 
-def replier(send: Callable[[bytes, Record], bool], identity: bytes,
+def replier(send: Callable[[bytes, Record], Sent], identity: bytes,
             record: Send | Control | ServiceCall) -> Responder:
     """Where the answer to ``record`` goes: a Reply with its cid, sent to ``identity``."""
     cid = record.cid
@@ -93,14 +94,17 @@ def replier(send: Callable[[bytes, Record], bool], identity: bytes,
 class Router:
     """Routes Send records and matches worker Replies to what waits for them."""
 
-    def __init__(self, hub: Supervisor) -> None:
-        self.hub = hub
+    def __init__(self, slots: SlotTable, clock: Clock, outbox: Outbox,
+                 config: RuntimeConfig) -> None:
+        self.slots, self.clock, self.outbox = slots, clock, outbox
+        self.request_timeout = config.request_timeout
         self.table = RoutingTable()
         self.callers: dict[str, bytes] = {}  # caller key → client connection with handlers
         self.followers: set[str] = set()  # callers that only follow events (may be forgotten)
         self._pending: dict[int, _Pending] = {}
         self.deadlines = Deadlines()  # of the calls in _pending; the loop calls expire()
-        self.hung = HungHandlers(hub)  # which call each worker is in; kills it when hung
+        # which call each worker is in; kills it when hung
+        self.hung = HungHandlers(slots, clock, config.call_grace)
         self._next_cid = 1
 
     # -- handler owners: plugin workers, or callers' connections --------------------------
@@ -108,25 +112,40 @@ class Router:
     def _deliverable(self, owner: str) -> bool:
         if owner in self.callers:
             return True
-        slot = self.hub.lifecycle.slots.get(owner)
+        slot = self.slots.get(owner)
         return slot is not None and slot.active
 
     def _deliver(self, owner: str, record: Record) -> bool:
         identity = self.callers.get(owner)
         if identity is not None:
-            if self.hub.send_client(identity, record):
-                return True
-            if self.hub.peer_gone:  # else its queue is full: this one is lost, not it
+            sent = self.outbox.to_client(identity, record)
+            if sent is Sent.GONE:  # else its queue is full: this one is lost, not it
                 self.drop_caller(owner)
-            return False
-        slot = self.hub.lifecycle.slots.get(owner)
-        return slot is not None and self.hub.send_worker(slot, record)
+            return sent is Sent.OK
+        slot = self.slots.get(owner)
+        return slot is not None and self.outbox.to_worker(slot, record) is Sent.OK
+
+    def serve_caller(self, identity: bytes, sub_id: int, pattern: str, priority: int,
+                     serving: bool) -> None:
+        """A handler living in the client connection ``identity`` (``serving``: with a
+        plugin's scope or the host's; else an event follower, which may be forgotten)."""
+        owner = caller_key(identity)
+        if not serving and owner not in self.callers:
+            self.followers.add(owner)
+        elif serving:
+            self.followers.discard(owner)  # it serves handlers: keep it
+        self.callers[owner] = identity
+        self.table.add(owner, sub_id, pattern, priority, "message")
+
+    def clear_routes(self, owner: str) -> None:
+        """Forget every handler of ``owner``."""
+        self.table.clear_owner(owner)
 
     def drop_caller(self, owner: str) -> None:
         """Forget a caller's handlers (it disconnected)."""
         self.callers.pop(owner, None)
         self.followers.discard(owner)
-        self.table.clear_owner(owner)
+        self.clear_routes(owner)
         self.fail_calls_to(owner, PluginNotActiveError(f"handler owner {owner} disconnected"))
 
     # -- calls to workers ------------------------------------------------------------------
@@ -148,7 +167,7 @@ class Router:
             return 0
         cid = self._next_cid
         self._next_cid += 1
-        now = self.hub.now()
+        now = self.clock.now()
         pending = _Pending(owner, what, timeout, respond, stats, now)
         self._pending[cid] = pending
         self.deadlines.add(cid, now + timeout)
@@ -167,14 +186,14 @@ class Router:
 
     def _dying(self, owner: str) -> str:
         """Why ``owner``'s worker is being killed, when it is (its exit not seen yet)."""
-        slot = self.hub.lifecycle.slots.get(owner)
+        slot = self.slots.get(owner)
         cause = slot.worker.kill_cause if slot is not None and slot.worker else None
         return f": its worker is being killed ({cause})" if cause else ""
 
     def postpone(self, cid: int, timeout: float) -> None:
         """Give call ``cid``, if still in flight, ``timeout`` seconds from now."""
         if cid in self._pending:
-            self.deadlines.add(cid, self.hub.now() + timeout)
+            self.deadlines.add(cid, self.clock.now() + timeout)
 
     def replied(self, owner: str, reply: Reply) -> None:
         """A Reply from ``owner``: hand it to whoever waits for it."""
@@ -184,7 +203,7 @@ class Router:
             log.debug("%s: late or unknown reply %s dropped", owner, reply.cid)
             return
         del self._pending[reply.cid]
-        if self.deadlines.settle(reply.cid, self.hub.now()):
+        if self.deadlines.settle(reply.cid, self.clock.now()):
             self._answer(pending, reply.ok, reply.body)
         else:  # read in the turn its deadline came (replies are read before deadlines)
             log.debug("%s: reply %s at or after its deadline dropped", owner, reply.cid)
@@ -210,7 +229,7 @@ class Router:
 
     def _answer(self, pending: _Pending, ok: bool, body: bytes) -> None:
         if pending.stats is not None:
-            pending.stats.finished(self.hub.now() - pending.started, ok)
+            pending.stats.finished(self.clock.now() - pending.started, ok)
         pending.respond(ok, body)
 
     # -- sends -----------------------------------------------------------------------------
@@ -224,14 +243,14 @@ class Router:
         except RuntimeFailure as exc:
             respond(False, pack_error(exc))
             return
-        timeout = send.timeout or self.hub.config.request_timeout
+        timeout = send.timeout or self.request_timeout
         delivery = delivery_of(send.address)
         if delivery is Delivery.FAN_OUT:
             reached = sum(self._notify(route, send.address, source, send.body)
                           for route in routes)
             respond(True, pack_value(reached))
         elif delivery is Delivery.ALL_IN_ORDER:
-            deadline = self.hub.now() + timeout
+            deadline = self.clock.now() + timeout
             self._call_in_order(list(routes), [], send, source, deadline, respond,
                                 by_host=sender is None)
         else:
@@ -248,7 +267,7 @@ class Router:
         if sender is not None:  # its scope was checked at the worker door (an offence there)
             return sender
         if send.as_plugin:
-            self.hub.lifecycle.require(send.as_plugin).scope.check_send(send.address)
+            self.slots.require(send.as_plugin).scope.check_send(send.address)
             return send.as_plugin
         if send.address.startswith(SYSTEM_EVENTS[:-1]):
             raise ScopeError("only the supervisor emits event:system:*", address=send.address)
@@ -268,25 +287,24 @@ class Router:
 
     def _namespace_owner(self, address: str) -> set[str]:
         parts = address.split(":")
-        if len(parts) >= 3 and parts[1] in self.hub.lifecycle.slots:
+        if len(parts) >= 3 and parts[1] in self.slots:
             return {parts[1]}
         return set()
 
     def _state(self, plugin_id: str) -> str:
-        slot = self.hub.lifecycle.slots.get(plugin_id)
+        slot = self.slots.get(plugin_id)
         if slot is None:
             return "not loaded"
         return f"{slot.status} ({slot.last_exit})" if slot.last_exit else slot.status
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
               respond: Responder, by_host: bool) -> None:
-        slot = self.hub.lifecycle.slots.get(route.owner)  # None: a caller's handler
+        slot = self.slots.get(route.owner)  # None: a caller's handler
         # A plugin may give its calls any timeout, down to a millisecond: a handler it calls
         # is judged hung no sooner than the operator's request_timeout, or one plugin could
         # get another killed (and, kill after kill, failed). The host's deadline is its own,
         # whatever scope it sends with (``by_host``: the send came from a client).
-        judged = timeout if by_host else max(
-            timeout, self.hub.config.request_timeout)
+        judged = timeout if by_host else max(timeout, self.request_timeout)
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
                   address, judged)
@@ -308,7 +326,7 @@ class Router:
             results.append(body)
             self._call_in_order(routes, results, send, source, deadline, respond, by_host)
 
-        remaining = deadline - self.hub.now()
+        remaining = deadline - self.clock.now()
         if remaining <= 0:  # the earlier handlers used it all: the chain is late, not 1 ms on
             respond(False, pack_error(DeadlineExceeded(
                 f"the handlers of '{send.address}' did not all answer within the deadline",
@@ -318,7 +336,7 @@ class Router:
 
     def _notify(self, route: Route, address: str, source: str, body: bytes) -> bool:
         delivered = self._deliver(route.owner, Call(0, route.sub_id, address, source, body))
-        slot = self.hub.lifecycle.slots.get(route.owner)
+        slot = self.slots.get(route.owner)
         if delivered and slot is not None:
             slot.calls.notified()
         return delivered

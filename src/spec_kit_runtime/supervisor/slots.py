@@ -1,4 +1,5 @@
-"""What the supervisor knows of one plugin: its manifest, scope, worker and state."""
+"""What the supervisor knows of each plugin (its manifest, scope, worker and state), and
+the table of them that the supervisor's parts share."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from spec_kit_runtime.errors import PluginStateError
 from spec_kit_runtime.plugins.manifest import PluginInfo
 from spec_kit_runtime.policy.call_stats import CallStats
 from spec_kit_runtime.policy.grants import Grants
@@ -54,8 +56,6 @@ class PluginSlot:
     facts: dict[str, Any] | None = None  # the plugin's metadata and schema (plugin_facts)
     facts_generation: int = 0  # counts the facts taken: a client's copy is stale if less
     loaded: bool = False  # a load (or start) of it has succeeded: 1.0 would list it
-    on_hello: Callable[[], None] | None = None
-    on_exit: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.output = self.limits.output_budget()
@@ -100,3 +100,18 @@ class PluginSlot:
                 "open_files": self.usage.open_files,
             },
         }
+
+
+class SlotTable(dict[str, PluginSlot]):
+    """Every plugin under supervision, by id: one table, shared by the supervisor's parts."""
+
+    def require(self, plugin_id: str) -> PluginSlot:
+        """The slot of ``plugin_id``; PluginStateError if it is not loaded."""
+        slot = self.get(plugin_id)
+        if slot is None:
+            raise PluginStateError(f"plugin '{plugin_id}' is not loaded", plugin=plugin_id)
+        return slot
+
+    def graph(self) -> dict[str, tuple[str, ...]]:
+        """Each plugin's dependencies."""
+        return {plugin_id: slot.info.dependencies for plugin_id, slot in self.items()}

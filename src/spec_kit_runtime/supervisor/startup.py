@@ -17,27 +17,34 @@ from spec_kit_runtime.policy.dependencies import dependency_order
 from spec_kit_runtime.wire.codec import unpack_value
 
 if TYPE_CHECKING:
-    from .loop import Supervisor
+    from .lifecycle import Lifecycle
+    from .slots import SlotTable
 
 log = logging.getLogger(__name__)
 
 
 class StartUp:
-    """One ordered start of a set of plugins."""
+    """The ordered start of the plugins ``run`` was given (none until ``begin``)."""
 
-    def __init__(self, hub: Supervisor, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]],
-                 done: Callable[[], None] = lambda: None) -> None:
-        self.hub = hub
-        self._done = done  # called once, when every plugin is active or given up on
+    def __init__(self, lifecycle: Lifecycle, slots: SlotTable) -> None:
+        self.lifecycle, self.slots = lifecycle, slots
+        self._done: Callable[[], None] = lambda: None
+        self._plugins: dict[str, tuple[PluginInfo, dict[str, Any]]] = {}
+        self.refused: dict[str, str] = {}  # not started, and why
+        self._waiting: dict[str, set[str]] = {}  # plugin → the dependencies it waits for
+        self.pending: set[str] = set()  # not yet active, nor given up on
+        self.failed: dict[str, str] = {}  # could not be loaded or activated: why
+
+    def begin(self, plugins: Iterable[tuple[PluginInfo, dict[str, Any]]],
+              done: Callable[[], None]) -> None:
+        """Start ``plugins``; ``done`` once, when every one is active or given up on."""
+        self._done = done
         self._plugins = {info.id: (info, config) for info, config in plugins}
         ordered = dependency_order({pid: info.dependencies
                                     for pid, (info, _) in self._plugins.items()})
-        self.refused: dict[str, str] = dict(ordered.refused)
+        self.refused = dict(ordered.refused)
         self._waiting = {pid: set(self._plugins[pid][0].dependencies) for pid in ordered.order}
-        self.pending: set[str] = set(ordered.order)  # not yet active, nor given up on
-        self.failed: dict[str, str] = {}  # could not be loaded or activated: why
-
-    def begin(self) -> None:
+        self.pending = set(ordered.order)
         for plugin_id, reason in self.refused.items():
             log.error("plugin %s not started: %s", plugin_id, reason)
         if not self.pending:
@@ -57,25 +64,25 @@ class StartUp:
 
         def loaded(ok: bool, body: bytes) -> None:
             if ok:
-                self.hub.lifecycle.activate(plugin_id, activated)
+                self.lifecycle.activate(plugin_id, activated)
             elif _restarted(body):
                 self._after_restart(plugin_id)
             else:
                 self._finished(plugin_id, False)
 
-        self.hub.lifecycle.load(info, config, loaded)
+        self.lifecycle.load(info, config, loaded)
 
     def _after_restart(self, plugin_id: str) -> None:
         """A restart asked meanwhile took over this plugin's start: it has started when
         that restart leaves it active."""
         def settled(_ok: bool, _body: bytes) -> None:
-            slot = self.hub.lifecycle.slots.get(plugin_id)
+            slot = self.slots.get(plugin_id)
             self._finished(plugin_id, slot is not None and slot.status == "active")
 
-        self.hub.lifecycle.after_current(plugin_id, settled)
+        self.lifecycle.after_current(plugin_id, settled)
 
     def _finished(self, plugin_id: str, ok: bool) -> None:
-        slot = self.hub.lifecycle.slots.get(plugin_id)
+        slot = self.slots.get(plugin_id)
         if not ok and slot is not None:
             self.failed[plugin_id] = slot.last_error or "its start failed"
         if plugin_id in self.pending:

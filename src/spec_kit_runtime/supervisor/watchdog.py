@@ -21,8 +21,10 @@ from spec_kit_runtime.policy.limit_judge import LimitJudge, Usage
 if TYPE_CHECKING:
     import psutil
 
-    from .loop import Supervisor
+    from .ports import Clock
+    from .slots import SlotTable
     from .worker_process import WorkerProcess
+    from .workers import WorkerTable
 
 log = logging.getLogger(__name__)
 _MIB = 1024 * 1024
@@ -31,13 +33,14 @@ _MIB = 1024 * 1024
 class Watchdog:
     """Samples usage of every running worker and enforces the watched limits."""
 
-    def __init__(self, hub: Supervisor) -> None:
-        self.hub = hub
+    def __init__(self, slots: SlotTable, clock: Clock, workers: WorkerTable,
+                 interval: float) -> None:
+        self.slots, self.clock, self.workers, self.interval = slots, clock, workers, interval
         self._processes: dict[int, psutil.Process] = {}  # every pid of the last sample
         self._judges: dict[int, LimitJudge] = {}  # by worker pid: a new worker starts afresh
 
     def start(self) -> None:
-        self.hub.timers.at(self.hub.now() + self.hub.config.watchdog_interval, self._tick)
+        self.clock.at(self.clock.now() + self.interval, self._tick)
 
     def _tick(self) -> None:
         try:
@@ -46,11 +49,11 @@ class Watchdog:
             self.start()
 
     def _sample_all(self) -> None:
-        now = self.hub.now()
+        now = self.clock.now()
         known, self._processes = self._processes, {}
         judges, self._judges = self._judges, {}
         adopted = self._adopted()
-        for slot in list(self.hub.lifecycle.slots.values()):
+        for slot in list(self.slots.values()):
             worker = slot.worker
             if worker is None:
                 continue
@@ -67,10 +70,10 @@ class Watchdog:
 
     def _adopted(self) -> dict[int | None, list[int]]:
         """Orphans the fork server adopted, by the worker they came from (see owner_of)."""
-        forkserver = self.hub.forkserver
+        forkserver = self.workers.forkserver
         if not forkserver.running:
             return {}
-        workers = set(self.hub.worker_pids())
+        workers = set(self.workers.pids())
         found: dict[int | None, list[int]] = {}
         for child in children(forkserver.pid):
             if child not in workers:

@@ -5,7 +5,7 @@ A worker connection counts as its plugin only after a Hello proving the per-spaw
 heartbeats, subscriptions and host service calls are taken, subscriptions only within
 the plugin's scope (and namespace) and up to MAX_SUBSCRIPTIONS, service calls for that
 plugin only; a send or subscription its own worker should have refused is an offence. Kept
-apart from ``supervisor``, whose loop only reads frames off the socket and hands them here.
+apart from ``loop``, which only reads frames off the socket and hands them here.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from spec_kit_runtime.wire.protocol import (
 )
 
 from .router import replier
-from .slots import PluginSlot
+from .slots import PluginSlot, Responder, SlotTable
 
 if TYPE_CHECKING:
-    from .loop import Supervisor
+    from .ports import Sent
+    from .router import Router
 
 log = logging.getLogger(__name__)
 MAX_SUBSCRIPTIONS = 1000  # per plugin: each one costs every uncached route lookup
@@ -48,9 +49,14 @@ class WorkerDoor:
     connection that asked, even if the plugin has another worker by then.
     """
 
-    def __init__(self, hub: Supervisor, send: Callable[[bytes, Record], bool]) -> None:
-        self.hub = hub
-        self._send = send
+    def __init__(self, send: Callable[[bytes, Record], Sent], slots: SlotTable, router: Router,
+                 serve: Callable[[PluginSlot, ServiceCall, Responder], None],
+                 heartbeat: Callable[[PluginSlot], None],
+                 connected: Callable[[PluginSlot], None]) -> None:
+        """``serve``: runs a host service call; ``heartbeat``: a worker answered one;
+        ``connected``: a worker proved its secret in its Hello."""
+        self._send, self.slots, self.router = send, slots, router
+        self._serve, self._heartbeat, self._connected = serve, heartbeat, connected
         self._peers: dict[bytes, str] = {}  # connection identity → plugin id
         self._early: dict[str, tuple[bytes, Hello]] = {}  # plugin id → its Hello, too early
         self.offences = Offences()
@@ -63,11 +69,11 @@ class WorkerDoor:
                 raise AuthenticationError(f"a {type(record).__name__} before the worker's Hello")
             self._hello(identity, record)
             return
-        slot = self.hub.lifecycle.slots.get(plugin_id)
+        slot = self.slots.get(plugin_id)
         if slot is None or slot.identity != identity:
             return
         if isinstance(record, Reply):
-            self.hub.router.replied(plugin_id, record)
+            self.router.replied(plugin_id, record)
         elif isinstance(record, Send):
             respond = replier(self._send, identity, record)
             try:  # the worker checked this already: a refusal here means it was bypassed
@@ -75,15 +81,15 @@ class WorkerDoor:
             except ScopeError as exc:
                 respond(False, pack_error(exc))
                 raise  # an offence
-            self.hub.router.route(plugin_id, record, respond)
+            self.router.route(plugin_id, record, respond)
         elif isinstance(record, Heartbeat):
-            self.hub.heartbeats.answered(slot)
+            self._heartbeat(slot)
         elif isinstance(record, Subscribe):
             self._subscribe(slot, record)
         elif isinstance(record, Unsubscribe):
-            self.hub.router.table.remove(plugin_id, record.sub_id)
+            self.router.table.remove(plugin_id, record.sub_id)
         elif isinstance(record, ServiceCall):  # for this connection's plugin, proven above
-            self.hub.services.call(slot, record, replier(self._send, identity, record))
+            self._serve(slot, record, replier(self._send, identity, record))
         else:
             raise ProtocolError(f"a worker does not send {type(record).__name__}")
 
@@ -101,7 +107,7 @@ class WorkerDoor:
         """A connection banned for its offences: a plugin's worker is killed (and restarted
         by its policy), since ZeroMQ cannot close one connection of a ROUTER."""
         plugin_id = self._peers.get(identity)
-        slot = self.hub.lifecycle.slots.get(plugin_id) if plugin_id else None
+        slot = self.slots.get(plugin_id) if plugin_id else None
         if slot is not None and slot.worker is not None and slot.identity == identity:
             slot.worker.kill_for("protocol violation: it kept sending records it may not send",
                                  None)
@@ -120,7 +126,7 @@ class WorkerDoor:
         self._early.pop(plugin_id, None)
 
     def _hello(self, identity: bytes, hello: Hello) -> None:
-        slot = self.hub.lifecycle.slots.get(hello.plugin_id)
+        slot = self.slots.get(hello.plugin_id)
         expected = slot.secret if slot is not None else None
         if (slot is not None and expected is not None and slot.worker is None
                 and hmac.compare_digest(expected, hello.secret)):
@@ -139,11 +145,10 @@ class WorkerDoor:
                                        bool(slot.worker.cgroups), slot.worker.confinement,
                                        hello.body)
         self._peers[identity] = slot.plugin_id
-        if slot.on_hello is not None:
-            slot.on_hello()
+        self._connected(slot)
 
     def _subscribe(self, slot: PluginSlot, sub: Subscribe) -> None:
-        table = self.hub.router.table
+        table = self.router.table
         if table.count(slot.plugin_id) >= MAX_SUBSCRIPTIONS:
             log.warning("plugin %s: subscription to %r refused: more than %d", slot.plugin_id,
                         sub.pattern, MAX_SUBSCRIPTIONS)

@@ -3,8 +3,9 @@
 Process plumbing (the per-spawn secret, the connect deadline, the stop budget and its
 SIGTERM → SIGKILL escalation) kept apart from ``lifecycle``, whose operations list these
 steps among the phase calls. Each step starts something and continues the operation
-(``op.proceed()``) once the worker has said Hello or has exited; a missed deadline fails
-the operation.
+(``op.proceed()``) once the worker has said Hello (``connected``) or has exited
+(``exited``): a step says on the operation what those mean to it (``op.connect_timer``,
+``op.on_exit``). A missed deadline fails the operation.
 
 A stop is bounded whatever the plugin does: the orderly part (the deactivate and shutdown
 phases, then the Stop record) shares one budget of ``stop_timeout``, begun by
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import secrets
 import signal
+from enum import Enum
 from typing import TYPE_CHECKING
 
-from spec_kit_runtime.errors import DeadlineExceeded
+from spec_kit_runtime.errors import DeadlineExceeded, RuntimeFailure
 from spec_kit_runtime.wire.protocol import Stop
 
 if TYPE_CHECKING:
@@ -28,6 +30,14 @@ if TYPE_CHECKING:
 
     from .lifecycle import _Operation
     from .worker_process import WorkerProcess
+
+
+class OnExit(Enum):
+    """What the exit of the plugin's worker means to the operation under way."""
+
+    FAIL = "the operation fails with the worker's death"
+    PROCEED = "the operation goes on: it waited for that exit"
+    END_STOP = "a stop's worker is gone: no signals for it; its phase's failure goes on"
 
 
 class StopBudget:
@@ -48,15 +58,17 @@ class StopBudget:
 
 
 def spawn(op: _Operation) -> None:
-    """Start the worker with a fresh secret; continue once it proves it in its Hello.
+    """Start the worker with a fresh secret; continue once it proves it in its Hello
+    (``connected``).
 
     The fork server is asked without waiting for it; the deadline counts from the asking.
     """
-    slot, hub = op.slot, op.lifecycle.hub
+    slot, lifecycle = op.slot, op.lifecycle
+    clock = lifecycle.clock
     op.spawned = True
     slot.secret = secrets.token_bytes(32)
     slot.status = "loading"
-    limit = hub.config.start_timeout
+    limit = lifecycle.config.start_timeout
 
     def started(worker: WorkerProcess) -> None:
         if op.finished:  # given up on meanwhile: this worker is nobody's
@@ -64,43 +76,52 @@ def spawn(op: _Operation) -> None:
             worker.signal_tree(signal.SIGKILL)
             return
         slot.worker = worker
-        slot.started_at = hub.now()
-        hub.worker_door.spawned(slot)  # its Hello may have come first
+        slot.started_at = clock.now()
 
-    tag = hub.spawn_worker(slot, started, op.cannot)
+    tag = lifecycle.spawner.spawn(slot, started, op.cannot)
 
     def too_late() -> None:
-        hub.abandon_spawn(tag)
+        lifecycle.spawner.abandon(tag)
         op.fail(DeadlineExceeded(
             f"plugin '{slot.plugin_id}': worker did not connect within {limit:g}s",
             plugin=slot.plugin_id, phase="start",
         ))
 
-    timer = hub.timers.at(hub.now() + limit, too_late)
+    op.connect_timer = clock.at(clock.now() + limit, too_late)
 
-    def hello() -> None:
-        timer.cancel()
-        slot.tracker.started(hub.now())
-        hub.router.emit_system("plugin_started", {
-            "plugin": slot.plugin_id, "pid": slot.worker.pid if slot.worker else None,
-        })
+
+def connected(op: _Operation) -> None:
+    """The worker ``spawn`` started has proved its secret: the operation goes on."""
+    if op.connect_timer is None:  # no spawn of this operation waits for a Hello
+        return
+    op.connect_timer.cancel()
+    op.connect_timer = None
+    slot, lifecycle = op.slot, op.lifecycle
+    slot.tracker.started(lifecycle.clock.now())
+    lifecycle.emit("plugin_started", {
+        "plugin": slot.plugin_id, "pid": slot.worker.pid if slot.worker else None,
+    })
+    op.proceed()
+
+
+def exited(op: _Operation, error: RuntimeFailure) -> None:
+    """The plugin's worker ended during ``op``: what that means was set by its step."""
+    means, budget = op.on_exit, op.exit_budget
+    op.on_exit, op.exit_budget = OnExit.FAIL, None
+    if budget is not None:
+        budget.cancel()
+    if means is OnExit.PROCEED:
         op.proceed()
-
-    slot.on_hello = hello
+    elif means is OnExit.FAIL:
+        op.fail(error)
 
 
 def await_exit(op: _Operation) -> None:
     """Continue once the slot's previous worker (if any) is gone."""
-    slot = op.slot
-    if slot.worker is None:
+    if op.slot.worker is None:
         op.proceed()
         return
-
-    def exited() -> None:
-        slot.on_exit = None
-        op.proceed()
-
-    slot.on_exit = exited
+    op.on_exit = OnExit.PROCEED
 
 
 def begin_stop(op: _Operation) -> None:
@@ -112,28 +133,23 @@ def begin_stop(op: _Operation) -> None:
 
 
 def _budget(op: _Operation, worker: WorkerProcess) -> StopBudget:
-    slot, hub = op.slot, op.lifecycle.hub
-    grace = hub.config.stop_timeout
-    by = hub.now() + grace
-    if hub.stopping_by is not None:  # the supervisor is shutting down: its budget bounds ours
-        by = min(by, hub.stopping_by)
+    lifecycle = op.lifecycle
+    clock, grace = lifecycle.clock, lifecycle.config.stop_timeout
+    by = clock.now() + grace
+    if lifecycle.stops_end_by is not None:  # shutting down: the supervisor's budget bounds ours
+        by = min(by, lifecycle.stops_end_by)
 
     def terminate() -> None:
         worker.expected_exit = True
         worker.signal_tree(signal.SIGTERM)
 
     budget = StopBudget(by, (
-        hub.timers.at(by, terminate),
-        hub.timers.at(by + grace, lambda: worker.signal_tree(signal.SIGKILL)),
+        clock.at(by, terminate),
+        clock.at(by + grace, lambda: worker.signal_tree(signal.SIGKILL)),
     ))
-
-    def gone() -> None:
-        """It ended during a phase of the stop (whose call its end fails; the phase is best
-        effort, so the operation goes on from there): nothing left to signal."""
-        budget.cancel()
-        slot.on_exit = None
-
-    slot.on_exit = gone
+    # If it ends during a phase of the stop (whose call its end fails; the phase is best
+    # effort, so the operation goes on from there), there is nothing left to signal.
+    op.on_exit, op.exit_budget = OnExit.END_STOP, budget
     return budget
 
 
@@ -148,13 +164,6 @@ def stop(op: _Operation) -> None:
         op.proceed()
         return
     assert budget is not None, "begin_stop began it: the worker was there then too"
-    held = budget
     worker.expected_exit = True
-    op.lifecycle.hub.send_worker(slot, Stop())
-
-    def exited() -> None:
-        held.cancel()
-        slot.on_exit = None
-        op.proceed()
-
-    slot.on_exit = exited
+    op.lifecycle.outbox.to_worker(slot, Stop())
+    op.on_exit, op.exit_budget = OnExit.PROCEED, budget

@@ -27,7 +27,7 @@ from spec_kit_runtime.linux import cgroups
 from spec_kit_runtime.linux.cgroups import Cgroups
 from spec_kit_runtime.plugins.config import RuntimeConfig
 from spec_kit_runtime.plugins.data_dir import default_data_dir, plugin_data_dir
-from spec_kit_runtime.plugins.manifest import PluginInfo
+from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy import offences
 from spec_kit_runtime.policy.confinement import WorkerConfinement, plan
 from spec_kit_runtime.policy.dependencies import may_stop

@@ -29,7 +29,7 @@ from conftest import (
 from spec_kit_runtime import PluginContainer
 from spec_kit_runtime.errors import ConfigError, ManifestError
 from spec_kit_runtime.plugins.config import config_from_data
-from spec_kit_runtime.plugins.manifest import parse_manifest_data
+from spec_kit_runtime.plugins.manifest_fields import parse_manifest_data
 
 pytestmark = pytest.mark.timeout(40)
 ESCAPIST = PLUGINS / "crash" / "escapist"

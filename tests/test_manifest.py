@@ -15,12 +15,9 @@ from hypothesis import strategies as st
 
 from generated_plugins import COMMANDS, generate
 from spec_kit_runtime.errors import ManifestError
-from spec_kit_runtime.plugins.manifest import (
-    MAX_MANIFEST_BYTES,
-    PluginInfo,
-    parse_manifest_data,
-    read_manifest,
-)
+from spec_kit_runtime.plugins.manifest import MAX_MANIFEST_BYTES, read_manifest
+from spec_kit_runtime.plugins.manifest_fields import parse_manifest_data
+from spec_kit_runtime.plugins.plugin_info import PluginInfo
 
 PLUGIN_CLASS = """
 from spec_kit_contracts import IPluginMetadata, PluginBase

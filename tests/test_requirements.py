@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from spec_kit_runtime.errors import LifecycleError, ManifestError, RequirementError, from_data
-from spec_kit_runtime.plugins.manifest import PluginInfo, parse_manifest_data
+from spec_kit_runtime.plugins.manifest_fields import parse_manifest_data
+from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.plugins.requirements import requirement_problem, split_dependencies, unmet
 from spec_kit_runtime.supervisor.requirement_check import require_installed
 

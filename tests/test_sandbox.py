@@ -10,13 +10,9 @@ from typing import Any
 import pytest
 from spec_kit_contracts import PluginContractError, PluginStatus
 
-from spec_kit_runtime.errors import LifecycleError
-from spec_kit_runtime.sandbox.plugin_sandbox import (
-    PluginSandbox,
-    SandboxImportError,
-    SandboxViolation,
-    validate_source,
-)
+from spec_kit_runtime.errors import LifecycleError, SandboxImportError, SandboxViolation
+from spec_kit_runtime.sandbox.plugin_sandbox import PluginSandbox
+from spec_kit_runtime.sandbox.source_check import validate_source
 
 DESIGN_PLUGIN = """\
 from typing import Any, Dict, Optional

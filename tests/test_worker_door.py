@@ -11,7 +11,7 @@ import pytest
 
 from spec_kit_runtime.errors import AuthenticationError
 from spec_kit_runtime.plugins.config import RuntimeConfig
-from spec_kit_runtime.plugins.manifest import parse_manifest_data
+from spec_kit_runtime.plugins.manifest_fields import parse_manifest_data
 from spec_kit_runtime.policy.confinement import plan
 from spec_kit_runtime.policy.restart import RestartTracker
 from spec_kit_runtime.policy.scopes import Scope

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from .inprocess.service_provider import ServiceProvider
     from .plugins.config import PluginSettings, RuntimeConfig, load_config
     from .plugins.discovery import DiscoveryResult, discover
-    from .plugins.manifest import PluginInfo, read_manifest
+    from .plugins.manifest import read_manifest
+    from .plugins.plugin_info import PluginInfo
     from .plugins.security import (
         InputValidationError,
         PathTraversalError,
@@ -86,7 +87,7 @@ _HOME = {
     "ServiceFileNotFoundError": ".errors",
     "SupervisorUnavailable": ".errors",
     "WorkerDiedError": ".errors",
-    "PluginInfo": ".plugins.manifest",
+    "PluginInfo": ".plugins.plugin_info",
     "read_manifest": ".plugins.manifest",
     "DeliveryMode": ".inprocess.message_bus",
     "MessageBus": ".inprocess.message_bus",

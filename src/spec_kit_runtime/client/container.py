@@ -30,7 +30,7 @@ from spec_kit_runtime.linux.child_wait import wait_exit
 from spec_kit_runtime.plugins.config import RuntimeConfig
 from spec_kit_runtime.plugins.discovery import discover
 from spec_kit_runtime.plugins.facts import MAX_FACTS_ASKED, MAX_FACTS_BYTES
-from spec_kit_runtime.plugins.manifest import PluginInfo
+from spec_kit_runtime.plugins.plugin_info import PluginInfo
 
 from . import private_dir, private_logs
 from .caller_handlers import CallerHandlers

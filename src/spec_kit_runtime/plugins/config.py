@@ -22,7 +22,7 @@ from spec_kit_runtime.policy.limits import Limits, limits_from_data
 from spec_kit_runtime.policy.patterns import pattern_problem
 from spec_kit_runtime.policy.restart import RestartPolicy, policy_from_data
 
-from .manifest import START_METHODS
+from .manifest_fields import START_METHODS
 from .security import is_valid_plugin_id
 
 MAX_CONFIG_BYTES = 1 << 20

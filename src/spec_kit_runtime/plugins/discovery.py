@@ -16,7 +16,8 @@ from pathlib import Path
 
 from spec_kit_runtime.errors import ManifestError
 
-from .manifest import MANIFEST_NAMES, PluginInfo, read_manifest
+from .manifest import MANIFEST_NAMES, read_manifest
+from .plugin_info import PluginInfo
 
 MAX_DEPTH = 6
 SKIPPED_DIRS = frozenset({"__pycache__", "tests", "test"})

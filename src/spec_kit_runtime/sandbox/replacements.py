@@ -4,8 +4,8 @@ Each of these, given a name built at run time (which no source check can see), r
 writes any attribute or compiles code with the real builtins: ``functools.update_wrapper``
 with its own ``assigned`` names is a getattr, ``dataclasses`` pastes field names into the
 source it ``exec``s, ``warnings.formatwarning`` reads any file's lines. Found by a red-team
-review; each has a PoC in tests/test_sandbox_escapes.py. Part of the defence-in-depth
-sandbox only (see sandbox.py): the OS confinement is what holds.
+review; each has a PoC in tests/sandbox_escapes/. Part of the defence-in-depth
+sandbox only (see plugin_sandbox.py): the OS confinement is what holds.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from spec_kit_runtime._version import __version__
 from spec_kit_runtime.errors import ProtocolError, RoutingError, RuntimeFailure, ScopeError
 from spec_kit_runtime.plugins.facts import MAX_FACTS_ASKED
-from spec_kit_runtime.plugins.manifest import parse_manifest_data
+from spec_kit_runtime.plugins.manifest_fields import parse_manifest_data
 from spec_kit_runtime.policy.health import PluginState, assess
 from spec_kit_runtime.policy.patterns import pattern_problem
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value

@@ -29,7 +29,7 @@ from spec_kit_runtime.errors import (
     from_data,
 )
 from spec_kit_runtime.plugins import facts
-from spec_kit_runtime.plugins.manifest import PluginInfo
+from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy.exits import ExitReason
 from spec_kit_runtime.policy.grants import Grants, decide
 from spec_kit_runtime.policy.restart import RestartTracker

@@ -22,7 +22,7 @@ import zmq
 
 from spec_kit_runtime.errors import ConfigError, ProtocolError, RuntimeFailure
 from spec_kit_runtime.plugins.config import RuntimeConfig
-from spec_kit_runtime.plugins.manifest import PluginInfo
+from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy import offences
 from spec_kit_runtime.policy.dependencies import may_stop
 from spec_kit_runtime.policy.exits import ExitReason

@@ -16,7 +16,7 @@ from spec_kit_runtime.errors import RequirementError
 from spec_kit_runtime.plugins.requirements import InstalledLookup, unmet
 
 if TYPE_CHECKING:
-    from spec_kit_runtime.plugins.manifest import PluginInfo
+    from spec_kit_runtime.plugins.plugin_info import PluginInfo
 
     from .lifecycle import _Operation
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spec_kit_runtime.errors import PluginStateError
-from spec_kit_runtime.plugins.manifest import PluginInfo
+from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy.call_stats import CallStats
 from spec_kit_runtime.policy.grants import Grants
 from spec_kit_runtime.policy.limit_judge import Usage

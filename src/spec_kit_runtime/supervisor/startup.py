@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from spec_kit_runtime.errors import RuntimeFailure, from_data
-from spec_kit_runtime.plugins.manifest import PluginInfo
+from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy.dependencies import dependency_order
 from spec_kit_runtime.wire.codec import unpack_value
 

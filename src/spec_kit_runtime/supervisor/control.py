@@ -21,7 +21,7 @@ from spec_kit_runtime.policy.patterns import pattern_problem
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
 from spec_kit_runtime.wire.protocol import Control
 
-from .lifecycle import STARTING
+from .operation import STARTING
 from .router import caller_key
 from .slots import PluginSlot, Responder, SlotTable
 

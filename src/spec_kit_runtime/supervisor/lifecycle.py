@@ -14,148 +14,28 @@ The parts it works through are ports (``ports``): the slot table, the clock, the
 
 from __future__ import annotations
 
-import functools
 import logging
 import signal
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from spec_kit_runtime.errors import (
-    LifecycleError,
-    PluginStateError,
-    ProtocolError,
-    RuntimeFailure,
-    WorkerDiedError,
-    from_data,
-)
-from spec_kit_runtime.plugins import facts
+from spec_kit_runtime.errors import PluginStateError, RuntimeFailure, WorkerDiedError
 from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy.exits import ExitReason
 from spec_kit_runtime.policy.grants import Grants, decide
 from spec_kit_runtime.policy.restart import RestartTracker
 from spec_kit_runtime.policy.scopes import Scope
-from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
-from spec_kit_runtime.wire.protocol import MAX_STATUS_LENGTH, Phase
+from spec_kit_runtime.wire.codec import pack_error, pack_value
 
-from . import requirement_check, worker_steps
+from . import phase_steps, requirement_check, worker_steps
+from .operation import INTERRUPTIBLE, STOPS, Operation, Step
 from .slots import PluginSlot, Responder, SlotTable
-from .worker_steps import OnExit
 
 if TYPE_CHECKING:
     from spec_kit_runtime.plugins.config import RuntimeConfig
-    from spec_kit_runtime.policy.timers import Timer
 
     from .ports import Clock, Emit, Outbox, Spawner, WorkerCalls
 
 log = logging.getLogger(__name__)
-Step = Callable[["_Operation"], None]
-# The state each operation leaves a plugin in, restored after a crash ("recover" keeps it).
-_TARGETS = {"load": "initialized", "activate": "active", "deactivate": "initialized",
-            "unload": None, "stop": None, "start": "active", "restart": "active"}
-
-
-class _Operation:
-    """One lifecycle operation in progress on a slot; finishes exactly once."""
-
-    def __init__(self, lifecycle: Lifecycle, slot: PluginSlot, name: str,
-                 steps: list[Step], done: Responder) -> None:
-        self.lifecycle, self.slot, self.name = lifecycle, slot, name
-        self._steps: Iterator[Step] = iter(steps)
-        self._done = done
-        self.finished = False
-        self.spawned = False  # it has asked for a worker (worker_steps.spawn)
-        self.stop_budget: worker_steps.StopBudget | None = None  # while it stops a worker
-        # What the worker's Hello and its exit mean to the step under way (worker_steps):
-        self.connect_timer: Timer | None = None  # set while waiting for the Hello
-        self.on_exit = OnExit.FAIL
-        self.exit_budget: worker_steps.StopBudget | None = None  # cancelled at the exit
-
-    def proceed(self) -> None:
-        if self.finished:
-            return
-        step = next(self._steps, None)
-        if step is None:
-            loading = self.name in STARTING
-            self.slot.loaded = self.slot.loaded or loading
-            self._finish(True, pack_value(self.slot.answer(with_facts=loading)))
-            return
-        try:
-            step(self)
-        except RuntimeFailure as exc:
-            self.fail(exc)
-        except OSError as exc:
-            self.cannot(exc)
-        except Exception as exc:  # a bug of ours: fail this operation, never wedge the slot
-            log.exception("plugin %s: internal error in %s", self.slot.plugin_id, self.name)
-            self.fail(RuntimeFailure(f"internal error in {self.name} of plugin "
-                                     f"'{self.slot.plugin_id}': {type(exc).__name__}: {exc}"
-                                     [:500], plugin=self.slot.plugin_id))
-
-    def cannot(self, error: OSError) -> None:
-        """Fail for an operating system error (the worker could not be started, say)."""
-        self.fail(RuntimeFailure(f"cannot {self.name} plugin '{self.slot.plugin_id}': {error}",
-                                 plugin=self.slot.plugin_id))
-
-    def fail(self, error: RuntimeFailure) -> None:
-        if self.finished:
-            return
-        self.slot.last_error = error.message
-        log.error("plugin %s: %s failed: %s", self.slot.plugin_id, self.name, error.message)
-        self.lifecycle.after_failure(self)
-        self._finish(False, pack_error(error))
-
-    def _finish(self, ok: bool, body: bytes) -> None:
-        self.finished = True
-        if self.stop_budget is not None:  # failed while stopping: no signals after it
-            self.stop_budget.cancel()
-        if ok and self.name in _TARGETS:
-            self.slot.target = _TARGETS[self.name]
-        if ok:
-            self._announce()
-        self.slot.busy = None
-        self.connect_timer, self.on_exit, self.exit_budget = None, OnExit.FAIL, None
-        self.lifecycle.ended(self)  # before its caller hears: it may start the next one
-        self._done(ok, body)
-        self.lifecycle.start_next(self.slot)
-
-
-    def _announce(self) -> None:
-        """The lifecycle events a finished operation makes (``event:system:*``)."""
-        slot, emit = self.slot, self.lifecycle.emit
-        if self.name in _ACTIVATING and slot.status == "active":
-            emit("plugin_active", {"plugin": slot.plugin_id,
-                                   "pid": slot.worker.pid if slot.worker else None})
-        elif self.name in ("stop", "unload"):
-            emit("plugin_stopped", {"plugin": slot.plugin_id, "how": self.name,
-                                    "exit": slot.last_exit})
-
-
-_ACTIVATING = frozenset({"activate", "start", "restart", "recover"})
-STARTING = frozenset({"load", "start", "restart", "recover"})  # a new worker, new facts
-# A stop does not wait for these to finish (they may wait on the worker up to phase_timeout
-# or start_timeout): it interrupts them, so that its own bound holds.
-_STOPS = frozenset({"stop", "unload", "restart"})
-_INTERRUPTIBLE = STARTING | {"activate", "deactivate"}
-
-
-def _taken(slot: PluginSlot, phase: str, answer: object) -> RuntimeFailure | None:
-    """Take a worker's successful phase answer: its status, and the load's facts (checked:
-    the worker is not trusted). The error that makes the answer unusable, if any."""
-    status = answer.get("status") if isinstance(answer, dict) else None
-    if not (isinstance(status, str) and 0 < len(status) <= MAX_STATUS_LENGTH
-            and status.isprintable()):
-        return ProtocolError(f"plugin '{slot.plugin_id}' answered its {phase} phase with no "
-                             "usable status", plugin=slot.plugin_id, phase=phase)
-    assert isinstance(answer, dict)
-    if "plugin" in answer:
-        try:
-            slot.facts = facts.checked(answer["plugin"])
-        except ValueError as exc:
-            return LifecycleError(f"plugin '{slot.plugin_id}' reported unusable metadata: "
-                                  f"{exc}", plugin=slot.plugin_id, phase=phase)
-        slot.facts_generation += 1
-    slot.status = status
-    return None
 
 
 class Lifecycle:
@@ -167,7 +47,7 @@ class Lifecycle:
         self.spawner, self.outbox, self.config = spawner, outbox, config
         self.stops_end_by: float | None = None  # shutting down: every stop's orderly part
         # ends by then (see Supervisor.begin_shutdown)
-        self._current: dict[str, _Operation] = {}
+        self._current: dict[str, Operation] = {}
 
     # -- operations ------------------------------------------------------------------------
 
@@ -228,16 +108,16 @@ class Lifecycle:
         phases = [("load", b""), ("initialize", pack_value(config))]
         if activate:
             phases.append(("activate", b""))
-        return [self._drop_routes, worker_steps.spawn, self._phases(*phases)]
+        return [self._drop_routes, worker_steps.spawn, phase_steps.phases(*phases)]
 
     def activate(self, plugin_id: str, done: Responder) -> None:
         # Routes are re-announced by the worker during the phase; drop any stale ones first
         # (not those of an active plugin: a refused second activate must not cost them).
-        steps = [self._refuse_if_active, self._drop_routes, self._phase("activate")]
+        steps = [self._refuse_if_active, self._drop_routes, phase_steps.phase("activate")]
         self._enqueue(self.slots.require(plugin_id), "activate", steps, done)
 
     @staticmethod
-    def _refuse_if_active(op: _Operation) -> None:
+    def _refuse_if_active(op: Operation) -> None:
         if op.slot.active:
             raise PluginStateError(f"plugin '{op.slot.plugin_id}' is already active",
                                    plugin=op.slot.plugin_id)
@@ -245,7 +125,8 @@ class Lifecycle:
 
     def deactivate(self, plugin_id: str, done: Responder) -> None:
         slot = self.slots.require(plugin_id)
-        self._enqueue(slot, "deactivate", [self._phase("deactivate"), self._drop_routes], done)
+        steps = [phase_steps.phase("deactivate"), self._drop_routes]
+        self._enqueue(slot, "deactivate", steps, done)
 
     def unload(self, plugin_id: str, done: Responder) -> None:
         """Deactivate if active, shut down, stop the worker and forget the plugin."""
@@ -271,11 +152,12 @@ class Lifecycle:
         """Deactivate and shut down if possible; stop the worker in any case. The phases and
         the Stop share one budget of stop_timeout, then SIGTERM, then SIGKILL (worker_steps):
         a busy or stubborn plugin is stopped within twice stop_timeout."""
-        return [self._cancel_restart, worker_steps.begin_stop, self._deactivate_if_active,
-                self._if_running(self._phase("shutdown", best_effort=True)), worker_steps.stop]
+        shutdown = phase_steps.phase("shutdown", best_effort=True)
+        return [self._cancel_restart, worker_steps.begin_stop, phase_steps.deactivate_if_active,
+                phase_steps.if_running(shutdown), worker_steps.stop]
 
     def _start_steps(self, slot: PluginSlot) -> list[Step]:
-        def fresh_history(op: _Operation) -> None:
+        def fresh_history(op: Operation) -> None:
             if op.slot.worker is not None:
                 raise PluginStateError(f"plugin '{slot.plugin_id}' is already running "
                                        f"(state {slot.status})", plugin=slot.plugin_id)
@@ -294,7 +176,7 @@ class Lifecycle:
         slot.ops.append((name, steps, done))
         if slot.busy is None:
             self.start_next(slot)
-        elif name in _STOPS:
+        elif name in STOPS:
             self._interrupt(slot, name)
 
     def after_current(self, plugin_id: str, done: Responder) -> None:
@@ -312,13 +194,13 @@ class Lifecycle:
                 interrupted_by=by))
 
         ahead = list(slot.ops)[:-1]
-        dropped = [queued for queued in ahead if queued[0] in _INTERRUPTIBLE]
+        dropped = [queued for queued in ahead if queued[0] in INTERRUPTIBLE]
         for queued in dropped:
             slot.ops.remove(queued)
         for name, _, done in dropped:
             done(False, interrupted(name))
         current = self._current.get(slot.plugin_id)
-        if current is not None and current.name in _INTERRUPTIBLE:
+        if current is not None and current.name in INTERRUPTIBLE:
             current.fail(PluginStateError(f"plugin '{slot.plugin_id}': {current.name} "
                                           f"interrupted by {by}", plugin=slot.plugin_id,
                                           interrupted_by=by))
@@ -333,11 +215,11 @@ class Lifecycle:
                     plugin=slot.plugin_id)))
             return
         slot.busy = name
-        operation = _Operation(self, slot, name, steps, done)
+        operation = Operation(self, slot, name, steps, done)
         self._current[slot.plugin_id] = operation
         operation.proceed()
 
-    def ended(self, operation: _Operation) -> None:
+    def ended(self, operation: Operation) -> None:
         """``operation`` is over: it is no longer the one running on its plugin."""
         if self._current.get(operation.slot.plugin_id) is operation:
             del self._current[operation.slot.plugin_id]
@@ -347,7 +229,7 @@ class Lifecycle:
             name, steps, done = slot.ops.popleft()
             self._start(slot, name, steps, done)
 
-    def after_failure(self, operation: _Operation) -> None:
+    def after_failure(self, operation: Operation) -> None:
         """A failed start leaves no half-started worker behind (and a start refused before
         it spawned anything leaves the running worker alone)."""
         slot = operation.slot
@@ -360,100 +242,21 @@ class Lifecycle:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _phase(self, name: str, body: bytes = b"", best_effort: bool = False) -> Step:
-        """Run lifecycle phase ``name`` in the worker; ``best_effort``: a failure (or a hang
-        past its timeout) is logged and the operation goes on: stopping must not stall."""
-        return self._phases((name, body), best_effort=best_effort)
-
-    def _phases(self, *phases: tuple[str, bytes], best_effort: bool = False) -> Step:
-        """Run lifecycle phases in the worker in this order, all sent at once.
-
-        Sending load, initialize and activate together saves two round trips of every
-        (re)start; the worker skips the rest after a failure. Each phase gets phase_timeout
-        from the answer to the one before it, as if it had been sent then (every later one is
-        postponed at each answer). A phase of a stop gets what is left of the stop's budget
-        (at most phase_timeout), and is skipped once that is spent.
-        """
-        assert len(phases) == 1 or not best_effort, "best effort is for single phases"
-
-        def step(op: _Operation) -> None:
-            slot, calls = op.slot, self.calls
-            if slot.identity is None:
-                raise PluginStateError(
-                    f"plugin '{slot.plugin_id}' has no running worker (state {slot.status})",
-                    plugin=slot.plugin_id, phase=phases[0][0],
-                )
-            timeout = self.config.phase_timeout
-            if op.stop_budget is not None:
-                timeout = min(timeout, op.stop_budget.remaining(self.clock.now()))
-                if timeout <= 0:
-                    log.warning("plugin %s: %s phase skipped, the stop's time is spent",
-                                slot.plugin_id, phases[0][0])
-                    op.proceed()
-                    return
-            cids: list[int] = []
-
-            def answered(index: int, name: str) -> Responder:
-                def on_reply(ok: bool, reply: bytes) -> None:
-                    if op.finished:  # an earlier phase of the batch failed: nothing to change
-                        return
-                    try:
-                        value = unpack_value(reply)
-                        error = _taken(slot, name, value) if ok else from_data(value)
-                    except RuntimeFailure as exc:
-                        error = exc
-                    if error is None:
-                        for later in cids[index + 1:]:  # as if sent now
-                            calls.postpone(later, timeout)
-                        if index + 1 == len(phases):
-                            op.proceed()
-                    elif best_effort:
-                        slot.last_error = error.message
-                        log.warning("plugin %s: %s failed, stopping anyway: %s",
-                                    slot.plugin_id, name, slot.last_error)
-                        op.proceed()
-                    else:
-                        op.fail(error)
-                return on_reply
-
-            for index, (name, body) in enumerate(phases):
-                cids.append(calls.call(
-                    slot.plugin_id, functools.partial(Phase, phase=name, body=body), timeout,
-                    f"{name} phase", answered(index, name)))
-
-        return step
-
-    def _deactivate_if_active(self, op: _Operation) -> None:
-        if op.slot.status == "active" and op.slot.identity is not None:
-            self._phase("deactivate", best_effort=True)(op)
-        else:
-            op.proceed()
-
-    @staticmethod
-    def _if_running(step: Step) -> Step:
-        """The step, skipped when the worker is gone (a crashed plugin can still be unloaded)."""
-        def maybe(op: _Operation) -> None:
-            if op.slot.identity is not None:
-                step(op)
-            else:
-                op.proceed()
-        return maybe
-
-    def _drop_routes(self, op: _Operation) -> None:
+    def _drop_routes(self, op: Operation) -> None:
         self.calls.clear_routes(op.slot.plugin_id)
         op.proceed()
 
-    def _cancel_restart(self, op: _Operation) -> None:
+    def _cancel_restart(self, op: Operation) -> None:
         if op.slot.restart_timer is not None:
             op.slot.restart_timer.cancel()
             op.slot.restart_timer = None
         op.proceed()
 
-    def _mark_stopped(self, op: _Operation) -> None:
+    def _mark_stopped(self, op: Operation) -> None:
         op.slot.status = "stopped"
         op.proceed()
 
-    def _forget(self, op: _Operation) -> None:
+    def _forget(self, op: Operation) -> None:
         self.calls.clear_routes(op.slot.plugin_id)
         self.slots.pop(op.slot.plugin_id, None)
         op.slot.status = "unloaded"

@@ -18,7 +18,7 @@ from spec_kit_runtime.plugins.requirements import InstalledLookup, unmet
 if TYPE_CHECKING:
     from spec_kit_runtime.plugins.plugin_info import PluginInfo
 
-    from .lifecycle import _Operation
+    from .operation import Operation
 
 
 
@@ -46,7 +46,7 @@ def require_installed(info: PluginInfo, phase: str = "load",
             plugin=info.id, phase=phase, unmet=missing)
 
 
-def check(op: _Operation) -> None:
+def check(op: Operation) -> None:
     """The lifecycle step: refuse the operation, or go on."""
     require_installed(op.slot.info, op.name)
     op.proceed()

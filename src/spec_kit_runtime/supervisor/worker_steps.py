@@ -28,7 +28,7 @@ from spec_kit_runtime.wire.protocol import Stop
 if TYPE_CHECKING:
     from spec_kit_runtime.policy.timers import Timer
 
-    from .lifecycle import _Operation
+    from .operation import Operation
     from .worker_process import WorkerProcess
 
 
@@ -57,7 +57,7 @@ class StopBudget:
             timer.cancel()
 
 
-def spawn(op: _Operation) -> None:
+def spawn(op: Operation) -> None:
     """Start the worker with a fresh secret; continue once it proves it in its Hello
     (``connected``).
 
@@ -90,7 +90,7 @@ def spawn(op: _Operation) -> None:
     op.connect_timer = clock.at(clock.now() + limit, too_late)
 
 
-def connected(op: _Operation) -> None:
+def connected(op: Operation) -> None:
     """The worker ``spawn`` started has proved its secret: the operation goes on."""
     if op.connect_timer is None:  # no spawn of this operation waits for a Hello
         return
@@ -104,7 +104,7 @@ def connected(op: _Operation) -> None:
     op.proceed()
 
 
-def exited(op: _Operation, error: RuntimeFailure) -> None:
+def exited(op: Operation, error: RuntimeFailure) -> None:
     """The plugin's worker ended during ``op``: what that means was set by its step."""
     means, budget = op.on_exit, op.exit_budget
     op.on_exit, op.exit_budget = OnExit.FAIL, None
@@ -116,7 +116,7 @@ def exited(op: _Operation, error: RuntimeFailure) -> None:
         op.fail(error)
 
 
-def await_exit(op: _Operation) -> None:
+def await_exit(op: Operation) -> None:
     """Continue once the slot's previous worker (if any) is gone."""
     if op.slot.worker is None:
         op.proceed()
@@ -124,7 +124,7 @@ def await_exit(op: _Operation) -> None:
     op.on_exit = OnExit.PROCEED
 
 
-def begin_stop(op: _Operation) -> None:
+def begin_stop(op: Operation) -> None:
     """Start the stop's budget (``op.stop_budget``): SIGTERM to the worker's tree once it is
     spent, SIGKILL ``stop_timeout`` after that, whatever the orderly steps are doing."""
     if op.slot.worker is not None:
@@ -132,7 +132,7 @@ def begin_stop(op: _Operation) -> None:
     op.proceed()
 
 
-def _budget(op: _Operation, worker: WorkerProcess) -> StopBudget:
+def _budget(op: Operation, worker: WorkerProcess) -> StopBudget:
     lifecycle = op.lifecycle
     clock, grace = lifecycle.clock, lifecycle.config.stop_timeout
     by = clock.now() + grace
@@ -153,7 +153,7 @@ def _budget(op: _Operation, worker: WorkerProcess) -> StopBudget:
     return budget
 
 
-def stop(op: _Operation) -> None:
+def stop(op: Operation) -> None:
     """Send Stop and continue once the worker has exited, within the stop's budget (begun
     by ``begin_stop``, the first step of every stop)."""
     slot, worker = op.slot, op.slot.worker

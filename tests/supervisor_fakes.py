@@ -235,3 +235,27 @@ class Core:
         answer = Answer()
         self.lifecycle.load(info, config or {}, answer)
         return answer
+
+    def active(self, info: PluginInfo, config: dict[str, Any] | None = None) -> None:
+        """Load ``info`` and activate it, its worker answering every phase: it is active."""
+        loaded = self.load(info, config)
+        self.up(info.id)
+        activated = Answer()
+        self.lifecycle.activate(info.id, activated)
+        self.answer(info.id, "active")
+        assert loaded.ok and activated.ok and self.slots[info.id].active
+
+    # -- time ------------------------------------------------------------------------------
+
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` pass as on the loop (``Supervisor._poll_once``): at each moment a
+        call's deadline or a timer is due, calls past their deadline expire, then the timers
+        run."""
+        clock, deadlines = self.clock, self.router.deadlines
+        end = clock.time + seconds
+        while (due := min((d for d in (clock.timers.next_due(), deadlines.next_due())
+                           if d is not None), default=None)) is not None and due <= end:
+            clock.time = max(clock.time, due)
+            self.router.expire(clock.time)
+            clock.timers.run_due(clock.time)
+        clock.time = end

@@ -3,8 +3,9 @@
 ``Core`` wires the real slot table, router, lifecycle, recovery, start-up and control to a
 clock the test moves by hand, an outbox that keeps what is sent, and a worker table whose
 workers are plain ``WorkerProcess`` handles: the test plays the fork server and the
-workers (``started``, ``hello``, ``answer``, ``exit``). It does by hand what the loop does
-between parts (``Supervisor._worker_connected``, ``Supervisor._worker_ended``).
+workers (``started``, ``hello``, ``answer`` or ``reply`` to one phase, ``exit``). It does by
+hand what the loop does between parts (``Supervisor._worker_connected``,
+``Supervisor._worker_ended``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from spec_kit_runtime.supervisor.router import Router
 from spec_kit_runtime.supervisor.slots import PluginSlot, SlotTable
 from spec_kit_runtime.supervisor.startup import StartUp
 from spec_kit_runtime.supervisor.worker_process import WorkerProcess
-from spec_kit_runtime.wire.codec import pack_value, unpack_value
+from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
 from spec_kit_runtime.wire.protocol import Phase, Record, Reply
 
 
@@ -113,6 +114,22 @@ class FakeWorkers:
         self._next_pid += 1
         return WorkerProcess(self._next_pid, lambda pid, sig: self.signals.append((pid, sig)),
                              plan(RuntimeConfig().hardening_for("x"), False, os.getuid()))
+
+
+def usual_answer(plugin_id: str, phase: Phase, status: str) -> dict[str, Any]:
+    """What a worker answers to ``phase`` when it goes well: ``status``, and for a load the
+    plugin's facts."""
+    answer: dict[str, Any] = {"status": status}
+    if phase.phase == "load":
+        plugin = SimpleNamespace(metadata=SimpleNamespace(name=plugin_id),
+                                 get_config_schema=dict)
+        answer["plugin"] = facts_of(plugin)
+    return answer
+
+
+def record_names(records: list[Record]) -> list[str]:
+    """Records sent to a worker, in words: a Phase by its phase, others by their type."""
+    return [r.phase if isinstance(r, Phase) else type(r).__name__ for r in records]
 
 
 def manifest(folder: Path, plugin_id: str, dependencies: tuple[str, ...] = (),
@@ -207,19 +224,45 @@ class Core:
                 body = pack_value({"type": "LifecycleError", "message": f"{phase.phase} failed"})
                 self.router.replied(plugin_id, Reply(phase.cid, False, body))
                 continue
-            answer: dict[str, Any] = {"status": status if last else "loaded"}
-            if phase.phase == "load":
-                plugin = SimpleNamespace(metadata=SimpleNamespace(name=plugin_id),
-                                         get_config_schema=dict)
-                answer["plugin"] = facts_of(plugin)
-            self.router.replied(plugin_id, Reply(phase.cid, True, pack_value(answer)))
+            self.reply(plugin_id, phase, usual_answer(plugin_id, phase, status if last
+                                                      else "loaded"))
         return names
+
+    def converse(self, plugin_id: str, status: str = "stopped") -> list[str]:
+        """Answer every phase sent to the plugin's worker with ``status``, and those sent in
+        turn, until no more come. Returns every record sent meanwhile (``record_names``)."""
+        sent: list[str] = []
+        while records := self.outbox.take(plugin_id):
+            sent += record_names(records)
+            for phase in (r for r in records if isinstance(r, Phase)):
+                self.reply(plugin_id, phase, usual_answer(plugin_id, phase, status))
+        return sent
+
+    def reply(self, plugin_id: str, phase: Phase, result: Any) -> None:
+        """Answer one phase sent to the plugin's worker with ``result``: its value, or its
+        error when it is a RuntimeFailure."""
+        if isinstance(result, RuntimeFailure):
+            self.router.replied(plugin_id, Reply(phase.cid, False, pack_error(result)))
+        else:
+            self.router.replied(plugin_id, Reply(phase.cid, True, pack_value(result)))
 
     def up(self, plugin_id: str, status: str = "initialized") -> None:
         """The spawn asked last for the plugin succeeds, and its phases answer."""
         self.started(plugin_id)
         self.hello(plugin_id)
         self.answer(plugin_id, status)
+
+    def ready(self, info: PluginInfo, active: bool = False) -> PluginSlot:
+        """Load the plugin (and activate it when ``active``), its worker answering all."""
+        loaded = self.load(info)
+        self.up(info.id)
+        assert loaded.ok, loaded.body
+        if active:
+            activated = Answer()
+            self.lifecycle.activate(info.id, activated)
+            self.answer(info.id, "active")
+            assert activated.ok, activated.body
+        return self.slots[info.id]
 
     def exit(self, plugin_id: str, returncode: int = -signal.SIGKILL) -> None:
         """The plugin's worker ends (what the loop does when the worker table says so)."""

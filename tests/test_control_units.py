@@ -76,8 +76,6 @@ def test_arguments_must_be_a_map(core: Core, args: Any) -> None:
     assert core.slots["a"].busy is None  # nothing was started
 
 
-@pytest.mark.xfail(strict=True, reason="control.handle takes `unpack_value(body) or {}`: a "
-                   "falsy non-map (an empty list, 0, '', false) passes as no arguments")
 @pytest.mark.parametrize("args", [[], 0, "", False])
 def test_arguments_that_are_falsy_but_not_a_map_are_refused_too(core: Core, args: Any) -> None:
     failed_with(control(core, "shutdown", args), ProtocolError,
@@ -222,14 +220,8 @@ def _crashed_during_an_operation(core: Core, tmp: Path) -> None:
     (_stable, "healthy", True, []),
     (_temporary_crashed, "unhealthy", False,
      ["a: crashed, not restarted (last exit: killed by SIGKILL)"]),
-    pytest.param(
-        _crashed_during_an_operation, "unhealthy", False,
-        ["a: crashed, not restarted (last exit: killed by SIGKILL)"],
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "README and Lifecycle.worker_exited say a crash during an operation gets no "
-            "restart, but worker_exited fails the calls in flight first: the operation's "
-            "phase call fails, the operation ends (busy None) and the restart policy is "
-            "handed the crash, so the plugin is restarting, not 'crashed, not restarted'"))),
+    (_crashed_during_an_operation, "unhealthy", False,
+     ["a: crashed, not restarted (last exit: killed by SIGKILL)"]),
 ])
 def test_health_is_a_verdict_over_startup_and_plugins(
         tmp_path: Path, make: Callable[[Core, Path], None], status: str, ready: bool,

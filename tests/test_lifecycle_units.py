@@ -440,8 +440,6 @@ def test_a_worker_dying_in_the_stops_shutdown_phase_does_not_fail_the_stop(
     assert len(core.workers.spawns) == 1  # a stopped plugin is not restarted
 
 
-@pytest.mark.xfail(strict=True, reason="worker_exited marks the slot 'error' after the stop "
-                   "the death ended has already answered 'stopped' (busy checked too late)")
 def test_a_worker_dying_in_the_stops_shutdown_phase_leaves_the_plugin_stopped(
         core: Core, a: PluginInfo) -> None:
     core.ready(a)
@@ -650,17 +648,7 @@ _DURING: dict[str, tuple[bool, str]] = {  # operation: (active before, the phase
     "restart": (True, "activate"),
 }
 
-_BUG_BUSY = pytest.mark.xfail(strict=True, reason=(
-    "Lifecycle.worker_exited fails the calls in flight before it checks slot.busy: the "
-    "operation waiting on its phase has already finished, so the death is handed to the "
-    "restart policy as an idle crash (the plugin restarts) instead of staying an error"))
-
-
-@pytest.mark.parametrize("operation", [
-    "load", pytest.param("activate", marks=_BUG_BUSY),
-    pytest.param("deactivate", marks=_BUG_BUSY), "start",
-    pytest.param("restart", marks=_BUG_BUSY),
-])
+@pytest.mark.parametrize("operation", ["load", "activate", "deactivate", "start", "restart"])
 def test_the_worker_dying_in_an_operations_phase_fails_it_without_restart(
         core: Core, a: PluginInfo, operation: str) -> None:
     active, phase = _DURING[operation]

@@ -73,7 +73,9 @@ class ControlOps:
             op = self._ops.get(control.op)
             if op is None:
                 raise ProtocolError(f"unknown control operation '{control.op}'")
-            args = unpack_value(control.body) or {}
+            args = unpack_value(control.body)
+            if args is None:  # no arguments
+                args = {}
             if not isinstance(args, dict):
                 raise ProtocolError(f"arguments of '{control.op}' must be a map")
             op(peer, args, respond)

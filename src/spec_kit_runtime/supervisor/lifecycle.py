@@ -284,8 +284,16 @@ class Lifecycle:
             f"plugin '{slot.plugin_id}' worker {reason.describe()}",
             plugin=slot.plugin_id, reason=reason.describe(),
         )
-        self.calls.fail_calls_to(slot.plugin_id, error)
+        # Decided before the calls in flight fail: failing a phase's call may end the
+        # operation, and an end during an operation is its caller's to hear, not a restart.
         for_policy = None
+        if not reason.expected:
+            if slot.busy is None and slot.target is not None:
+                for_policy = error
+            else:  # an operation was under way: its caller gets the error, no restart
+                slot.status = "error"
+                slot.last_error = error.message
+        self.calls.fail_calls_to(slot.plugin_id, error)
         if reason.expected:
             log.info("plugin %s: worker %s", slot.plugin_id, reason.describe())
         else:
@@ -297,11 +305,6 @@ class Lifecycle:
             self.emit("plugin_crashed", {
                 "plugin": slot.plugin_id, "reason": reason.describe(),
             })
-            if slot.busy is None and slot.target is not None:
-                for_policy = error
-            else:  # an operation was under way: its caller gets the error, no restart
-                slot.status = "error"
-                slot.last_error = error.message
         current = self._current.get(slot.plugin_id)
         if current is not None:
             worker_steps.exited(current, error)

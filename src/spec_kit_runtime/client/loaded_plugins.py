@@ -21,13 +21,17 @@ from spec_kit_contracts import IPluginMetadata, PluginStatus
 
 from spec_kit_runtime.errors import LifecycleError
 from spec_kit_runtime.plugins.facts import PluginFacts, facts_from
+from spec_kit_runtime.policy.states import PluginState
 
 Control = Callable[..., Any]
 """``control(op, **args)``: a control operation on the supervisor, returning its answer."""
 
 # The supervisor's states that are not PluginStatus values, as the nearest 1.0 status.
-_NEAREST = {"restarting": PluginStatus.LOADING, "stopped": PluginStatus.DISABLED,
-            "failed": PluginStatus.ERROR}
+_NEAREST: dict[str, PluginStatus] = {
+    PluginState.RESTARTING: PluginStatus.LOADING,
+    PluginState.STOPPED: PluginStatus.DISABLED,
+    PluginState.FAILED: PluginStatus.ERROR,
+}
 
 
 def status_of(state: object) -> PluginStatus:

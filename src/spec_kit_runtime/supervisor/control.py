@@ -16,7 +16,7 @@ from spec_kit_runtime._version import __version__
 from spec_kit_runtime.errors import ProtocolError, RoutingError, RuntimeFailure, ScopeError
 from spec_kit_runtime.plugins.facts import MAX_FACTS_ASKED
 from spec_kit_runtime.plugins.manifest import parse_manifest_data
-from spec_kit_runtime.policy.health import PluginState, assess
+from spec_kit_runtime.policy.health import PluginCondition, assess
 from spec_kit_runtime.policy.patterns import pattern_problem
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
 from spec_kit_runtime.wire.protocol import Control
@@ -117,7 +117,7 @@ class ControlOps:
     def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
         now = self.hub.now()
         slots = self.hub.lifecycle.slots
-        plugins = [PluginState(
+        plugins = [PluginCondition(
             slot.plugin_id, slot.status, slot.target, slot.restarts,
             now - slot.started_at if slot.started_at is not None and slot.worker else None,
             slot.tracker.policy.stable_after, slot.last_exit, slot.last_error,

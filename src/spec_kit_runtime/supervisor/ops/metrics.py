@@ -13,11 +13,9 @@ from typing import Any
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from spec_kit_contracts import PluginStatus
 
 from spec_kit_runtime.policy.health import EXIT_CODES
-
-_STATES = (*(status.value for status in PluginStatus), "restarting", "stopped", "failed")
+from spec_kit_runtime.policy.states import PluginState
 
 
 def exposition(status: Mapping[str, Any], health: Mapping[str, Any]) -> bytes:
@@ -42,7 +40,7 @@ class _Snapshot(Collector):
                      [([], int(self.health["ready"]))], labels=())
         yield _gauge("spec_kit_plugin_state", "1 for the state each plugin is in",
                      [([p["id"], state], int(p["state"] == state))
-                      for p in plugins for state in _STATES], labels=("plugin", "state"))
+                      for p in plugins for state in PluginState], labels=("plugin", "state"))
         yield _counter("spec_kit_plugin_restarts", "Restarts by the restart policy",
                        [([p["id"]], p["restarts"]) for p in plugins])
         yield _counter("spec_kit_plugin_messages", "Messages handled (calls answered, events)",

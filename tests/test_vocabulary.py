@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from unittest.mock import MagicMock
 
 import msgpack
 import pytest
@@ -16,8 +17,11 @@ from spec_kit_runtime.plugins.config import config_from_data
 from spec_kit_runtime.policy.exits import ExitKind
 from spec_kit_runtime.policy.restart import Ending, Strategy
 from spec_kit_runtime.policy.states import PluginState
+from spec_kit_runtime.supervisor.control import ControlOps
+from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import Control, ControlOp, Phase, PhaseName
 
-ENUMS: list[type[StrEnum]] = [PluginState, ExitKind, Strategy]
+ENUMS: list[type[StrEnum]] = [PluginState, ExitKind, Strategy, PhaseName, ControlOp]
 
 
 @pytest.mark.parametrize("member", [m for enum in ENUMS for m in enum], ids=repr)
@@ -57,3 +61,17 @@ def test_an_unknown_strategy_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match=r"'runtime\.strategy' must be one_for_one or "
                                           r"rest_for_one$"):
         config_from_data({"runtime": {"strategy": "all"}}, Path("/etc/x/runtime.yaml"))
+
+
+@pytest.mark.parametrize(("record", "as_text"), [
+    (Phase(1, PhaseName.INITIALIZE, b"\x80"), Phase(1, "initialize", b"\x80")),
+    (Control(2, ControlOp.STATUS, b""), Control(2, "status", b"")),
+])
+def test_records_carry_a_member_as_its_text(record: Phase | Control,
+                                            as_text: Phase | Control) -> None:
+    assert codec.encode(record) == codec.encode(as_text)
+    assert codec.decode(codec.encode(record)) == record
+
+
+def test_the_supervisor_serves_every_control_op() -> None:
+    assert set(ControlOps(MagicMock())._ops) == set(ControlOp)

@@ -14,6 +14,7 @@ from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.errors import RuntimeFailure, SupervisorUnavailable
 from spec_kit_runtime.policy.health import EXIT_CODES, UNHEALTHY
 from spec_kit_runtime.wire.addressing import DIRECT_PREFIXES
+from spec_kit_runtime.wire.protocol import ControlOp
 
 from .top import run_top
 
@@ -55,7 +56,7 @@ def send(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
-        status = client.control("status", timeout=10.0)
+        status = client.control(ControlOp.STATUS, timeout=10.0)
     finally:
         client.close()
     if args.json:
@@ -85,7 +86,7 @@ def health(args: argparse.Namespace) -> int:
     try:
         client = SupervisorClient.find(args.runtime_dir, control=True)
         try:
-            verdict = client.control("health", timeout=10.0)
+            verdict = client.control(ControlOp.HEALTH, timeout=10.0)
         finally:
             client.close()
     except RuntimeFailure as exc:
@@ -140,7 +141,7 @@ def _figure(value: float | None) -> str:
 def plugin_op(args: argparse.Namespace) -> int:
     client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
-        result = client.control(args.op, plugin=args.plugin)
+        result = client.control(ControlOp(args.op), plugin=args.plugin)
     finally:
         client.close()
     print(f"{result['id']}: {result['status']}")
@@ -150,7 +151,7 @@ def plugin_op(args: argparse.Namespace) -> int:
 def shutdown(args: argparse.Namespace) -> int:
     client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
-        client.control("shutdown", timeout=10.0)
+        client.control(ControlOp.SHUTDOWN, timeout=10.0)
     finally:
         client.close()
     return 0

@@ -18,6 +18,8 @@ import tty
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
+from spec_kit_runtime.wire.protocol import ControlOp
+
 _COLUMNS = ("ID", "STATE", "PID", "CPU%", "MEM MB", "RESTARTS", "MSG/S", "ERRS", "P50 MS",
             "P99 MS", "LAST EXIT")
 
@@ -58,14 +60,14 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def run_top(ask: Callable[[str], Any], interval: float, out: TextIO = sys.stdout,
+def run_top(ask: Callable[[ControlOp], Any], interval: float, out: TextIO = sys.stdout,
             keys: TextIO = sys.stdin) -> int:
     """Refresh until ``q`` or Ctrl-C; ``ask(op)`` runs a control operation."""
     before: Mapping[str, Any] | None = None
     taken = time.monotonic()
     with _screen(out), _keys(keys) as pressed:
         while True:
-            status, health = ask("status"), ask("health")
+            status, health = ask(ControlOp.STATUS), ask(ControlOp.HEALTH)
             now = time.monotonic()
             width = (os.get_terminal_size(out.fileno()).columns if out.isatty() else 0) or 200
             out.write("\x1b[H\x1b[2J" + "\n".join(frame(status, health, before,

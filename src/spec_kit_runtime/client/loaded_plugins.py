@@ -22,6 +22,7 @@ from spec_kit_contracts import IPluginMetadata, PluginStatus
 from spec_kit_runtime.errors import LifecycleError
 from spec_kit_runtime.plugins.facts import PluginFacts, facts_from
 from spec_kit_runtime.policy.states import PluginState
+from spec_kit_runtime.wire.protocol import ControlOp
 
 Control = Callable[..., Any]
 """``control(op, **args)``: a control operation on the supervisor, returning its answer."""
@@ -90,7 +91,7 @@ class LoadedPlugins(Mapping[str, PluginHandle]):
     def status(self, plugin_id: str) -> PluginStatus | None:
         """``plugin_id``'s status now (ERROR after a failed load); None when the supervisor
         does not know it."""
-        entry = self._control("plugins").get(plugin_id)
+        entry = self._control(ControlOp.PLUGINS).get(plugin_id)
         return status_of(entry["state"]) if entry else None
 
     def remember(self, plugin_id: str, answer: Mapping[str, Any]) -> None:
@@ -110,14 +111,14 @@ class LoadedPlugins(Mapping[str, PluginHandle]):
 
     def _now(self) -> dict[str, PluginHandle]:
         """The loaded plugins now: one question, and more for facts not held yet."""
-        states = {plugin_id: entry for plugin_id, entry in self._control("plugins").items()
+        states = {plugin_id: entry for plugin_id, entry in self._control(ControlOp.PLUGINS).items()
                   if entry["loaded"]}
         with self._lock:
             known = dict(self._handles)
         stale = [plugin_id for plugin_id, entry in states.items()
                  if known.get(plugin_id, (None,))[0] != entry["generation"]]
         for start in range(0, len(stale), self._chunk):
-            answer = self._control("plugins", facts=stale[start:start + self._chunk])
+            answer = self._control(ControlOp.PLUGINS, facts=stale[start:start + self._chunk])
             for plugin_id in stale[start:start + self._chunk]:
                 entry = answer.get(plugin_id)
                 if entry is not None and entry["facts"] is not None:

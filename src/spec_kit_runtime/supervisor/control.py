@@ -19,7 +19,7 @@ from spec_kit_runtime.plugins.manifest import parse_manifest_data
 from spec_kit_runtime.policy.health import PluginCondition, assess
 from spec_kit_runtime.policy.patterns import pattern_problem
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
-from spec_kit_runtime.wire.protocol import Control
+from spec_kit_runtime.wire.protocol import Control, ControlOp
 
 from .lifecycle import STARTING
 from .router import caller_key
@@ -42,20 +42,20 @@ class ControlOps:
     def __init__(self, hub: Supervisor) -> None:
         self.hub = hub
         self._ops: dict[str, Callable[[bytes, dict[str, Any], Responder], None]] = {
-            "ping": lambda _peer, _args, respond: respond(True, pack_value("pong")),
-            "status": self._status,
-            "health": self._health,
-            "plugins": self._plugins,
-            "load": self._load,
-            "activate": self._plugin_op(hub.lifecycle.activate),
-            "deactivate": self._plugin_op(hub.lifecycle.deactivate),
-            "unload": self._plugin_op(hub.lifecycle.unload),
-            "stop": self._plugin_op(hub.lifecycle.stop),
-            "start": self._plugin_op(hub.lifecycle.start),
-            "restart": self._plugin_op(hub.lifecycle.restart),
-            "shutdown": self._shutdown,
-            "subscribe": self._subscribe,
-            "unsubscribe": self._unsubscribe,
+            ControlOp.PING: lambda _peer, _args, respond: respond(True, pack_value("pong")),
+            ControlOp.STATUS: self._status,
+            ControlOp.HEALTH: self._health,
+            ControlOp.PLUGINS: self._plugins,
+            ControlOp.LOAD: self._load,
+            ControlOp.ACTIVATE: self._plugin_op(hub.lifecycle.activate),
+            ControlOp.DEACTIVATE: self._plugin_op(hub.lifecycle.deactivate),
+            ControlOp.UNLOAD: self._plugin_op(hub.lifecycle.unload),
+            ControlOp.STOP: self._plugin_op(hub.lifecycle.stop),
+            ControlOp.START: self._plugin_op(hub.lifecycle.start),
+            ControlOp.RESTART: self._plugin_op(hub.lifecycle.restart),
+            ControlOp.SHUTDOWN: self._shutdown,
+            ControlOp.SUBSCRIBE: self._subscribe,
+            ControlOp.UNSUBSCRIBE: self._unsubscribe,
         }
 
     def handle(self, peer: bytes, control: Control, respond: Responder) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from .states import PluginState
 
@@ -39,14 +38,12 @@ class PluginCondition:
 
 @dataclass(frozen=True)
 class Health:
-    status: str
+    """The verdict: the ``health`` answer (its plain data: ``wire.status``)."""
+
+    status: str  # HEALTHY, DEGRADED or UNHEALTHY
     live: bool
     ready: bool
     reasons: tuple[str, ...]
-
-    def describe(self) -> dict[str, Any]:
-        return {"status": self.status, "live": self.live, "ready": self.ready,
-                "reasons": list(self.reasons)}
 
 
 def assess(plugins: Iterable[PluginCondition], starting: Iterable[str] = (),

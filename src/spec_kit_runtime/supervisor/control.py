@@ -18,6 +18,7 @@ from spec_kit_runtime.plugins.facts import MAX_FACTS_ASKED
 from spec_kit_runtime.plugins.manifest import parse_manifest_data
 from spec_kit_runtime.policy.health import PluginCondition, assess
 from spec_kit_runtime.policy.patterns import pattern_problem
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
 from spec_kit_runtime.wire.protocol import Control, ControlOp
 
@@ -76,45 +77,56 @@ class ControlOps:
                 f"internal error in '{control.op}': {type(exc).__name__}: {exc}"[:500])))
 
     def _status(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
+        from spec_kit_runtime.wire.status import (  # here: see its docs
+            Status,
+            SupervisorStatus,
+            Totals,
+            to_data,
+        )
+
         hub = self.hub
         now = hub.now()
         figures = [slot.calls.figures() for slot in hub.lifecycle.slots.values()]
-        respond(True, pack_value({
-            "supervisor": {
-                "pid": os.getpid(), "version": __version__, "endpoint": hub.client_endpoint,
-                "uptime": round(now - hub.started_at, 3),
-                "plugins": len(hub.lifecycle.slots),
-                "forkserver_pid": hub.forkserver.pid if hub.forkserver.running else None,
-                "start_method": hub.config.start_method,
-                "cgroups": hub.cgroups.describe(),
-                "http": hub.http.address if hub.http is not None else None,
-                "log_file": str(hub.log_file) if hub.log_file is not None else None,
-                "totals": {
-                    "handled": sum(f.handled for f in figures),
-                    "errors": sum(f.errors for f in figures),
-                    "in_flight": sum(f.in_flight for f in figures),
-                    "restarts": sum(s.restarts for s in hub.lifecycle.slots.values()),
-                },
-            },
-            "plugins": [slot.snapshot(now) | {"subscriptions": hub.router.table.patterns_of(pid)}
-                        for pid, slot in hub.lifecycle.slots.items()],
-        }))
+        respond(True, pack_value(to_data(Status(
+            SupervisorStatus(
+                pid=os.getpid(), version=__version__, endpoint=hub.client_endpoint,
+                uptime=round(now - hub.started_at, 3),
+                plugins=len(hub.lifecycle.slots),
+                forkserver_pid=hub.forkserver.pid if hub.forkserver.running else None,
+                start_method=hub.config.start_method,
+                cgroups=hub.cgroups.describe(),
+                http=hub.http.address if hub.http is not None else None,
+                log_file=str(hub.log_file) if hub.log_file is not None else None,
+                totals=Totals(
+                    handled=sum(f.handled for f in figures),
+                    errors=sum(f.errors for f in figures),
+                    in_flight=sum(f.in_flight for f in figures),
+                    restarts=sum(s.restarts for s in hub.lifecycle.slots.values()),
+                ),
+            ),
+            tuple(slot.snapshot(now, tuple(hub.router.table.patterns_of(pid)))
+                  for pid, slot in hub.lifecycle.slots.items()),
+        ))))
 
     def _plugins(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         """Each plugin with its state, whether a load of it has succeeded (``loaded``) and
         the generation of its facts; the facts themselves (plugin_facts) only for the ids
         in ``facts``: a caller keeps them until their generation changes."""
+        from spec_kit_runtime.wire.status import PluginEntry, to_data  # here: see its docs
+
         wanted = args.get("facts") or []
         if not isinstance(wanted, list) or len(wanted) > MAX_FACTS_ASKED:
             raise ProtocolError(f"'facts' must be a list of at most {MAX_FACTS_ASKED} ids")
         asked = {plugin_id for plugin_id in wanted if isinstance(plugin_id, str)}
         respond(True, pack_value({
-            plugin_id: {"state": "loading" if slot.busy in STARTING else slot.status,
-                        "loaded": slot.loaded, "generation": slot.facts_generation,
-                        "facts": slot.facts if plugin_id in asked else None}
+            plugin_id: to_data(PluginEntry(
+                PluginState.LOADING if slot.busy in STARTING else slot.status, slot.loaded,
+                slot.facts_generation, slot.facts if plugin_id in asked else None))
             for plugin_id, slot in self.hub.lifecycle.slots.items()}))
 
     def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
+        from spec_kit_runtime.wire.status import to_data  # here: see its docs
+
         now = self.hub.now()
         slots = self.hub.lifecycle.slots
         plugins = [PluginCondition(
@@ -127,8 +139,8 @@ class ControlOps:
         not_started = {plugin_id: why for plugin_id, why in
                        (startup.refused | startup.failed).items()
                        if plugin_id not in slots or _still_failed(slots[plugin_id])}
-        respond(True, pack_value(assess(plugins, sorted(startup.pending),
-                                        not_started).describe()))
+        respond(True, pack_value(to_data(assess(plugins, sorted(startup.pending),
+                                                not_started))))
 
     def _load(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         manifest, source, root = args.get("manifest"), args.get("source"), args.get("root")

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 
 from spec_kit_runtime import PluginContainer
+from spec_kit_runtime.wire.status import Status, from_data
 
 LAYERS = ("landlock", "network_namespace")  # of the workers' confinement (runtime.hardening)
 PLUGIN = Path(__file__).resolve().parent.parent / "tests" / "plugins" / "crash" / "crashy"
@@ -60,10 +61,10 @@ def measure(count: int, seconds: float, watchdog_interval: float,
             container.load_plugin(container.discovered_plugins[f"idle{index}"])
             container.activate_plugin(f"idle{index}")
         loaded = time.monotonic() - started
-        status = container.status()
-        supervisor = psutil.Process(status["supervisor"]["pid"])
-        forkserver = psutil.Process(status["supervisor"]["forkserver_pid"])
-        workers = [psutil.Process(p["pid"]) for p in status["plugins"]]
+        status = from_data(Status, container.status())
+        supervisor = psutil.Process(status.supervisor.pid)
+        forkserver = psutil.Process(status.supervisor.forkserver_pid)
+        workers = [psutil.Process(p.pid) for p in status.plugins]
         time.sleep(1.0)  # let start-up work settle
         supervisor_cpu = cpu_percent(supervisor, seconds)
         forkserver_cpu = cpu_percent(forkserver, 1.0)

@@ -44,8 +44,10 @@ from restart import percentile
 from spec_kit_contracts import Command
 
 from spec_kit_runtime.client.client import SupervisorClient
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire import codec
-from spec_kit_runtime.wire.protocol import ClientHello, Reply, Send
+from spec_kit_runtime.wire.protocol import ClientHello, ControlOp, Reply, Send
+from spec_kit_runtime.wire.status import Status, from_data
 
 WINDOW = 64  # requests in flight in the pipelined runs
 
@@ -180,10 +182,10 @@ def _wait_ready(notify: socket.socket, run: subprocess.Popen[bytes]) -> float:
 def _check_active(runtime_dir: Path, count: int) -> None:
     client = SupervisorClient.find(runtime_dir, control=True)
     try:
-        plugins = client.control("status", timeout=10.0)["plugins"]
+        plugins = from_data(Status, client.control(ControlOp.STATUS, timeout=10.0)).plugins
     finally:
         client.close()
-    assert len(plugins) == count and all(p["state"] == "active" for p in plugins), plugins
+    assert len(plugins) == count and all(p.state == PluginState.ACTIVE for p in plugins), plugins
 
 
 def throughput(path: Raw | Routed, total: int) -> float:

@@ -25,7 +25,7 @@ from spec_kit_runtime.plugins.manifest import parse_manifest_data
 from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy.confinement import plan
 from spec_kit_runtime.policy.timers import Timer, Timers
-from spec_kit_runtime.supervisor.control import ControlOps
+from spec_kit_runtime.supervisor.control import About, ControlOps
 from spec_kit_runtime.supervisor.lifecycle import Lifecycle
 from spec_kit_runtime.supervisor.ports import Sent
 from spec_kit_runtime.supervisor.recovery import Recovery
@@ -164,6 +164,12 @@ class Answer:
         return from_data(unpack_value(self.body))
 
 
+ABOUT: About = {"endpoint": "ipc://fake", "uptime": 1.5, "forkserver_pid": 42,
+                "start_method": "fork", "cgroups": {"active": False}, "http": None,
+                "log_file": None}
+"""What the fake loop says of itself in ``status``."""
+
+
 class Core:
     """The supervisor's parts on fake ports."""
 
@@ -182,8 +188,7 @@ class Core:
         self.startup = StartUp(self.lifecycle, self.slots)
         self.shutdowns = 0
         self.control = ControlOps(self.slots, self.lifecycle, self.router, self.startup,
-                                  self.clock, lambda: {"endpoint": "ipc://fake"},
-                                  self._shutdown)
+                                  self.clock, lambda: ABOUT, self._shutdown)
 
     def _emit(self, name: str, data: dict[str, object]) -> None:
         self.events.append((name, data))

@@ -28,7 +28,7 @@ from spec_kit_runtime.policy.restart import RestartPolicy
 from spec_kit_runtime.supervisor.router import caller_key
 from spec_kit_runtime.wire.codec import pack_value
 from spec_kit_runtime.wire.protocol import Call, Control, Reply, Send, Stop
-from supervisor_fakes import Answer, Core, manifest
+from supervisor_fakes import ABOUT, Answer, Core, manifest
 
 PEER = b"client-connection"
 OTHER = b"another-connection"
@@ -114,8 +114,11 @@ def test_status_describes_the_supervisor_and_each_plugin(core: Core, tmp_path: P
 
     status = control(core, "status").value
     assert status["supervisor"] == {
-        "pid": os.getpid(), "version": __version__, "endpoint": "ipc://fake", "plugins": 2,
+        "pid": os.getpid(), "version": __version__, **ABOUT, "plugins": 2,
         "totals": {"handled": 2, "errors": 1, "in_flight": 1, "restarts": 0}}
+    assert list(status["supervisor"]) == [  # the order status --json has always shown
+        "pid", "version", "endpoint", "uptime", "plugins", "forkserver_pid", "start_method",
+        "cgroups", "http", "log_file", "totals"]
     plugins = {entry["id"]: entry for entry in status["plugins"]}
     assert [entry["id"] for entry in status["plugins"]] == ["a", "b"]
     a, b = plugins["a"], plugins["b"]

@@ -548,9 +548,9 @@ def test_operations_queue_per_plugin_and_run_in_order(
     core.lifecycle.activate("a", noted("activate"))
     core.lifecycle.deactivate("a", noted("deactivate"))
     core.lifecycle.after_current("a", noted("settle"))
-    snapshot = core.slots["a"].snapshot(core.clock.now())
-    assert snapshot["busy"] == "load"
-    assert snapshot["queued"] == ["activate", "deactivate", "settle"]
+    snapshot = core.slots["a"].snapshot(core.clock.now(), ())
+    assert snapshot.busy == "load"
+    assert snapshot.queued == ("activate", "deactivate", "settle")
     b = core.load(manifest(tmp_path, "b"))  # another plugin does not wait for them
     assert [s.slot.plugin_id for s in core.workers.spawns] == ["a", "b"]
 

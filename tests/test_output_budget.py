@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec_kit_runtime.policy.output_budget import OutputBudget
+from spec_kit_runtime.policy.output_budget import OutputBudget, OutputFigures
 
 
 @pytest.mark.parametrize(("lines", "logged"), [
@@ -17,15 +17,15 @@ def test_lines_within_the_budget_are_logged(lines: list[tuple[float, int]],
     budget = OutputBudget(rate=100.0, burst=250.0)
     assert [budget.take(size, at) for at, size in lines] == logged
     dropped = [size for (_, size), ok in zip(lines, logged, strict=True) if not ok]
-    assert budget.describe() == {
-        "logged_bytes": sum(size for _, size in lines) - sum(dropped),
-        "dropped_bytes": sum(dropped), "dropped_lines": len(dropped)}
+    assert budget.figures() == OutputFigures(
+        logged_bytes=sum(size for _, size in lines) - sum(dropped),
+        dropped_bytes=sum(dropped), dropped_lines=len(dropped))
 
 
 def test_no_rate_means_no_limit() -> None:
     budget = OutputBudget(rate=None, burst=0.0)
     assert all(budget.take(1 << 20, 0.0) for _ in range(100))
-    assert budget.describe()["dropped_bytes"] == 0
+    assert budget.figures().dropped_bytes == 0
 
 
 def test_exhausted_until_it_refills() -> None:
@@ -40,4 +40,4 @@ def test_overhead_is_charged_but_not_counted() -> None:
     budget = OutputBudget(rate=1.0, burst=130.0)
     assert budget.take(1, 0.0, overhead=64) and budget.take(1, 0.0, overhead=64)
     assert not budget.take(1, 0.0, overhead=64)  # 130 tokens: two empty lines, not three
-    assert budget.describe() == {"logged_bytes": 2, "dropped_bytes": 1, "dropped_lines": 1}
+    assert budget.figures() == OutputFigures(logged_bytes=2, dropped_bytes=1, dropped_lines=1)

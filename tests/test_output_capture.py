@@ -15,7 +15,7 @@ import pytest
 from spec_kit_contracts import Command
 
 from conftest import GOOD, PLUGINS, load_active, running_container, wait_until
-from spec_kit_runtime.policy.output_budget import OutputBudget
+from spec_kit_runtime.policy.output_budget import OutputBudget, OutputFigures
 from spec_kit_runtime.supervisor.output_capture import (
     LINE_OVERHEAD,
     MAX_LINE_BYTES,
@@ -127,9 +127,9 @@ def test_a_long_line_split_across_reads_is_logged_once() -> None:
         for chunk in (b"z" * 5000, b"z" * 5000, b"z" * 5000 + b"\nnext\n"):
             os.write(write_end, chunk)
             capture.ready()
-        assert budget.describe() == {"logged_bytes": (MAX_LINE_BYTES + 1) + len(b"next\n"),
-                                     "dropped_bytes": 15000 - MAX_LINE_BYTES,
-                                     "dropped_lines": 0}
+        assert budget.figures() == OutputFigures(
+            logged_bytes=(MAX_LINE_BYTES + 1) + len(b"next\n"),
+            dropped_bytes=15000 - MAX_LINE_BYTES, dropped_lines=0)
     finally:
         os.close(write_end)
         os.close(spare_write)

@@ -14,25 +14,31 @@ import pytest
 
 from conftest import GOOD, load_active, running_container, runtime_dir_of
 from spec_kit_runtime.cli.top import frame
+from spec_kit_runtime.policy.health import Health
+from spec_kit_runtime.wire.status import Status, from_data
 from test_cli import SCRIPT
+from test_status_codec import PLUGIN, SUPERVISOR
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def plugin(handled: int, **fields: Any) -> dict[str, Any]:
-    entry = {"id": "design", "state": "active", "pid": 42, "restarts": 1,
-             "last_exit": "killed by SIGKILL", "usage": {"cpu_percent": 2.5, "rss_mb": 19.0},
-             "messages": {"handled": handled, "errors": 0, "p50_ms": 1.25, "p99_ms": 3.0}}
+    entry = PLUGIN | {"id": "design", "state": "active", "pid": 42, "restarts": 1,
+                      "last_exit": "killed by SIGKILL",
+                      "usage": PLUGIN["usage"] | {"cpu_percent": 2.5, "rss_mb": 19.0},
+                      "messages": PLUGIN["messages"] | {"handled": handled, "errors": 0,
+                                                        "p50_ms": 1.25, "p99_ms": 3.0}}
     return entry | fields
 
 
-def status(*plugins: dict[str, Any]) -> dict[str, Any]:
-    return {"supervisor": {"version": "2.0", "pid": 7, "uptime": 12.0,
-                           "totals": {"handled": sum(p["messages"]["handled"] for p in plugins)}},
-            "plugins": list(plugins)}
+def status(*plugins: dict[str, Any]) -> Status:
+    totals = SUPERVISOR["totals"] | {"handled": sum(p["messages"]["handled"] for p in plugins)}
+    return from_data(Status, {"supervisor": SUPERVISOR | {"version": "2.0", "pid": 7,
+                                                          "uptime": 12.0, "totals": totals},
+                              "plugins": list(plugins)})
 
 
-HEALTHY = {"status": "healthy", "ready": True, "reasons": []}
+HEALTHY = Health("healthy", live=True, ready=True, reasons=())
 
 
 def test_frame_shows_rates_usage_and_health() -> None:
@@ -45,7 +51,7 @@ def test_frame_shows_rates_usage_and_health() -> None:
 
 
 def test_frame_without_history_or_samples() -> None:
-    degraded = {"status": "degraded", "ready": False, "reasons": ["design: restarting"]}
+    degraded = Health("degraded", live=True, ready=False, reasons=("design: restarting",))
     lines = frame(status(plugin(5, usage=None, pid=None)), degraded, None, 0.0, 200)
     assert lines[0].startswith("spec-kit-runtime 2.0  pid 7  up 12s  degraded (not ready)")
     assert lines[1] == "  design: restarting"

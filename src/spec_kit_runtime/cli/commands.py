@@ -12,8 +12,10 @@ from spec_kit_contracts import Command, Event, Message, Request
 
 from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.errors import RuntimeFailure, SupervisorUnavailable
-from spec_kit_runtime.policy.health import EXIT_CODES, UNHEALTHY
+from spec_kit_runtime.policy.health import EXIT_CODES, UNHEALTHY, Health
 from spec_kit_runtime.wire.addressing import DIRECT_PREFIXES
+from spec_kit_runtime.wire.protocol import ControlOp
+from spec_kit_runtime.wire.status import Status, from_data, to_data
 
 from .top import run_top
 
@@ -55,25 +57,26 @@ def send(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
-        status = client.control("status", timeout=10.0)
+        answer = client.control(ControlOp.STATUS, timeout=10.0)
     finally:
         client.close()
-    if args.json:
-        print(json.dumps(status, indent=2, default=str))
+    if args.json:  # the answer as it came, like /status and container.status()
+        print(json.dumps(answer, indent=2, default=str))
         return 0
-    sup = status["supervisor"]
-    print(f"supervisor pid {sup['pid']}  version {sup['version']}  up {sup['uptime']:.0f}s  "
-          f"{sup['endpoint']}")
+    status = from_data(Status, answer)
+    sup = status.supervisor
+    print(f"supervisor pid {sup.pid}  version {sup.version}  up {sup.uptime:.0f}s  "
+          f"{sup.endpoint}")
     rows = [("ID", "VERSION", "STATE", "PID", "UPTIME", "RESTARTS", "MEM MB", "CPU%", "MSGS",
              "ERRS", "P50 MS", "P99 MS", "LAST EXIT")]
-    for p in status["plugins"]:
-        uptime = f"{p['uptime']:.0f}s" if p["uptime"] is not None else "-"
-        usage, messages = p["usage"] or {}, p["messages"]
-        rows.append((p["id"], p["version"], p["state"], str(p["pid"] or "-"), uptime,
-                     str(p["restarts"]), _figure(usage.get("rss_mb")),
-                     _figure(usage.get("cpu_percent")), str(messages["handled"]),
-                     str(messages["errors"]), _figure(messages["p50_ms"]),
-                     _figure(messages["p99_ms"]), p["last_exit"] or "-"))
+    for p in status.plugins:
+        uptime = f"{p.uptime:.0f}s" if p.uptime is not None else "-"
+        usage, messages = p.usage, p.messages
+        rows.append((p.id, p.version, p.state, str(p.pid or "-"), uptime,
+                     str(p.restarts), _figure(usage.rss_mb if usage else None),
+                     _figure(usage.cpu_percent if usage else None), str(messages.handled),
+                     str(messages.errors), _figure(messages.p50_ms),
+                     _figure(messages.p99_ms), p.last_exit or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
@@ -85,20 +88,20 @@ def health(args: argparse.Namespace) -> int:
     try:
         client = SupervisorClient.find(args.runtime_dir, control=True)
         try:
-            verdict = client.control("health", timeout=10.0)
+            verdict = from_data(Health, client.control(ControlOp.HEALTH, timeout=10.0))
         finally:
             client.close()
     except RuntimeFailure as exc:
-        verdict = {"status": UNHEALTHY, "live": False, "ready": False,
-                   "reasons": [f"no supervisor answers: {exc}"]}
+        verdict = Health(UNHEALTHY, live=False, ready=False,
+                         reasons=(f"no supervisor answers: {exc}",))
     if args.json:
-        print(json.dumps(verdict, indent=2))
+        print(json.dumps(to_data(verdict), indent=2))
     else:
-        print(f"{verdict['status']} (live: {'yes' if verdict['live'] else 'no'}, "
-              f"ready: {'yes' if verdict['ready'] else 'no'})")
-        for reason in verdict["reasons"]:
+        print(f"{verdict.status} (live: {'yes' if verdict.live else 'no'}, "
+              f"ready: {'yes' if verdict.ready else 'no'})")
+        for reason in verdict.reasons:
             print(f"  {reason}")
-    return EXIT_CODES[verdict["status"]]
+    return EXIT_CODES[verdict.status]
 
 
 def events(args: argparse.Namespace) -> int:
@@ -140,7 +143,7 @@ def _figure(value: float | None) -> str:
 def plugin_op(args: argparse.Namespace) -> int:
     client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
-        result = client.control(args.op, plugin=args.plugin)
+        result = client.control(ControlOp(args.op), plugin=args.plugin)
     finally:
         client.close()
     print(f"{result['id']}: {result['status']}")
@@ -150,7 +153,7 @@ def plugin_op(args: argparse.Namespace) -> int:
 def shutdown(args: argparse.Namespace) -> int:
     client = SupervisorClient.find(args.runtime_dir, control=True)
     try:
-        client.control("shutdown", timeout=10.0)
+        client.control(ControlOp.SHUTDOWN, timeout=10.0)
     finally:
         client.close()
     return 0

@@ -1,6 +1,7 @@
 """``spec-kit-runtime top``: a live view of the plugins, refreshed every ``interval``.
 
-``frame`` (pure) turns two status answers and a health answer into the lines of a screen;
+``frame`` (pure) turns two status answers and a health answer (their records: see
+``wire.status``) into the lines of a screen;
 ``run_top`` is the terminal edge: the alternate screen, keys without Enter (``q`` quits,
 Ctrl-C and Ctrl-D too; without a terminal on stdin only Ctrl-C), and the terminal put back
 as it was on every way out.
@@ -15,36 +16,41 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
+
+from spec_kit_runtime.policy.health import Health
+from spec_kit_runtime.wire.protocol import ControlOp
+from spec_kit_runtime.wire.status import Status, from_data
 
 _COLUMNS = ("ID", "STATE", "PID", "CPU%", "MEM MB", "RESTARTS", "MSG/S", "ERRS", "P50 MS",
             "P99 MS", "LAST EXIT")
 
 
-def frame(status: Mapping[str, Any], health: Mapping[str, Any],
-          before: Mapping[str, Any] | None, seconds: float, width: int) -> list[str]:
+def frame(status: Status, health: Health, before: Status | None, seconds: float,
+          width: int) -> list[str]:
     """The screen for ``status``; rates are over the ``seconds`` since ``before``."""
-    supervisor = status["supervisor"]
-    handled_before = {p["id"]: p["messages"]["handled"] for p in (before or {}).get("plugins", [])}
+    supervisor = status.supervisor
+    handled_before = {p.id: p.messages.handled for p in (before.plugins if before else ())}
     rows = [_COLUMNS]
-    for plugin in status["plugins"]:
-        usage, messages = plugin["usage"] or {}, plugin["messages"]
-        earlier = handled_before.get(plugin["id"])
-        rate = (messages["handled"] - earlier) / seconds if earlier is not None and seconds \
+    for plugin in status.plugins:
+        usage, messages = plugin.usage, plugin.messages
+        earlier = handled_before.get(plugin.id)
+        rate = (messages.handled - earlier) / seconds if earlier is not None and seconds \
             else None
-        rows.append((plugin["id"], plugin["state"], str(plugin["pid"] or "-"),
-                     _number(usage.get("cpu_percent")), _number(usage.get("rss_mb")),
-                     str(plugin["restarts"]), _number(rate), str(messages["errors"]),
-                     _number(messages["p50_ms"]), _number(messages["p99_ms"]),
-                     plugin["last_exit"] or "-"))
+        rows.append((plugin.id, plugin.state, str(plugin.pid or "-"),
+                     _number(usage.cpu_percent if usage else None),
+                     _number(usage.rss_mb if usage else None),
+                     str(plugin.restarts), _number(rate), str(messages.errors),
+                     _number(messages.p50_ms), _number(messages.p99_ms),
+                     plugin.last_exit or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     lines = [
-        f"spec-kit-runtime {supervisor['version']}  pid {supervisor['pid']}  "
-        f"up {supervisor['uptime']:.0f}s  {health['status']}"
-        f"{'' if health['ready'] else ' (not ready)'}  "
-        f"{len(status['plugins'])} plugins  {supervisor['totals']['handled']} messages",
-        *(f"  {reason}" for reason in health["reasons"]),
+        f"spec-kit-runtime {supervisor.version}  pid {supervisor.pid}  "
+        f"up {supervisor.uptime:.0f}s  {health.status}"
+        f"{'' if health.ready else ' (not ready)'}  "
+        f"{len(status.plugins)} plugins  {supervisor.totals.handled} messages",
+        *(f"  {reason}" for reason in health.reasons),
         "",
         *("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
           for row in rows),
@@ -58,14 +64,15 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def run_top(ask: Callable[[str], Any], interval: float, out: TextIO = sys.stdout,
+def run_top(ask: Callable[[ControlOp], Any], interval: float, out: TextIO = sys.stdout,
             keys: TextIO = sys.stdin) -> int:
     """Refresh until ``q`` or Ctrl-C; ``ask(op)`` runs a control operation."""
-    before: Mapping[str, Any] | None = None
+    before: Status | None = None
     taken = time.monotonic()
     with _screen(out), _keys(keys) as pressed:
         while True:
-            status, health = ask("status"), ask("health")
+            status = from_data(Status, ask(ControlOp.STATUS))
+            health = from_data(Health, ask(ControlOp.HEALTH))
             now = time.monotonic()
             width = (os.get_terminal_size(out.fileno()).columns if out.isatty() else 0) or 200
             out.write("\x1b[H\x1b[2J" + "\n".join(frame(status, health, before,

@@ -2,6 +2,5 @@
 door, which launches a private supervisor or attaches to one), handlers that live in the
 caller, and the container's 1.0 views (``plugins``, ``message_bus``).
 
-Imports ``errors``, ``wire``, ``policy`` and ``plugins``; never the supervisor's code, which
-runs in another process.
+It never imports the supervisor's code, which runs in another process.
 """

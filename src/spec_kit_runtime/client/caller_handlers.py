@@ -33,7 +33,7 @@ from spec_kit_runtime.errors import (
 )
 from spec_kit_runtime.wire import codec, curve
 from spec_kit_runtime.wire.addressing import address_of
-from spec_kit_runtime.wire.protocol import Call, ClientHello, Control, Record, Reply
+from spec_kit_runtime.wire.protocol import Call, ClientHello, Control, ControlOp, Record, Reply
 
 from .daemon_pool import DaemonPool
 
@@ -79,7 +79,7 @@ class CallerHandlers:
         self._handlers[sub_id] = handler
         extra = {"host": True} if host else {}
         try:
-            self._control("subscribe", plugin=plugin_id, pattern=pattern, sub_id=sub_id,
+            self._control(ControlOp.SUBSCRIBE, plugin=plugin_id, pattern=pattern, sub_id=sub_id,
                           priority=priority, **extra)
         except BaseException:
             del self._handlers[sub_id]
@@ -91,7 +91,7 @@ class CallerHandlers:
         prefix, _, number = subscription_id.partition("_")
         if prefix != "caller" or not number.isdigit() or int(number) not in self._handlers:
             return False
-        self._control("unsubscribe", sub_id=int(number))
+        self._control(ControlOp.UNSUBSCRIBE, sub_id=int(number))
         del self._handlers[int(number)]
         return True
 
@@ -109,7 +109,7 @@ class CallerHandlers:
 
     # -- talking to the serving thread -----------------------------------------------------
 
-    def _control(self, op: str, **args: Any) -> Any:
+    def _control(self, op: ControlOp, **args: Any) -> Any:
         future: Future[Any] = Future()
         body = codec.pack_value(args)
         self._outbox.put((Control(next(self._cids), op, body), future))

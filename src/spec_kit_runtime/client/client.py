@@ -32,6 +32,7 @@ from spec_kit_runtime.wire.protocol import (
     Call,
     ClientHello,
     Control,
+    ControlOp,
     Record,
     Reply,
     Send,
@@ -96,7 +97,7 @@ class SupervisorClient:
         return SupervisorClient(self.endpoint, self.token, server_key=self.server_key,
                                 pid=self._pid)
 
-    def control(self, op: str, timeout: float = LIFECYCLE_TIMEOUT, **args: Any) -> Any:
+    def control(self, op: ControlOp, timeout: float = LIFECYCLE_TIMEOUT, **args: Any) -> Any:
         """Run a control operation (status, load, activate, ...) and return its result."""
         body = codec.pack_value(args)
         return self._request(lambda cid: Control(cid, op, body), timeout)
@@ -116,7 +117,7 @@ class SupervisorClient:
     def follow(self, pattern: str = "event:system:*") -> Iterator[Message]:
         """Subscribe this connection to events matching ``pattern`` now; the iterator
         yields each one as it comes, until the supervisor goes (then SupervisorUnavailable)."""
-        self.control("subscribe", timeout=10.0, plugin="", pattern=pattern, sub_id=1,
+        self.control(ControlOp.SUBSCRIBE, timeout=10.0, plugin="", pattern=pattern, sub_id=1,
                      priority=50)
         return self._incoming()
 

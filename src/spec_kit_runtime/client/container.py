@@ -31,6 +31,7 @@ from spec_kit_runtime.plugins.config import RuntimeConfig
 from spec_kit_runtime.plugins.discovery import discover
 from spec_kit_runtime.plugins.facts import MAX_FACTS_ASKED, MAX_FACTS_BYTES
 from spec_kit_runtime.plugins.plugin_info import PluginInfo
+from spec_kit_runtime.wire.protocol import ControlOp
 
 from . import private_dir, private_logs
 from .caller_handlers import CallerHandlers
@@ -89,7 +90,7 @@ class PluginContainer:
             self._local.client = client
         return client
 
-    def _control(self, op: str, **args: Any) -> Any:
+    def _control(self, op: ControlOp, **args: Any) -> Any:
         """A quick control operation (not a lifecycle one) on this thread's connection."""
         return self._client.control(op, timeout=10.0, **args)
 
@@ -149,7 +150,7 @@ class PluginContainer:
         """Spawn the plugin's worker, load and initialize it; returns the plugin id."""
         source = plugin_info.manifest_path or plugin_info.path
         answer = self._client.control(
-            "load", manifest=plugin_info.to_manifest(), source=str(source),
+            ControlOp.LOAD, manifest=plugin_info.to_manifest(), source=str(source),
             root=str(plugin_info.root), config=config or {},
         )
         self.plugin_info[plugin_info.id] = plugin_info
@@ -157,28 +158,28 @@ class PluginContainer:
         return plugin_info.id
 
     def activate_plugin(self, plugin_id: str) -> None:
-        self._client.control("activate", plugin=plugin_id)
+        self._client.control(ControlOp.ACTIVATE, plugin=plugin_id)
 
     def deactivate_plugin(self, plugin_id: str) -> None:
-        self._client.control("deactivate", plugin=plugin_id)
+        self._client.control(ControlOp.DEACTIVATE, plugin=plugin_id)
 
     def unload_plugin(self, plugin_id: str) -> None:
         """Deactivate (if active), shut down and stop the plugin's worker."""
-        self._client.control("unload", plugin=plugin_id)
+        self._client.control(ControlOp.UNLOAD, plugin=plugin_id)
         self.plugin_info.pop(plugin_id, None)
         self.plugins.forget(plugin_id)
 
     def stop_plugin(self, plugin_id: str) -> None:
         """Stop the plugin's worker in order; it stays stopped (no restart) until started."""
-        self._client.control("stop", plugin=plugin_id)
+        self._client.control(ControlOp.STOP, plugin=plugin_id)
 
     def start_plugin(self, plugin_id: str) -> None:
         """Start a stopped or failed plugin again, up to active."""
-        self.plugins.remember(plugin_id, self._client.control("start", plugin=plugin_id))
+        self.plugins.remember(plugin_id, self._client.control(ControlOp.START, plugin=plugin_id))
 
     def restart_plugin(self, plugin_id: str) -> None:
         """Stop the plugin's worker in order and start it again, up to active."""
-        self.plugins.remember(plugin_id, self._client.control("restart", plugin=plugin_id))
+        self.plugins.remember(plugin_id, self._client.control(ControlOp.RESTART, plugin=plugin_id))
 
     def get_plugin_status(self, plugin_id: str) -> PluginStatus | None:
         """The plugin's PluginStatus now (None: not loaded); see ``PluginHandle.status``."""
@@ -186,12 +187,12 @@ class PluginContainer:
 
     def status(self) -> dict[str, Any]:
         """The supervisor's status: itself and every plugin."""
-        result: dict[str, Any] = self._client.control("status", timeout=10.0)
+        result: dict[str, Any] = self._client.control(ControlOp.STATUS, timeout=10.0)
         return result
 
     def health(self) -> dict[str, Any]:
         """healthy / degraded / unhealthy, live, ready, and the reasons (see health.py)."""
-        result: dict[str, Any] = self._client.control("health", timeout=10.0)
+        result: dict[str, Any] = self._client.control(ControlOp.HEALTH, timeout=10.0)
         return result
 
     def follow_events(self, pattern: str = "event:system:*") -> EventStream:
@@ -247,7 +248,7 @@ class PluginContainer:
             return
         try:
             if self._process.poll() is None:  # else it is gone: nobody would answer
-                self._client.control("shutdown", timeout=10.0)
+                self._client.control(ControlOp.SHUTDOWN, timeout=10.0)
         except Exception as exc:  # the supervisor may be gone already
             log.warning("shutdown request failed: %s", exc)
         finally:

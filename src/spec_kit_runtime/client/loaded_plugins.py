@@ -15,19 +15,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spec_kit_contracts import IPluginMetadata, PluginStatus
 
 from spec_kit_runtime.errors import LifecycleError
 from spec_kit_runtime.plugins.facts import PluginFacts, facts_from
+from spec_kit_runtime.policy.states import PluginState
+from spec_kit_runtime.wire.protocol import ControlOp
+
+if TYPE_CHECKING:
+    from spec_kit_runtime.wire.status import PluginEntry
 
 Control = Callable[..., Any]
 """``control(op, **args)``: a control operation on the supervisor, returning its answer."""
 
 # The supervisor's states that are not PluginStatus values, as the nearest 1.0 status.
-_NEAREST = {"restarting": PluginStatus.LOADING, "stopped": PluginStatus.DISABLED,
-            "failed": PluginStatus.ERROR}
+_NEAREST: dict[str, PluginStatus] = {
+    PluginState.RESTARTING: PluginStatus.LOADING,
+    PluginState.STOPPED: PluginStatus.DISABLED,
+    PluginState.FAILED: PluginStatus.ERROR,
+}
 
 
 def status_of(state: object) -> PluginStatus:
@@ -86,8 +94,8 @@ class LoadedPlugins(Mapping[str, PluginHandle]):
     def status(self, plugin_id: str) -> PluginStatus | None:
         """``plugin_id``'s status now (ERROR after a failed load); None when the supervisor
         does not know it."""
-        entry = self._control("plugins").get(plugin_id)
-        return status_of(entry["state"]) if entry else None
+        entry = self._entries().get(plugin_id)
+        return status_of(entry.state) if entry else None
 
     def remember(self, plugin_id: str, answer: Mapping[str, Any]) -> None:
         """Keep the facts a (re)start's answer carried, so reading them asks nothing."""
@@ -101,24 +109,29 @@ class LoadedPlugins(Mapping[str, PluginHandle]):
         with self._lock:
             self._handles.pop(plugin_id, None)
 
+    def _entries(self, **args: Any) -> dict[str, PluginEntry]:
+        """The ``plugins`` answer (``facts``: the ids whose facts it should carry)."""
+        from spec_kit_runtime.wire.status import plugin_entries  # here: see its docs
+
+        return plugin_entries(self._control(ControlOp.PLUGINS, **args))
+
     def _handle(self, plugin_id: str, facts: Mapping[str, Any]) -> PluginHandle:
         return PluginHandle(plugin_id, facts_from(facts), self.status)
 
     def _now(self) -> dict[str, PluginHandle]:
         """The loaded plugins now: one question, and more for facts not held yet."""
-        states = {plugin_id: entry for plugin_id, entry in self._control("plugins").items()
-                  if entry["loaded"]}
+        states = {plugin_id: entry for plugin_id, entry in self._entries().items()
+                  if entry.loaded}
         with self._lock:
             known = dict(self._handles)
         stale = [plugin_id for plugin_id, entry in states.items()
-                 if known.get(plugin_id, (None,))[0] != entry["generation"]]
+                 if known.get(plugin_id, (None,))[0] != entry.generation]
         for start in range(0, len(stale), self._chunk):
-            answer = self._control("plugins", facts=stale[start:start + self._chunk])
+            answer = self._entries(facts=stale[start:start + self._chunk])
             for plugin_id in stale[start:start + self._chunk]:
-                entry = answer.get(plugin_id)
-                if entry is not None and entry["facts"] is not None:
-                    known[plugin_id] = (entry["generation"],
-                                        self._handle(plugin_id, entry["facts"]))
+                found = answer.get(plugin_id)
+                if found is not None and found.facts is not None:
+                    known[plugin_id] = (found.generation, self._handle(plugin_id, found.facts))
         current = {plugin_id: known[plugin_id] for plugin_id in states if plugin_id in known}
         with self._lock:
             self._handles = current

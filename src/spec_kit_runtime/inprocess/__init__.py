@@ -1,2 +1,2 @@
 """The 1.0 in-process API, kept for handlers that live in the caller: ``ScopedMessageBus``
-and ``ServiceProvider``. Imports only ``errors``, ``policy`` and ``plugins``."""
+and ``ServiceProvider``."""

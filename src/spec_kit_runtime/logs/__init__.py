@@ -1,2 +1,2 @@
 """The log, as every role writes it: its formats (text or JSON, the plugin id on every line
-about a plugin) and the capped file a private supervisor logs to. Imports nothing of ours."""
+about a plugin) and the capped file a private supervisor logs to."""

@@ -2,5 +2,5 @@
 the runtime configuration, the 1.0 security helpers, data folders, the facts a worker
 reports, where a plugin's file sits in its package, and its requirements checked.
 
-Imports ``errors``, ``wire`` and ``policy``; never the supervisor, the client or the CLI.
+It never imports the supervisor, the client or the CLI.
 """

@@ -20,7 +20,7 @@ from spec_kit_runtime.policy.confinement import Confinement, confinement_from_da
 from spec_kit_runtime.policy.file_roots import Root
 from spec_kit_runtime.policy.limits import Limits, limits_from_data
 from spec_kit_runtime.policy.patterns import pattern_problem
-from spec_kit_runtime.policy.restart import RestartPolicy, policy_from_data
+from spec_kit_runtime.policy.restart import RestartPolicy, Strategy, policy_from_data
 
 from .manifest_fields import START_METHODS
 from .security import is_valid_plugin_id
@@ -64,7 +64,7 @@ class RuntimeConfig:
     log_format: str = "text"  # or json: one object per line (see logs.py)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     limits: Limits = field(default_factory=Limits)
-    strategy: str = "one_for_one"  # or rest_for_one: dependents restart after a restarted plugin
+    strategy: Strategy = Strategy.ONE_FOR_ONE  # see Strategy
     start_method: str = "fork"  # fork: from the pre-imported fork server; spawn: a fresh python
     cgroups: bool = False  # a cgroup per worker where the machine allows it (see cgroups.py)
     hardening: Confinement = field(default_factory=Confinement)  # see confinement.py
@@ -132,7 +132,7 @@ _TCP_PREFIX = "tcp://127.0.0.1:"
 
 
 _CHOICES = {
-    "strategy": ("one_for_one", "rest_for_one"),
+    "strategy": tuple(Strategy),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "start_method": START_METHODS,
     "log_format": FORMATS,
@@ -233,7 +233,7 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         if value not in _CHOICES[key]:
             *others, last = _CHOICES[key]
             raise ConfigError(f"{where} must be {', '.join(others)} or {last}")
-        return value
+        return Strategy(value) if key == "strategy" else value
     raise ConfigError(f"{where} is not supported")  # pragma: no cover - guarded by `known`
 
 

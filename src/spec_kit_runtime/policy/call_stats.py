@@ -8,22 +8,18 @@ figures follow the plugin's current behaviour and memory stays fixed.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class CallFigures:
-    """A plugin's message figures at one moment (encoded as is into status)."""
+    """A plugin's message figures at one moment (as is in status: wire.status)."""
 
     handled: int  # calls answered, plus events delivered
     errors: int  # calls answered with an error (handler raised, timed out, worker died)
     in_flight: int
     p50_ms: float | None  # over the last calls; None before the first
     p99_ms: float | None
-
-    def describe(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class CallStats:

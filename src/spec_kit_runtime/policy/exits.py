@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ExitKind(StrEnum):
+    """Why the supervisor killed a worker, as the restart policy sees it (each is an
+    ``Ending`` of the same value); a kill of no kind ends as a crash."""
+
+    LIMIT = "limit"  # a resource limit exceeded
+    UNRESPONSIVE = "unresponsive"  # heartbeats missed, or still in a call long past its deadline
 
 
 @dataclass(frozen=True)
@@ -13,7 +22,7 @@ class ExitReason:
     returncode: int
     expected: bool = False
     cause: str | None = None  # why the supervisor killed it, e.g. "unresponsive: ..."
-    cause_kind: str | None = None  # "unresponsive" or "limit": how the restart policy sees it
+    cause_kind: str | None = None  # an ExitKind, or None: how the restart policy sees it
 
     @property
     def signal_name(self) -> str | None:

@@ -33,10 +33,6 @@ class Grants:
     granted: tuple[str, ...]
     refused: tuple[str, ...]
 
-    def describe(self) -> dict[str, list[str]]:
-        """Plain data for ``status``."""
-        return {"granted": list(self.granted), "refused": list(self.refused)}
-
 
 def decide(plugin_id: str, requested: Iterable[str], operator: Iterable[str]) -> Grants:
     """Split ``requested`` (a manifest's allowed_messages) by the rule above."""

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from .states import PluginState
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}  # of `spec-kit-runtime health`
 
 
 @dataclass(frozen=True)
-class PluginState:
+class PluginCondition:
     """What health needs to know of one plugin."""
 
     id: str
-    state: str
+    state: str  # a PluginState, or whatever other status its worker reported
     target: str | None  # where a caller asked it to be; None: nowhere (stopped, loading)
     restarts: int = 0
     uptime: float | None = None  # of its current worker
@@ -37,17 +38,15 @@ class PluginState:
 
 @dataclass(frozen=True)
 class Health:
-    status: str
+    """The verdict: the ``health`` answer (its plain data: ``wire.status``)."""
+
+    status: str  # HEALTHY, DEGRADED or UNHEALTHY
     live: bool
     ready: bool
     reasons: tuple[str, ...]
 
-    def describe(self) -> dict[str, Any]:
-        return {"status": self.status, "live": self.live, "ready": self.ready,
-                "reasons": list(self.reasons)}
 
-
-def assess(plugins: Iterable[PluginState], starting: Iterable[str] = (),
+def assess(plugins: Iterable[PluginCondition], starting: Iterable[str] = (),
            not_started: Mapping[str, str] | None = None) -> Health:
     """The verdict; ``starting``: plugins still being started, ``not_started``: refused."""
     bad = [f"{plugin_id}: not started ({why})" for plugin_id, why in (not_started or {}).items()]
@@ -55,13 +54,13 @@ def assess(plugins: Iterable[PluginState], starting: Iterable[str] = (),
     ready = not bad and not weak
     for plugin in plugins:
         since = f" (last exit: {plugin.last_exit})" if plugin.last_exit else ""
-        if plugin.state == "failed":
+        if plugin.state == PluginState.FAILED:
             bad.append(f"{plugin.id}: failed ({plugin.last_error})")
             ready = False
-        elif plugin.state == "error" and plugin.target is None:
+        elif plugin.state == PluginState.ERROR and plugin.target is None:
             bad.append(f"{plugin.id}: did not start ({plugin.last_error})")
             ready = False
-        elif plugin.state == "error" and not plugin.recovering:
+        elif plugin.state == PluginState.ERROR and not plugin.recovering:
             bad.append(f"{plugin.id}: crashed, not restarted{since}")
             ready = False
         elif plugin.target is not None and plugin.state != plugin.target:

@@ -36,12 +36,6 @@ class Limits:
     max_processes: int | None = 32
     output_kb_per_s: int | None = 256  # stdout + stderr into the log; 4 s of it at once
 
-    def describe(self) -> dict[str, Any]:
-        return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
-                "open_files": self.open_files, "cpu_percent": self.cpu_percent,
-                "cpu_window": self.cpu_window, "max_processes": self.max_processes,
-                "output_kb_per_s": self.output_kb_per_s}
-
     def rlimits(self) -> dict[str, int | None]:
         """What the worker applies to itself."""
         return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,

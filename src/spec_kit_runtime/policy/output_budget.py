@@ -10,6 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class OutputFigures:
+    """What a plugin's output budget has let through and dropped, at one moment (status)."""
+
+    logged_bytes: int
+    dropped_bytes: int
+    dropped_lines: int
+
+
 @dataclass
 class OutputBudget:
     """One plugin's allowance of logged output, and what it has used and dropped."""
@@ -52,6 +61,5 @@ class OutputBudget:
             self._tokens = min(self.burst, self._tokens + (now - self._at) * rate)
         self._at = now
 
-    def describe(self) -> dict[str, int]:
-        return {"logged_bytes": self.logged_bytes, "dropped_bytes": self.dropped_bytes,
-                "dropped_lines": self.dropped_lines}
+    def figures(self) -> OutputFigures:
+        return OutputFigures(self.logged_bytes, self.dropped_bytes, self.dropped_lines)

@@ -13,8 +13,10 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
+
+from .exits import ExitKind
 
 
 class RestartType(Enum):
@@ -23,14 +25,22 @@ class RestartType(Enum):
     TEMPORARY = "temporary"  # never restarted
 
 
+class Strategy(StrEnum):
+    """Who restarts with a restarted plugin (``runtime.strategy``)."""
+
+    ONE_FOR_ONE = "one_for_one"  # itself only
+    REST_FOR_ONE = "rest_for_one"  # and then the plugins depending on it, in order
+
+
 class Ending(Enum):
-    """How a worker ended, as far as restarting is concerned."""
+    """How a worker ended, as far as restarting is concerned: a kill of an ``ExitKind``
+    is the Ending of the same value (``Ending(kind)``)."""
 
     STOPPED = "stopped"  # the supervisor or a user asked it to stop
     CLEAN = "clean"  # it exited with code 0 on its own
     CRASHED = "crashed"  # non-zero exit code or a signal
-    LIMIT = "limit"  # killed for exceeding a resource limit
-    UNRESPONSIVE = "unresponsive"  # killed for missing heartbeats, or still in a timed-out call
+    LIMIT = ExitKind.LIMIT.value  # killed for exceeding a resource limit
+    UNRESPONSIVE = ExitKind.UNRESPONSIVE.value  # killed as unresponsive (see ExitKind)
     START_FAILED = "start_failed"  # import error, handshake timeout, initialize/activate raised
 
     @property

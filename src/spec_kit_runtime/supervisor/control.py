@@ -10,16 +10,17 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from spec_kit_runtime._version import __version__
 from spec_kit_runtime.errors import ProtocolError, RoutingError, RuntimeFailure, ScopeError
 from spec_kit_runtime.plugins.facts import MAX_FACTS_ASKED
 from spec_kit_runtime.plugins.manifest_fields import parse_manifest_data
-from spec_kit_runtime.policy.health import PluginState, assess
+from spec_kit_runtime.policy.health import PluginCondition, assess
 from spec_kit_runtime.policy.patterns import pattern_problem
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
-from spec_kit_runtime.wire.protocol import Control
+from spec_kit_runtime.wire.protocol import Control, ControlOp
 
 from .operation import STARTING
 from .router import caller_key
@@ -34,6 +35,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class About(TypedDict):
+    """The supervisor's own part of ``status``, as the loop knows it."""
+
+    endpoint: str
+    uptime: float
+    forkserver_pid: int | None
+    start_method: str
+    cgroups: dict[str, Any]
+    http: str | None
+    log_file: str | None
+
+
 def _still_failed(slot: PluginSlot) -> bool:
     """A start that failed and was not fixed since (an error with no target says so itself)."""
     return slot.status != "active" and not (slot.status == "error" and slot.target is None)
@@ -43,28 +56,28 @@ class ControlOps:
     """Dispatches Control records by their ``op``."""
 
     def __init__(self, slots: SlotTable, lifecycle: Lifecycle, router: Router,
-                 startup: StartUp, clock: Clock, about: Callable[[], dict[str, Any]],
+                 startup: StartUp, clock: Clock, about: Callable[[], About],
                  shutdown: Callable[[], None]) -> None:
-        """``about``: the supervisor's own part of ``status`` (pid, endpoint, fork server,
-        …); ``shutdown``: begins the supervisor's shutdown."""
+        """``about``: the supervisor's own part of ``status``; ``shutdown``: begins the
+        supervisor's shutdown."""
         self.slots, self.lifecycle, self.router = slots, lifecycle, router
         self.startup, self.clock, self._about, self._begin_shutdown = (
             startup, clock, about, shutdown)
         self._ops: dict[str, Callable[[bytes, dict[str, Any], Responder], None]] = {
-            "ping": lambda _peer, _args, respond: respond(True, pack_value("pong")),
-            "status": self._status,
-            "health": self._health,
-            "plugins": self._plugins,
-            "load": self._load,
-            "activate": self._plugin_op(lifecycle.activate),
-            "deactivate": self._plugin_op(lifecycle.deactivate),
-            "unload": self._plugin_op(lifecycle.unload),
-            "stop": self._plugin_op(lifecycle.stop),
-            "start": self._plugin_op(lifecycle.start),
-            "restart": self._plugin_op(lifecycle.restart),
-            "shutdown": self._shutdown,
-            "subscribe": self._subscribe,
-            "unsubscribe": self._unsubscribe,
+            ControlOp.PING: lambda _peer, _args, respond: respond(True, pack_value("pong")),
+            ControlOp.STATUS: self._status,
+            ControlOp.HEALTH: self._health,
+            ControlOp.PLUGINS: self._plugins,
+            ControlOp.LOAD: self._load,
+            ControlOp.ACTIVATE: self._plugin_op(lifecycle.activate),
+            ControlOp.DEACTIVATE: self._plugin_op(lifecycle.deactivate),
+            ControlOp.UNLOAD: self._plugin_op(lifecycle.unload),
+            ControlOp.STOP: self._plugin_op(lifecycle.stop),
+            ControlOp.START: self._plugin_op(lifecycle.start),
+            ControlOp.RESTART: self._plugin_op(lifecycle.restart),
+            ControlOp.SHUTDOWN: self._shutdown,
+            ControlOp.SUBSCRIBE: self._subscribe,
+            ControlOp.UNSUBSCRIBE: self._unsubscribe,
         }
 
     def handle(self, peer: bytes, control: Control, respond: Responder) -> None:
@@ -87,41 +100,52 @@ class ControlOps:
                 f"internal error in '{control.op}': {type(exc).__name__}: {exc}"[:500])))
 
     def _status(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
+        from spec_kit_runtime.wire.status import (  # here: see its docs
+            Status,
+            SupervisorStatus,
+            Totals,
+            to_data,
+        )
+
         now = self.clock.now()
         figures = [slot.calls.figures() for slot in self.slots.values()]
-        respond(True, pack_value({
-            "supervisor": {
-                "pid": os.getpid(), "version": __version__, **self._about(),
-                "plugins": len(self.slots),
-                "totals": {
-                    "handled": sum(f.handled for f in figures),
-                    "errors": sum(f.errors for f in figures),
-                    "in_flight": sum(f.in_flight for f in figures),
-                    "restarts": sum(s.restarts for s in self.slots.values()),
-                },
-            },
-            "plugins": [slot.snapshot(now) | {"subscriptions": self.router.table.patterns_of(pid)}
-                        for pid, slot in self.slots.items()],
-        }))
+        respond(True, pack_value(to_data(Status(
+            SupervisorStatus(
+                pid=os.getpid(), version=__version__, plugins=len(self.slots),
+                totals=Totals(
+                    handled=sum(f.handled for f in figures),
+                    errors=sum(f.errors for f in figures),
+                    in_flight=sum(f.in_flight for f in figures),
+                    restarts=sum(s.restarts for s in self.slots.values()),
+                ),
+                **self._about(),
+            ),
+            tuple(slot.snapshot(now, tuple(self.router.table.patterns_of(pid)))
+                  for pid, slot in self.slots.items()),
+        ))))
 
     def _plugins(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         """Each plugin with its state, whether a load of it has succeeded (``loaded``) and
         the generation of its facts; the facts themselves (plugin_facts) only for the ids
         in ``facts``: a caller keeps them until their generation changes."""
+        from spec_kit_runtime.wire.status import PluginEntry, to_data  # here: see its docs
+
         wanted = args.get("facts") or []
         if not isinstance(wanted, list) or len(wanted) > MAX_FACTS_ASKED:
             raise ProtocolError(f"'facts' must be a list of at most {MAX_FACTS_ASKED} ids")
         asked = {plugin_id for plugin_id in wanted if isinstance(plugin_id, str)}
         respond(True, pack_value({
-            plugin_id: {"state": "loading" if slot.busy in STARTING else slot.status,
-                        "loaded": slot.loaded, "generation": slot.facts_generation,
-                        "facts": slot.facts if plugin_id in asked else None}
+            plugin_id: to_data(PluginEntry(
+                PluginState.LOADING if slot.busy in STARTING else slot.status, slot.loaded,
+                slot.facts_generation, slot.facts if plugin_id in asked else None))
             for plugin_id, slot in self.slots.items()}))
 
     def _health(self, _peer: bytes, _args: dict[str, Any], respond: Responder) -> None:
+        from spec_kit_runtime.wire.status import to_data  # here: see its docs
+
         now = self.clock.now()
         slots = self.slots
-        plugins = [PluginState(
+        plugins = [PluginCondition(
             slot.plugin_id, slot.status, slot.target, slot.restarts,
             now - slot.started_at if slot.started_at is not None and slot.worker else None,
             slot.tracker.policy.stable_after, slot.last_exit, slot.last_error,
@@ -131,8 +155,8 @@ class ControlOps:
         not_started = {plugin_id: why for plugin_id, why in
                        (startup.refused | startup.failed).items()
                        if plugin_id not in slots or _still_failed(slots[plugin_id])}
-        respond(True, pack_value(assess(plugins, sorted(startup.pending),
-                                        not_started).describe()))
+        respond(True, pack_value(to_data(assess(plugins, sorted(startup.pending),
+                                                not_started))))
 
     def _load(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         manifest, source, root = args.get("manifest"), args.get("source"), args.get("root")

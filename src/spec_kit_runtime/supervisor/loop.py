@@ -33,7 +33,7 @@ from spec_kit_runtime.wire.rundir import RuntimeDir
 
 from .client_door import ClientDoor
 from .clock import LoopClock
-from .control import ControlOps
+from .control import About, ControlOps
 from .forkserver_link import ForkServerLink
 from .heartbeats import HeartbeatMonitor
 from .lifecycle import Lifecycle
@@ -337,7 +337,7 @@ class Supervisor:
             raise ConfigError(f"runtime.http: cannot listen on {address[0]}:{address[1]}: "
                               f"{exc.strerror}") from None
 
-    def _about(self) -> dict[str, Any]:
+    def _about(self) -> About:
         """The supervisor's own part of ``status``."""
         forkserver = self.workers.forkserver
         return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spec_kit_runtime.errors import PluginStateError
 from spec_kit_runtime.plugins.plugin_info import PluginInfo
@@ -17,9 +17,13 @@ from spec_kit_runtime.policy.limits import Limits
 from spec_kit_runtime.policy.output_budget import OutputBudget
 from spec_kit_runtime.policy.restart import RestartTracker
 from spec_kit_runtime.policy.scopes import Scope
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.policy.timers import Timer
 
 from .worker_process import WorkerProcess
+
+if TYPE_CHECKING:
+    from spec_kit_runtime.wire.status import PluginReport
 
 Responder = Callable[[bool, bytes], None]
 """Where an answer goes: ``(ok, body)``, body being the msgpack result or error data."""
@@ -34,7 +38,7 @@ class PluginSlot:
     scope: Scope
     tracker: RestartTracker
     limits: Limits
-    status: str = "unloaded"  # PluginStatus value as last reported; or restarting / failed
+    status: str = PluginState.UNLOADED  # as its worker last reported it, or the supervisor's
     target: str | None = None  # the state a caller asked for, restored after a crash
     restarts: int = 0
     restart_timer: Timer | None = None
@@ -71,35 +75,34 @@ class PluginSlot:
     def answer(self, with_facts: bool = False) -> dict[str, Any]:
         """What a finished lifecycle operation answers: the plugin and its state; after a
         (re)start, its facts too (``plugin``, ``generation``)."""
-        answer: dict[str, Any] = {"id": self.plugin_id, "status": self.status}
+        # str(): the text, never a PluginState member (the codec refuses enum members)
+        answer: dict[str, Any] = {"id": self.plugin_id, "status": str(self.status)}
         if with_facts:
             answer.update(plugin=self.facts, generation=self.facts_generation)
         return answer
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        """Plain data for ``status``."""
-        return {
-            "id": self.plugin_id, "name": self.info.name, "version": self.info.version,
-            "state": self.status, "pid": self.worker.pid if self.worker else None,
-            "uptime": round(now - self.started_at, 3) if self.started_at and self.worker
-            else None,
-            "busy": self.busy, "queued": [name for name, _, _ in self.ops],
-            "last_exit": self.last_exit, "last_exit_at": self.last_exit_at,
-            "last_error": self.last_error, "sandbox": self.info.sandbox_enabled,
-            "restarts": self.restarts, "restart_type": self.tracker.policy.restart.value,
-            "grants": self.grants.describe(),
-            "limits": self.limits.describe(),
-            "output": self.output.describe(),
-            "messages": self.calls.figures().describe(),
-            "cgroups": list(self.worker.cgroups) if self.worker else [],
-            "hardening": self.worker.hardening if self.worker else {},
-            "usage": None if self.usage is None or self.worker is None else {
-                "rss_mb": round(self.usage.rss_mb, 1),
-                "cpu_percent": round(self.usage.cpu_percent, 1),
-                "processes": self.usage.processes,
-                "open_files": self.usage.open_files,
-            },
-        }
+    def snapshot(self, now: float, subscriptions: tuple[str, ...]) -> PluginReport:
+        """The plugin in ``status``; ``subscriptions``: the patterns of its handlers."""
+        from spec_kit_runtime.wire.status import PluginReport, UsageFigures  # here: see its docs
+
+        worker, usage = self.worker, self.usage
+        return PluginReport(
+            id=self.plugin_id, name=self.info.name, version=self.info.version,
+            state=self.status, pid=worker.pid if worker else None,
+            uptime=round(now - self.started_at, 3) if self.started_at and worker else None,
+            busy=self.busy, queued=tuple(name for name, _, _ in self.ops),
+            last_exit=self.last_exit, last_exit_at=self.last_exit_at,
+            last_error=self.last_error, sandbox=self.info.sandbox_enabled,
+            restarts=self.restarts, restart_type=self.tracker.policy.restart,
+            grants=self.grants, limits=self.limits, output=self.output.figures(),
+            messages=self.calls.figures(),
+            cgroups=worker.cgroups if worker else (),
+            hardening=worker.hardening if worker else {},
+            usage=None if usage is None or worker is None else UsageFigures(
+                round(usage.rss_mb, 1), round(usage.cpu_percent, 1), usage.processes,
+                usage.open_files),
+            subscriptions=subscriptions,
+        )
 
 
 class SlotTable(dict[str, PluginSlot]):

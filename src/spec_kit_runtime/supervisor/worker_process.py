@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spec_kit_runtime.policy.confinement import WorkerConfinement
-from spec_kit_runtime.policy.exits import ExitReason
+from spec_kit_runtime.policy.exits import ExitKind, ExitReason
 
 
 class WorkerProcess:
@@ -43,7 +43,7 @@ class WorkerProcess:
         return self._cause[0] if self._cause else None
 
     def kill_for(self, cause: str, kind: str | None) -> None:
-        """SIGKILL the whole tree, remembering why (``kind``: unresponsive, limit, None)."""
+        """SIGKILL the whole tree, remembering why (``kind``: an ExitKind, or None)."""
         if self._cause is None:
             self._cause = (cause, kind)
         self.signal_tree(signal.SIGKILL)
@@ -56,6 +56,6 @@ class WorkerProcess:
         if self._cause is None and cause is not None:
             self._cause = (cause, kind)
         if self._cause is None and returncode == -signal.SIGXCPU:  # the kernel's RLIMIT_CPU
-            self._cause = ("cpu_seconds limit exceeded", "limit")
+            self._cause = ("cpu_seconds limit exceeded", ExitKind.LIMIT)
         cause, kind = self._cause or (None, None)
         return ExitReason(returncode, self.expected_exit, cause, kind)

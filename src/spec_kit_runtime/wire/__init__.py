@@ -1,7 +1,7 @@
 """The wire, shared by every process role: the records (``protocol``), their msgpack codec
-(``codec``), frames on and off ZeroMQ sockets (``socket_io``), addresses, the bootstrap a
-worker reads at birth, the runtime directory where clients find the supervisor, and CURVE.
+(``codec``), the status, health and plugins answers as records (``status``), frames on and
+off ZeroMQ sockets (``socket_io``), addresses, the bootstrap a worker reads at birth, the
+runtime directory where clients find the supervisor, and CURVE.
 
-Imports only ``spec_kit_runtime.errors`` and this package: a worker loads it, so it stays
-small and free of the supervisor's and the client's code.
+A worker loads it, so it stays small and free of the supervisor's and the client's code.
 """

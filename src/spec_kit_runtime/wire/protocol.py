@@ -10,6 +10,7 @@ travel on a private socketpair, never on a ZeroMQ socket).
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import ClassVar
 
 PROTOCOL_VERSION = 1
@@ -19,6 +20,35 @@ MAX_TIMEOUT = 86_400.0  # Send.timeout: 0 (the default) up to a day; longer is a
 LOG_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
               "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
 MAX_STATUS_LENGTH = 64  # a phase answer's status: a PluginStatus value, or near enough
+
+
+class PhaseName(StrEnum):
+    """A lifecycle phase, run by the worker on its plugin (``Phase.phase``)."""
+
+    LOAD = "load"
+    INITIALIZE = "initialize"
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+    SHUTDOWN = "shutdown"
+
+
+class ControlOp(StrEnum):
+    """An operation a client asks of the supervisor (``Control.op``)."""
+
+    PING = "ping"
+    STATUS = "status"  # the supervisor and every plugin (wire.status)
+    HEALTH = "health"  # the verdict (policy.health)
+    PLUGINS = "plugins"  # each plugin's state and facts (wire.status)
+    LOAD = "load"
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+    UNLOAD = "unload"
+    STOP = "stop"
+    START = "start"
+    RESTART = "restart"
+    SHUTDOWN = "shutdown"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
 
 
 def timeout_problem(value: float) -> str | None:
@@ -55,6 +85,7 @@ class ClientHello:
 class Phase:
     """S→W, run one lifecycle phase (load, initialize, activate, deactivate, shutdown).
 
+    ``phase``: a PhaseName; any other text is answered with an error by the worker.
     body: the plugin's config for ``initialize``, else empty.
     """
 
@@ -127,7 +158,10 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Control:
-    """C→S, an operation on the supervisor (status, load, activate, ...); body: its args."""
+    """C→S, an operation on the supervisor (status, load, activate, ...); body: its args.
+
+    ``op``: a ControlOp; any other text is answered with a protocol error.
+    """
 
     KIND: ClassVar[int] = 9
     cid: int

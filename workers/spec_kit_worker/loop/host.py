@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from spec_kit_contracts import IPlugin, Message
+from spec_kit_contracts import IPlugin, Message, PluginStatus
 
 from spec_kit_runtime.errors import (
     DeadlineExceeded,
@@ -41,6 +41,7 @@ from spec_kit_runtime.wire.protocol import (
     Heartbeat,
     Hello,
     Phase,
+    PhaseName,
     Record,
     Reply,
     Send,
@@ -57,7 +58,7 @@ from .registry import FALLBACK_PRIORITY, Handler, WorkerRegistry
 from .services import host_services
 
 log = logging.getLogger("spec_kit_worker")
-_START_PHASES = frozenset({"load", "initialize", "activate"})
+_START_PHASES = frozenset({PhaseName.LOAD, PhaseName.INITIALIZE, PhaseName.ACTIVATE})
 _TRIM_AFTER = 0.05  # seconds after a phase
 _REPLY_GRACE = 5.0  # past the deadline, the supervisor's own timeout error should be here
 
@@ -249,11 +250,11 @@ class WorkerHost:
         try:
             status = self._phase(phase)
             answer: dict[str, Any] = {"status": status}
-            if phase.phase == "load":  # the static facts travel once, with this answer
+            if phase.phase == PhaseName.LOAD:  # the static facts travel once, with this answer
                 answer["plugin"] = facts_of(self._require_plugin())
         except Exception as exc:
-            if phase.phase in ("load", "initialize"):  # the worker is done for: it is killed
-                self._failed_phase = phase.phase
+            if phase.phase in (PhaseName.LOAD, PhaseName.INITIALIZE):
+                self._failed_phase = phase.phase  # the worker is done for: it is killed
             text = traceback.format_exc()
             log.error("%s failed:\n%s", phase.phase, text)
             self._reply_error(phase.cid, LifecycleError(
@@ -266,7 +267,7 @@ class WorkerHost:
         self._reply_ok(phase.cid, answer)
 
     def _phase(self, phase: Phase) -> str:
-        if phase.phase == "load":
+        if phase.phase == PhaseName.LOAD:
             preloaded, self._preloaded = self._preloaded, None
             if preloaded is None:
                 self.plugin = self._load()
@@ -276,16 +277,16 @@ class WorkerHost:
                 self.plugin = preloaded[0]
         else:
             plugin = self._require_plugin()
-            if phase.phase == "initialize":
+            if phase.phase == PhaseName.INITIALIZE:
                 config = codec.unpack_value(phase.body) or {}
                 plugin.initialize(config)
-            elif phase.phase == "activate":
+            elif phase.phase == PhaseName.ACTIVATE:
                 plugin.activate()
                 self._register(plugin)
-            elif phase.phase == "deactivate":
+            elif phase.phase == PhaseName.DEACTIVATE:
                 plugin.deactivate()  # raising leaves the plugin, and its handlers, as they were
                 self.registry.clear()
-            elif phase.phase == "shutdown":
+            elif phase.phase == PhaseName.SHUTDOWN:
                 plugin.shutdown()
                 self.registry.clear()
             else:
@@ -324,7 +325,7 @@ class WorkerHost:
     def _status(self) -> str:
         status = getattr(self.plugin, "status", None)
         value = getattr(status, "value", status)
-        return str(value)[:MAX_STATUS_LENGTH] if value is not None else "loaded"
+        return str(value)[:MAX_STATUS_LENGTH] if value is not None else PluginStatus.LOADED.value
 
     # -- handlers --------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ from typing import Any
 
 from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.errors import RuntimeFailure
+from spec_kit_runtime.policy.health import Health
+from spec_kit_runtime.wire.protocol import ControlOp
+from spec_kit_runtime.wire.status import Status, from_data
 
 from .metrics import exposition
 
@@ -60,7 +63,7 @@ class HttpEndpoints:
         if self._client is not None:
             self._client.close()
 
-    def ask(self, op: str) -> Any:
+    def ask(self, op: ControlOp) -> Any:
         """A control operation of the supervisor (from any request thread)."""
         with self._asking:
             if self._client is None:
@@ -89,18 +92,19 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         try:
             if path == "/healthz":
-                health = endpoints.ask("health")
-                self._reply(200, "text/plain", b"ok\n" if health["live"] else b"not live\n")
+                health = from_data(Health, endpoints.ask(ControlOp.HEALTH))
+                self._reply(200, "text/plain", b"ok\n" if health.live else b"not live\n")
             elif path == "/readyz":
-                health = endpoints.ask("health")
-                text = "ready\n" if health["ready"] else "\n".join(
-                    ["not ready", *health["reasons"]]) + "\n"
-                self._reply(200 if health["ready"] else 503, "text/plain", text.encode())
+                health = from_data(Health, endpoints.ask(ControlOp.HEALTH))
+                text = "ready\n" if health.ready else "\n".join(
+                    ["not ready", *health.reasons]) + "\n"
+                self._reply(200 if health.ready else 503, "text/plain", text.encode())
             elif path == "/metrics":
-                body = exposition(endpoints.ask("status"), endpoints.ask("health"))
+                body = exposition(from_data(Status, endpoints.ask(ControlOp.STATUS)),
+                                  from_data(Health, endpoints.ask(ControlOp.HEALTH)))
                 self._reply(200, "text/plain; version=0.0.4; charset=utf-8", body)
             elif path == "/status":
-                body = json.dumps(endpoints.ask("status"), default=str).encode()
+                body = json.dumps(endpoints.ask(ControlOp.STATUS), default=str).encode()
                 self._reply(200, "application/json", body)
             else:
                 self._reply(404, "text/plain", b"not found: /healthz /readyz /metrics /status\n")

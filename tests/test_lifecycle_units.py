@@ -449,6 +449,23 @@ def test_a_worker_dying_in_the_stops_shutdown_phase_leaves_the_plugin_stopped(
     assert core.slots["a"].status == "stopped"
 
 
+def test_a_start_queued_behind_a_stop_is_not_failed_by_the_old_workers_death(
+        core: Core, a: PluginInfo) -> None:
+    """The old worker dies in the stop's deactivate: the stop goes on and ends, the start
+    queued behind it begins at once, and that death is not the start's."""
+    core.ready(a, active=True)
+    stopped = asked(core, core.lifecycle.stop)
+    started = asked(core, core.lifecycle.start)
+    assert pending_phases(core, "a") == ["deactivate"]
+    core.exit("a", 1)
+    assert stopped.value == {"id": "a", "status": "stopped"}
+    assert started.ok is None and len(core.workers.spawns) == 2  # the start's own worker
+    core.up("a", "active")
+    assert started.ok and core.slots["a"].status == "active"
+    assert core.event_names()[-4:] == ["plugin_crashed", "plugin_stopped", "plugin_started",
+                                       "plugin_active"]
+
+
 def test_unload_forgets_the_plugin_and_fails_what_queued_behind_it(
         core: Core, a: PluginInfo) -> None:
     slot = core.ready(a, active=True)

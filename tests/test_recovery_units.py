@@ -13,6 +13,7 @@ import pytest
 
 from spec_kit_runtime.plugins.config import config_from_data
 from spec_kit_runtime.plugins.plugin_info import PluginInfo
+from spec_kit_runtime.policy.exits import ExitKind
 from spec_kit_runtime.policy.restart import RestartType
 from spec_kit_runtime.supervisor.slots import PluginSlot
 from supervisor_fakes import Answer, Core, manifest
@@ -37,7 +38,7 @@ def restarted(core: Core, plugin_id: str = "a", after: float = 0.0) -> None:
     spawns = len(core.workers.spawns)
     core.clock.advance(after)
     assert len(core.workers.spawns) == spawns + 1
-    core.up(plugin_id, slot.target or "initialized")
+    core.up(plugin_id, str(slot.target or "initialized"))  # as a worker says it: text
 
 
 def events_of(core: Core, name: str) -> list[dict[str, object]]:
@@ -114,11 +115,11 @@ def _ends(core: Core, how: str) -> None:
     elif how == "SIGSEGV":
         core.exit("a", -signal.SIGSEGV)
     elif how == "unresponsive":
-        worker.kill_for("unresponsive: 6 heartbeats missed", "unresponsive")
+        worker.kill_for("unresponsive: 6 heartbeats missed", ExitKind.UNRESPONSIVE)
         core.exit("a")
     else:
         assert how == "limit"
-        worker.kill_for("memory limit exceeded", "limit")
+        worker.kill_for("memory limit exceeded", ExitKind.LIMIT)
         core.exit("a")
 
 
@@ -241,6 +242,23 @@ def test_a_failed_restart_counts_as_an_ending(a: PluginInfo, how: str, why: str)
     assert len(core.workers.spawns) == 3
     core.up("a", "active")
     assert slot.status == "active" and slot.restarts == 1
+
+
+def test_a_restart_whose_worker_dies_in_its_phases_is_one_ending_not_two(
+        a: PluginInfo) -> None:
+    """The recover fails with that death, which counts once (a failed start): not a second
+    time as a crash of the idle plugin, which would halve max_restarts."""
+    core = configured({"restart": {"backoff_initial": 0.25, "stable_after": 1000}})
+    slot = core.ready(a, active=True)
+    core.exit("a")
+    core.clock.advance(0)
+    core.started("a")
+    core.hello("a")
+    core.exit("a")  # during its load, initialize and activate
+    assert len(events_of(core, "plugin_restarting")) == 2  # the first crash, then this
+    assert slot.status == "restarting" and slot.restart_timer is not None
+    core.clock.advance(0.25)
+    assert len(core.workers.spawns) == 3
 
 
 def test_a_failed_restart_past_the_intensity_fails_the_plugin(a: PluginInfo) -> None:

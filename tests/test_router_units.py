@@ -495,7 +495,7 @@ def test_a_caller_whose_queue_is_full_loses_that_send_only(core: Core) -> None:
 
 
 @pytest.mark.parametrize(("outcome", "kept"), [(Sent.GONE, False), (Sent.FULL, True),
-                                               (Sent.OK, True)])
+                                               (Sent.TOO_BIG, True), (Sent.OK, True)])
 def test_an_event_counts_the_followers_it_reached(core: Core, outcome: Sent, kept: bool
                                                   ) -> None:
     key = caller_key(FOLLOWER)

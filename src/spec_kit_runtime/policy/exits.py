@@ -22,7 +22,7 @@ class ExitReason:
     returncode: int
     expected: bool = False
     cause: str | None = None  # why the supervisor killed it, e.g. "unresponsive: ..."
-    cause_kind: str | None = None  # an ExitKind, or None: how the restart policy sees it
+    cause_kind: ExitKind | None = None  # None: no kind (the restart policy sees a crash)
 
     @property
     def signal_name(self) -> str | None:

@@ -49,7 +49,8 @@ class About(TypedDict):
 
 def _still_failed(slot: PluginSlot) -> bool:
     """A start that failed and was not fixed since (an error with no target says so itself)."""
-    return slot.status != "active" and not (slot.status == "error" and slot.target is None)
+    return slot.status != PluginState.ACTIVE and not (
+        slot.status == PluginState.ERROR and slot.target is None)
 
 
 class ControlOps:

@@ -13,6 +13,7 @@ import itertools
 import logging
 from typing import TYPE_CHECKING
 
+from spec_kit_runtime.policy.exits import ExitKind
 from spec_kit_runtime.wire.protocol import Heartbeat
 
 from .slots import PluginSlot, SlotTable
@@ -56,7 +57,7 @@ class HeartbeatMonitor:
                 log.error("plugin %s: no heartbeat answered for %gs; killing it",
                           slot.plugin_id, silence)
                 worker.kill_for(f"unresponsive: no heartbeat answered for {silence:g}s",
-                                "unresponsive")
+                                ExitKind.UNRESPONSIVE)
                 continue
             worker.missed_heartbeats += 1
             self.outbox.to_worker(slot, Heartbeat(seq))

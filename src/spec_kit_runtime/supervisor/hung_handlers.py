@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from spec_kit_runtime.policy.exits import ExitKind
 from spec_kit_runtime.policy.worker_calls import Routed, WorkerCalls
 
 if TYPE_CHECKING:
@@ -63,4 +64,4 @@ class HungHandlers:
             return
         log.error("plugin %s: %s and its worker is still in it %gs later; killing it",
                   owner, hung.cause(), self.calls.grace)
-        slot.worker.kill_for(hung.cause(), "unresponsive")
+        slot.worker.kill_for(hung.cause(), ExitKind.UNRESPONSIVE)

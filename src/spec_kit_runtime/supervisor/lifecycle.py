@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from spec_kit_runtime.errors import PluginStateError, RuntimeFailure, WorkerDiedError
 from spec_kit_runtime.plugins.plugin_info import PluginInfo
-from spec_kit_runtime.policy.exits import ExitReason
+from spec_kit_runtime.policy.exits import ExitKind, ExitReason
 from spec_kit_runtime.policy.grants import Grants, decide
 from spec_kit_runtime.policy.restart import RestartTracker
 from spec_kit_runtime.policy.scopes import Scope
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import pack_error, pack_value
+from spec_kit_runtime.wire.protocol import PhaseName
 
 from . import phase_steps, requirement_check, worker_steps
 from .operation import INTERRUPTIBLE, STOPS, Operation, Step
@@ -58,7 +60,7 @@ class Lifecycle:
             raise PluginStateError(
                 f"plugin '{info.id}' is loaded from {existing.info.path}, not {info.path}: "
                 "unload it first", plugin=info.id)
-        if (existing is not None and existing.status == "error" and not existing.busy
+        if (existing is not None and existing.status == PluginState.ERROR and not existing.busy
                 and existing.worker is not None and existing.worker.expected_exit):
             # Loading again right after a failed load: the old worker was SIGKILLed but its
             # exit is not seen yet. Reuse the slot and start once that worker is gone.
@@ -69,7 +71,8 @@ class Lifecycle:
             self._enqueue(existing, "load", steps, done)
             return
         if existing is not None and (existing.worker is not None or existing.busy):
-            if existing.busy or existing.status not in ("initialized", "active"):
+            if existing.busy or existing.status not in (PluginState.INITIALIZED,
+                                                                PluginState.ACTIVE):
                 raise PluginStateError(
                     f"plugin '{info.id}' cannot be loaded now: it is {existing.status}"
                     + (f" ({existing.busy} in progress)" if existing.busy else ""),
@@ -105,15 +108,15 @@ class Lifecycle:
 
     def _load_steps(self, config: dict[str, Any], activate: bool = False) -> list[Step]:
         """A new worker up to initialized (or ``activate``d: the phases go all at once)."""
-        phases = [("load", b""), ("initialize", pack_value(config))]
+        phases = [(PhaseName.LOAD, b""), (PhaseName.INITIALIZE, pack_value(config))]
         if activate:
-            phases.append(("activate", b""))
+            phases.append((PhaseName.ACTIVATE, b""))
         return [self._drop_routes, worker_steps.spawn, phase_steps.phases(*phases)]
 
     def activate(self, plugin_id: str, done: Responder) -> None:
         # Routes are re-announced by the worker during the phase; drop any stale ones first
         # (not those of an active plugin: a refused second activate must not cost them).
-        steps = [self._refuse_if_active, self._drop_routes, phase_steps.phase("activate")]
+        steps = [self._refuse_if_active, self._drop_routes, phase_steps.phase(PhaseName.ACTIVATE)]
         self._enqueue(self.slots.require(plugin_id), "activate", steps, done)
 
     @staticmethod
@@ -125,7 +128,7 @@ class Lifecycle:
 
     def deactivate(self, plugin_id: str, done: Responder) -> None:
         slot = self.slots.require(plugin_id)
-        steps = [phase_steps.phase("deactivate"), self._drop_routes]
+        steps = [phase_steps.phase(PhaseName.DEACTIVATE), self._drop_routes]
         self._enqueue(slot, "deactivate", steps, done)
 
     def unload(self, plugin_id: str, done: Responder) -> None:
@@ -152,7 +155,7 @@ class Lifecycle:
         """Deactivate and shut down if possible; stop the worker in any case. The phases and
         the Stop share one budget of stop_timeout, then SIGTERM, then SIGKILL (worker_steps):
         a busy or stubborn plugin is stopped within twice stop_timeout."""
-        shutdown = phase_steps.phase("shutdown", best_effort=True)
+        shutdown = phase_steps.phase(PhaseName.SHUTDOWN, best_effort=True)
         return [self._cancel_restart, worker_steps.begin_stop, phase_steps.deactivate_if_active,
                 phase_steps.if_running(shutdown), worker_steps.stop]
 
@@ -169,7 +172,7 @@ class Lifecycle:
     def recover(self, slot: PluginSlot, done: Responder) -> None:
         """Once the crashed worker is gone, start the plugin again up to its target state."""
         steps = [worker_steps.await_exit,
-                 *self._load_steps(slot.config, activate=slot.target == "active")]
+                 *self._load_steps(slot.config, activate=slot.target == PluginState.ACTIVE)]
         self._enqueue(slot, "recover", steps, done)
 
     def _enqueue(self, slot: PluginSlot, name: str, steps: list[Step], done: Responder) -> None:
@@ -238,7 +241,7 @@ class Lifecycle:
             slot.worker.expected_exit = True
             slot.worker.signal_tree(signal.SIGKILL)
         if starting or operation.name == "unload" or slot.worker is None:
-            slot.status = "error"  # not whatever the killed worker's plugin last said
+            slot.status = PluginState.ERROR  # not whatever the killed worker's plugin last said
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -253,21 +256,26 @@ class Lifecycle:
         op.proceed()
 
     def _mark_stopped(self, op: Operation) -> None:
-        op.slot.status = "stopped"
+        op.slot.status = PluginState.STOPPED
         op.proceed()
 
     def _forget(self, op: Operation) -> None:
         self.calls.clear_routes(op.slot.plugin_id)
         self.slots.pop(op.slot.plugin_id, None)
-        op.slot.status = "unloaded"
+        op.slot.status = PluginState.UNLOADED
         op.proceed()  # operations queued behind this one fail (``_start``): it is gone
 
     # -- process events --------------------------------------------------------------------
 
+    def _operation_on(self, slot: PluginSlot) -> Operation | None:
+        """The operation under way on ``slot`` (not on another load of its id)."""
+        current = self._current.get(slot.plugin_id)
+        return current if current is not None and current.slot is slot else None
+
     def worker_connected(self, slot: PluginSlot) -> None:
         """The worker of ``slot`` proved its secret in a Hello: the spawn waiting for it
         goes on."""
-        current = self._current.get(slot.plugin_id)
+        current = self._operation_on(slot)
         if current is not None:
             worker_steps.connected(current)
 
@@ -285,27 +293,27 @@ class Lifecycle:
             plugin=slot.plugin_id, reason=reason.describe(),
         )
         # Decided before the calls in flight fail: failing a phase's call may end the
-        # operation, and an end during an operation is its caller's to hear, not a restart.
+        # operation under way (and start the next one queued), and an end during an
+        # operation is its caller's to hear, not the restart policy's.
+        current = self._operation_on(slot)
         for_policy = None
-        if not reason.expected:
-            if slot.busy is None and slot.target is not None:
-                for_policy = error
-            else:  # an operation was under way: its caller gets the error, no restart
-                slot.status = "error"
-                slot.last_error = error.message
-        self.calls.fail_calls_to(slot.plugin_id, error)
         if reason.expected:
             log.info("plugin %s: worker %s", slot.plugin_id, reason.describe())
         else:
             log.error("plugin %s: worker %s", slot.plugin_id, reason.describe())
-            if reason.cause_kind == "limit":
+            if reason.cause_kind is ExitKind.LIMIT:
                 self.emit("plugin_limit_exceeded", {
                     "plugin": slot.plugin_id, "reason": reason.describe(),
                 })
             self.emit("plugin_crashed", {
                 "plugin": slot.plugin_id, "reason": reason.describe(),
             })
-        current = self._current.get(slot.plugin_id)
-        if current is not None:
+            if current is None and slot.target is not None:
+                for_policy = error
+            else:  # an operation was under way: its caller gets the error, no restart
+                slot.status = PluginState.ERROR
+                slot.last_error = error.message
+        self.calls.fail_calls_to(slot.plugin_id, error)
+        if current is not None and not current.finished:  # not one that began meanwhile
             worker_steps.exited(current, error)
         return for_policy

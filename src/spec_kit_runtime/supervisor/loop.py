@@ -26,6 +26,7 @@ from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy import offences
 from spec_kit_runtime.policy.dependencies import may_stop
 from spec_kit_runtime.policy.exits import ExitReason
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.supervisor.host_services.dispatch import HostServices
 from spec_kit_runtime.supervisor.ops.systemd_notify import SystemdNotifier
 from spec_kit_runtime.wire import codec, curve, socket_io
@@ -274,7 +275,7 @@ class Supervisor:
         self.begin_shutdown()
 
     def _started(self) -> None:
-        active = sum(slot.status == "active" for slot in self.slots.values())
+        active = sum(slot.status == PluginState.ACTIVE for slot in self.slots.values())
         log.info("started: %d plugins active, %d not started", active,
                  len(self.startup.refused))
         self.systemd.notify("READY=1", f"STATUS={active} plugins active")

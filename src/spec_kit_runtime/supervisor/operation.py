@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from spec_kit_runtime.errors import RuntimeFailure
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import pack_error, pack_value
 
 from .slots import PluginSlot, Responder
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 Step = Callable[["Operation"], None]
 """One step of an operation: starts something, then calls ``op.proceed()`` (or fails it)."""
 # The state each operation leaves a plugin in, restored after a crash ("recover" keeps it).
-_TARGETS = {"load": "initialized", "activate": "active", "deactivate": "initialized",
-            "unload": None, "stop": None, "start": "active", "restart": "active"}
+_TARGETS = {"load": PluginState.INITIALIZED, "activate": PluginState.ACTIVE,
+            "deactivate": PluginState.INITIALIZED, "unload": None, "stop": None,
+            "start": PluginState.ACTIVE, "restart": PluginState.ACTIVE}
 
 
 class Operation:
@@ -92,6 +94,7 @@ class Operation:
         if ok:
             self._announce()
         self.slot.busy = None
+        # The connect timer is left to fire: it abandons the spawn of an interrupted start.
         self.connect_timer, self.on_exit, self.exit_budget = None, OnExit.FAIL, None
         self.lifecycle.ended(self)  # before its caller hears: it may start the next one
         self._done(ok, body)
@@ -100,7 +103,7 @@ class Operation:
     def _announce(self) -> None:
         """The lifecycle events a finished operation makes (``event:system:*``)."""
         slot, emit = self.slot, self.lifecycle.emit
-        if self.name in ACTIVATING and slot.status == "active":
+        if self.name in ACTIVATING and slot.status == PluginState.ACTIVE:
             emit("plugin_active", {"plugin": slot.plugin_id,
                                    "pid": slot.worker.pid if slot.worker else None})
         elif self.name in ("stop", "unload"):

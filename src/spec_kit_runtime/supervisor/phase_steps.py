@@ -18,8 +18,9 @@ from spec_kit_runtime.errors import (
     from_data,
 )
 from spec_kit_runtime.plugins import facts
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import unpack_value
-from spec_kit_runtime.wire.protocol import MAX_STATUS_LENGTH, Phase
+from spec_kit_runtime.wire.protocol import MAX_STATUS_LENGTH, Phase, PhaseName
 
 from .operation import Operation, Step
 from .slots import PluginSlot, Responder
@@ -27,13 +28,13 @@ from .slots import PluginSlot, Responder
 log = logging.getLogger(__name__)
 
 
-def phase(name: str, body: bytes = b"", best_effort: bool = False) -> Step:
+def phase(name: PhaseName, body: bytes = b"", best_effort: bool = False) -> Step:
     """Run lifecycle phase ``name`` in the worker; ``best_effort``: a failure (or a hang
     past its timeout) is logged and the operation goes on: stopping must not stall."""
     return phases((name, body), best_effort=best_effort)
 
 
-def phases(*phases: tuple[str, bytes], best_effort: bool = False) -> Step:
+def phases(*phases: tuple[PhaseName, bytes], best_effort: bool = False) -> Step:
     """Run lifecycle phases in the worker in this order, all sent at once.
 
     Sending load, initialize and activate together saves two round trips of every
@@ -50,7 +51,7 @@ def phases(*phases: tuple[str, bytes], best_effort: bool = False) -> Step:
         if slot.identity is None:
             raise PluginStateError(
                 f"plugin '{slot.plugin_id}' has no running worker (state {slot.status})",
-                plugin=slot.plugin_id, phase=phases[0][0],
+                plugin=slot.plugin_id, phase=str(phases[0][0]),
             )
         timeout = lifecycle.config.phase_timeout
         if op.stop_budget is not None:
@@ -62,7 +63,7 @@ def phases(*phases: tuple[str, bytes], best_effort: bool = False) -> Step:
                 return
         cids: list[int] = []
 
-        def answered(index: int, name: str) -> Responder:
+        def answered(index: int, name: PhaseName) -> Responder:
             def on_reply(ok: bool, reply: bytes) -> None:
                 if op.finished:  # an earlier phase of the batch failed: nothing to change
                     return
@@ -87,14 +88,14 @@ def phases(*phases: tuple[str, bytes], best_effort: bool = False) -> Step:
 
         for index, (name, body) in enumerate(phases):
             cids.append(calls.call(
-                slot.plugin_id, functools.partial(Phase, phase=name, body=body), timeout,
+                slot.plugin_id, functools.partial(Phase, phase=str(name), body=body), timeout,
                 f"{name} phase", answered(index, name)))
 
     return step
 
 def deactivate_if_active(op: Operation) -> None:
-    if op.slot.status == "active" and op.slot.identity is not None:
-        phase("deactivate", best_effort=True)(op)
+    if op.slot.status == PluginState.ACTIVE and op.slot.identity is not None:
+        phase(PhaseName.DEACTIVATE, best_effort=True)(op)
     else:
         op.proceed()
 
@@ -108,21 +109,21 @@ def if_running(step: Step) -> Step:
     return maybe
 
 
-def _taken(slot: PluginSlot, phase: str, answer: object) -> RuntimeFailure | None:
+def _taken(slot: PluginSlot, phase: PhaseName, answer: object) -> RuntimeFailure | None:
     """Take a worker's successful phase answer: its status, and the load's facts (checked:
     the worker is not trusted). The error that makes the answer unusable, if any."""
     status = answer.get("status") if isinstance(answer, dict) else None
     if not (isinstance(status, str) and 0 < len(status) <= MAX_STATUS_LENGTH
             and status.isprintable()):
         return ProtocolError(f"plugin '{slot.plugin_id}' answered its {phase} phase with no "
-                             "usable status", plugin=slot.plugin_id, phase=phase)
+                             "usable status", plugin=slot.plugin_id, phase=str(phase))
     assert isinstance(answer, dict)
     if "plugin" in answer:
         try:
             slot.facts = facts.checked(answer["plugin"])
         except ValueError as exc:
             return LifecycleError(f"plugin '{slot.plugin_id}' reported unusable metadata: "
-                                  f"{exc}", plugin=slot.plugin_id, phase=phase)
+                                  f"{exc}", plugin=slot.plugin_id, phase=str(phase))
         slot.facts_generation += 1
     slot.status = status
     return None

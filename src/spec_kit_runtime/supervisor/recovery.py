@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from spec_kit_runtime.errors import RuntimeFailure, from_data
 from spec_kit_runtime.policy.dependencies import dependents_of
 from spec_kit_runtime.policy.exits import ExitReason
-from spec_kit_runtime.policy.restart import Ending, GiveUp, Restart
+from spec_kit_runtime.policy.restart import Ending, GiveUp, Restart, Strategy
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import unpack_value
 
 from .slots import PluginSlot, Responder, SlotTable
@@ -32,7 +33,7 @@ class Recovery:
     """Applies each plugin's restart policy through the lifecycle's operations."""
 
     def __init__(self, lifecycle: Lifecycle, slots: SlotTable, clock: Clock, emit: Emit,
-                 strategy: str) -> None:
+                 strategy: Strategy) -> None:
         self.lifecycle, self.slots, self.clock, self.emit = lifecycle, slots, clock, emit
         self.strategy = strategy
 
@@ -45,7 +46,7 @@ class Recovery:
         decision = slot.tracker.decide(ending, self.clock.now())
         slot.last_error = error.message
         if isinstance(decision, Restart):
-            slot.status = "restarting"
+            slot.status = PluginState.RESTARTING
             log.warning("plugin %s: restarting in %.3gs", slot.plugin_id, decision.delay)
             self.emit("plugin_restarting", {
                 "plugin": slot.plugin_id, "delay": decision.delay, "reason": error.message,
@@ -53,20 +54,20 @@ class Recovery:
             slot.restart_timer = self.clock.at(
                 self.clock.now() + decision.delay, lambda: self._restart(slot))
         elif isinstance(decision, GiveUp):
-            slot.status = "failed"
+            slot.status = PluginState.FAILED
             slot.last_error = f"gave up restarting: {decision.why}; last: {error.message}"
             log.error("plugin %s: %s", slot.plugin_id, slot.last_error)
             self.emit("plugin_failed", {
                 "plugin": slot.plugin_id, "reason": slot.last_error,
             })
         else:
-            slot.status = "unloaded" if ending is Ending.CLEAN else "error"
+            slot.status = PluginState.UNLOADED if ending is Ending.CLEAN else PluginState.ERROR
             log.info("plugin %s: not restarted: %s", slot.plugin_id, decision.why)
 
     def _restart(self, slot: PluginSlot) -> None:
         """Bring the plugin back to its target state; a failed start counts as an ending."""
         slot.restart_timer = None
-        if self.slots.get(slot.plugin_id) is not slot or slot.status != "restarting":
+        if self.slots.get(slot.plugin_id) is not slot or slot.status != PluginState.RESTARTING:
             return  # unloaded or handled meanwhile
 
         def done(ok: bool, body: bytes) -> None:
@@ -76,7 +77,7 @@ class Recovery:
                 self.emit("plugin_restarted", {
                     "plugin": slot.plugin_id, "restarts": slot.restarts,
                 })
-                if self.strategy == "rest_for_one":
+                if self.strategy is Strategy.REST_FOR_ONE:
                     self._restart_dependents(slot.plugin_id)
             else:
                 failure = from_data(unpack_value(body))
@@ -91,7 +92,7 @@ class Recovery:
         """rest_for_one: the plugins depending on ``plugin_id`` restart after it, in order."""
         for dependent in dependents_of(plugin_id, self.slots.graph()):
             slot = self.slots[dependent]
-            if slot.target == "active" and slot.status == "active":
+            if slot.target == PluginState.ACTIVE and slot.status == PluginState.ACTIVE:
                 log.info("plugin %s: restarting after its dependency %s (rest_for_one)",
                          dependent, plugin_id)
                 self.lifecycle.restart(

@@ -39,7 +39,7 @@ class PluginSlot:
     tracker: RestartTracker
     limits: Limits
     status: str = PluginState.UNLOADED  # as its worker last reported it, or the supervisor's
-    target: str | None = None  # the state a caller asked for, restored after a crash
+    target: PluginState | None = None  # the state a caller asked for, restored after a crash
     restarts: int = 0
     restart_timer: Timer | None = None
     usage: Usage | None = None  # the watchdog's latest sample of the worker's tree
@@ -70,7 +70,7 @@ class PluginSlot:
 
     @property
     def active(self) -> bool:
-        return self.status == "active" and self.identity is not None
+        return self.status == PluginState.ACTIVE and self.identity is not None
 
     def answer(self, with_facts: bool = False) -> dict[str, Any]:
         """What a finished lifecycle operation answers: the plugin and its state; after a

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from spec_kit_runtime.errors import RuntimeFailure, from_data
 from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy.dependencies import dependency_order
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import unpack_value
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class StartUp:
         that restart leaves it active."""
         def settled(_ok: bool, _body: bytes) -> None:
             slot = self.slots.get(plugin_id)
-            self._finished(plugin_id, slot is not None and slot.status == "active")
+            self._finished(plugin_id, slot is not None and slot.status == PluginState.ACTIVE)
 
         self.lifecycle.after_current(plugin_id, settled)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from spec_kit_runtime.linux import cgroups
 from spec_kit_runtime.linux.process_tree import children, descendants, owner_of
+from spec_kit_runtime.policy.exits import ExitKind
 from spec_kit_runtime.policy.limit_judge import LimitJudge, Usage
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class Watchdog:
             violation = judge.observe(usage)
             if violation:
                 log.error("plugin %s: %s; killing its worker", slot.plugin_id, violation)
-                worker.kill_for(violation, "limit")
+                worker.kill_for(violation, ExitKind.LIMIT)
 
     def _adopted(self) -> dict[int | None, list[int]]:
         """Orphans the fork server adopted, by the worker they came from (see owner_of)."""

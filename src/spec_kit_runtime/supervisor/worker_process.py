@@ -29,7 +29,7 @@ class WorkerProcess:
         self.expected_exit = False
         self.identity: bytes | None = None  # its ZeroMQ routing id, once it said hello
         self.missed_heartbeats = 0
-        self._cause: tuple[str, str | None] | None = None
+        self._cause: tuple[str, ExitKind | None] | None = None
         self._ended = False
 
     def signal_tree(self, sig: signal.Signals) -> None:
@@ -42,14 +42,14 @@ class WorkerProcess:
         """Why the supervisor is killing it, once it has begun to (None: it is not)."""
         return self._cause[0] if self._cause else None
 
-    def kill_for(self, cause: str, kind: str | None) -> None:
-        """SIGKILL the whole tree, remembering why (``kind``: an ExitKind, or None)."""
+    def kill_for(self, cause: str, kind: ExitKind | None) -> None:
+        """SIGKILL the whole tree, remembering why (``kind`` None: no kind, a crash)."""
         if self._cause is None:
             self._cause = (cause, kind)
         self.signal_tree(signal.SIGKILL)
 
     def ended(self, returncode: int, cause: str | None = None,
-              kind: str | None = None) -> ExitReason:
+              kind: ExitKind | None = None) -> ExitReason:
         """How it ended, given its exit code (negative: the signal that killed it), and
         ``cause`` (of ``kind``) when the supervisor knows one it did not give it itself."""
         self._ended = True

@@ -23,6 +23,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from spec_kit_runtime.errors import DeadlineExceeded, RuntimeFailure
+from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.protocol import Stop
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def spawn(op: Operation) -> None:
     clock = lifecycle.clock
     op.spawned = True
     slot.secret = secrets.token_bytes(32)
-    slot.status = "loading"
+    slot.status = PluginState.LOADING
     limit = lifecycle.config.start_timeout
 
     def started(worker: WorkerProcess) -> None:

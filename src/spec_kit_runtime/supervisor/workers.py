@@ -22,7 +22,7 @@ from spec_kit_runtime.linux.cgroups import Cgroups
 from spec_kit_runtime.plugins.config import RuntimeConfig
 from spec_kit_runtime.plugins.data_dir import default_data_dir, plugin_data_dir
 from spec_kit_runtime.policy.confinement import WorkerConfinement, plan
-from spec_kit_runtime.policy.exits import ExitReason
+from spec_kit_runtime.policy.exits import ExitKind, ExitReason
 from spec_kit_runtime.wire.bootstrap import Bootstrap
 
 from .forkserver_link import ForkServerLink, SpawnAnswer
@@ -188,7 +188,7 @@ class WorkerTable:
         if (cause is None and returncode == -signal.SIGKILL and worker.cgroups
                 and Cgroups.oom_kills(worker.cgroups)):
             cause, kind = (f"memory limit {slot.limits.memory_mb} MiB exceeded "
-                           "(the kernel's OOM killer, in the worker's cgroup)"), "limit"
+                           "(the kernel's OOM killer, in the worker's cgroup)"), ExitKind.LIMIT
         self._remove_cgroups(worker.cgroups)
         self._ended(slot, worker, worker.ended(returncode, cause, kind))
 

@@ -95,7 +95,7 @@ marks["activated"] = time.monotonic()
 # The private supervisor's "ready" is timed by wrapping the container's launch_supervisor
 # (where there is one).
 _PRIVATE = _HEAD + """
-import spec_kit_runtime.client.container as module
+module = sys.modules[PluginContainer.__module__]  # wherever a checkout keeps it
 marks["imported"] = time.monotonic()
 launch = getattr(module, "launch_supervisor", None)
 if launch is not None:

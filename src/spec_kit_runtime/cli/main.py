@@ -1,6 +1,6 @@
 """The ``spec-kit-runtime`` command: run the supervisor, send a message, show status.
 
-Each command's code is imported only when it runs (``cli_run``, ``cli_client``): ``run``
+Each command's code is imported only when it runs (``run``, ``commands``): ``run``
 starts the fork server before importing the supervisor, so the two import in parallel,
 and a client command such as ``status`` loads no supervisor code at all.
 """
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         # Imported only now: errors loads the contracts, which `run` imports after it has
-        # started the fork server (see cli_run).
+        # started the fork server (see cli/run.py).
         from spec_kit_runtime.errors import RuntimeFailure
 
         if not isinstance(exc, RuntimeFailure):

@@ -6,7 +6,7 @@ when it waited for them).
 
 A PluginContainer's private supervisor (``--private-dir``, ``--log-file``) is often the last
 one left of its caller: it holds its folder while it runs and removes it as it exits
-(``private_dir``), and logs to its file, capped (``private_logs``, ``capped_log``).
+(``private_dir``), and logs to its file, capped (``private_logs``, ``logs.capped_file``).
 """
 
 from __future__ import annotations

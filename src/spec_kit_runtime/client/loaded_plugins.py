@@ -3,7 +3,7 @@
 In 1.0 ``container.plugins`` was a dict of the plugin objects themselves, and Spec-Kit's
 CLI reads ``.metadata``, ``.status`` and ``.get_config_schema()`` from them. Here each
 plugin lives in its worker, so a ``PluginHandle`` holds what the worker reported when it
-was loaded (``plugin_facts``) and asks the supervisor only for what changes: the status.
+was loaded (``plugins.facts``) and asks the supervisor only for what changes: the status.
 The mapping is live: each operation on it asks the supervisor which plugins are loaded
 now, with the generation of each one's facts; facts this process lacks, or holds from an
 earlier worker, are fetched in a second question. So a crash, a restart or an unload by

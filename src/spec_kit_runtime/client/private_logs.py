@@ -7,7 +7,7 @@ show up after the caller's command returned. Its stdout and stderr are a log fil
 one per supervisor, ``supervisor-TIME-PID.log`` (PID: the caller's), in the container's
 ``log_dir``, else ``$XDG_STATE_HOME/spec-kit-runtime/logs``, else
 ``~/.local/state/spec-kit-runtime/logs`` (0700). A CLI makes one per command, so only the
-newest ``KEEP`` files are kept; each one is capped by the supervisor itself (``capped_log``).
+newest ``KEEP`` files are kept; each one is capped by the supervisor itself (``logs.capped_file``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ message starting ``"plugin %s"`` with the id as its first argument, which ``Plug
 reads. So a JSON consumer can filter by plugin without parsing messages.
 
 A PluginContainer's private supervisor writes to a file instead (``private_logs``), kept
-to a size by ``capped_log.CappedFile``.
+to a size by ``capped_file.CappedFile``.
 """
 
 from __future__ import annotations

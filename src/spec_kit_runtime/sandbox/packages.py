@@ -2,7 +2,7 @@
 modules, each checked and run by the same sandbox as the file itself.
 
 Why this widens nothing: a module reached this way is a ``.py`` file inside the plugin's
-topmost package folder (``plugin_package``; a symbolic link leading out is refused),
+topmost package folder (``plugins.package``; a symbolic link leading out is refused),
 its source passes ``validate_source`` like the plugin's file, and it runs with the same
 restricted builtins and importer. Its code could have been written in the plugin's file.
 The module objects handed to plugin code are plain modules holding that code's own

@@ -67,9 +67,9 @@ class PluginSandbox:
         """Validate and run the plugin file at ``path``; return its class ``entry_point``.
 
         ``root`` is the plugin's folder (default: the file's own). A file in a package
-        inside it (``plugin_package``) is run as a module of that package, whose
+        inside it (``plugins.package``) is run as a module of that package, whose
         ``__init__`` runs first and whose modules its relative imports reach, each
-        checked and run as the file is (``sandbox_packages``). Modules are registered in
+        checked and run as the file is (``sandbox.packages``). Modules are registered in
         ``sys.modules`` under private names so that dataclasses and
         ``typing.get_type_hints`` in plugin code can find them.
         """

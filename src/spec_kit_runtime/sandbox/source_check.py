@@ -71,7 +71,7 @@ def _is_dunder(name: str) -> bool:
 class _Validator(ast.NodeVisitor):
     """Collects ``(line, what)`` for every forbidden construct in a module.
 
-    ``relative_imports``: the module is in the plugin's package (``sandbox_packages``), so
+    ``relative_imports``: the module is in the plugin's package (``sandbox.packages``), so
     ``from . import x`` names the plugin's own modules; the imported names are still checked.
     """
 

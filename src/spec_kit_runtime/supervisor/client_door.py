@@ -35,7 +35,7 @@ _DATA_PATH_OPS = frozenset({"subscribe", "unsubscribe"})  # handlers served on t
 
 
 class ClientDoor:
-    """Authenticates client connections and dispatches their records; owned by the Supervisor."""
+    """Authenticates client connections and dispatches their records; built by the loop."""
 
     def __init__(self, token: bytes, send: Callable[[bytes, Record], Sent], router: Router,
                  control: Callable[[bytes, Control, Responder], None],

@@ -127,7 +127,7 @@ class ControlOps:
 
     def _plugins(self, _peer: bytes, args: dict[str, Any], respond: Responder) -> None:
         """Each plugin with its state, whether a load of it has succeeded (``loaded``) and
-        the generation of its facts; the facts themselves (plugin_facts) only for the ids
+        the generation of its facts; the facts themselves (plugins/facts.py) only for the ids
         in ``facts``: a caller keeps them until their generation changes."""
         from spec_kit_runtime.wire.status import PluginEntry, to_data  # here: see its docs
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The protocol and the codec (wire, bootstrap, errors, and the contracts under them) are
 # imported on first use, not with this module: `run` starts the fork server first, so
-# that the fork server's imports overlap the supervisor's (see cli_run).
+# that the fork server's imports overlap the supervisor's (see cli/run.py).
 
 
 @functools.cache

@@ -57,7 +57,7 @@ class PluginSlot:
     busy: str | None = None  # the lifecycle operation in progress
     # its manifest's allowed_messages, granted and refused (grants.py)
     grants: Grants = field(default_factory=lambda: Grants((), ()))
-    facts: dict[str, Any] | None = None  # the plugin's metadata and schema (plugin_facts)
+    facts: dict[str, Any] | None = None  # the plugin's metadata and schema (plugins/facts.py)
     facts_generation: int = 0  # counts the facts taken: a client's copy is stale if less
     loaded: bool = False  # a load (or start) of it has succeeded: 1.0 would list it
 

@@ -43,7 +43,7 @@ MAX_SUBSCRIPTIONS = 1000  # per plugin: each one costs every uncached route look
 
 
 class WorkerDoor:
-    """Authenticates worker connections and dispatches their records; owned by the Supervisor.
+    """Authenticates worker connections and dispatches their records; built by the loop.
 
     ``send`` sends to a worker connection by its identity: a reply goes back to the
     connection that asked, even if the plugin has another worker by then.

@@ -1,6 +1,6 @@
 """Load the plugin's entry-point class, directly or through the sandbox.
 
-A trusted plugin's file that sits in a package (``plugin_package``) is imported as a
+A trusted plugin's file that sits in a package (``plugins.package``) is imported as a
 submodule of that package, which is imported first under the private top-level name
 ``_spec_kit_plugin_ID``: its ``__init__`` runs as Python runs it, relative imports work,
 and neither an installed package nor a module of the worker host can be taken for it.

@@ -8,7 +8,7 @@ warning in the log, charged to the plugin's output budget) and nothing in the su
 changes. Calls touching files (file system, state) run on the plugin's background lane;
 the others (config, logging) on the loop, where they cost no more than routing does.
 
-Layout of the data directory (``runtime.data_dir``, see ``plugin_data``)::
+Layout of the data directory (``runtime.data_dir``, see ``plugins.data_dir``)::
 
     DATA_DIR/plugins/ID/         the plugin's data folder, made at each spawn: the private
                                  root of its file system, where its relative paths go (and,

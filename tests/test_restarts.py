@@ -178,17 +178,24 @@ def test_a_busy_but_healthy_worker_is_left_alone(tmp_path: Path) -> None:
         assert state(container, "steady")["restarts"] == 0
 
 
-def test_requests_during_a_restart_backoff_fail_fast(tmp_path: Path) -> None:
+def test_calls_during_a_restart_backoff_wait_for_the_replacement_unless_told_not_to(
+        tmp_path: Path) -> None:
     copy_plugin(CRASHY, tmp_path, "backing")
-    with running_container(restart={"backoff_initial": 5.0}) as container:
+    with running_container(restart={"backoff_initial": 1.0}) as container:
         load_active(container, tmp_path, "backing")
         with pytest.raises(WorkerDiedError):
             command(container, "backing", "exit")  # first restart: immediate
         wait_until(lambda: state(container, "backing")["restarts"] == 1, timeout=10)
+        old_pid = plugin_pids(container)["backing"]
         with pytest.raises(WorkerDiedError):
-            command(container, "backing", "exit")  # second: waits 5 s
+            command(container, "backing", "exit")  # second: after 1 s
         wait_until(lambda: state(container, "backing")["state"] == "restarting")
         started = time.monotonic()
         with pytest.raises(PluginNotActiveError, match="'backing' is restarting"):
-            command(container, "backing", "ping")
-        assert time.monotonic() - started < 1.0  # not held until the restart
+            container.send_message("backing", Command(command_name="backing:ping"),
+                                   wait_for_ready=False)
+        assert time.monotonic() - started < 0.5  # failed fast, as asked
+
+        answer = command(container, "backing", "ping")  # held until the replacement is up
+        assert answer["pong"] not in (None, old_pid)
+        assert state(container, "backing")["restarts"] == 2

@@ -31,7 +31,7 @@ from spec_kit_runtime.supervisor import router as router_module
 from spec_kit_runtime.supervisor.ports import Sent
 from spec_kit_runtime.supervisor.router import caller_key
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_message
-from spec_kit_runtime.wire.protocol import MAX_TIMEOUT, Call, Reply, Send
+from spec_kit_runtime.wire.protocol import MAX_TIMEOUT, Call, Readiness, Reply, Send
 from supervisor_fakes import Answer, Core, manifest
 
 HOST = b"host-connection"  # a client serving handlers (the host application)
@@ -39,10 +39,11 @@ FOLLOWER = b"follower-connection"  # a client following events
 
 
 def send(core: Core, address: str, sender: str | None = None, *, timeout: float = 0.0,
-         as_plugin: str = "", body: bytes = b"") -> Answer:
+         as_plugin: str = "", body: bytes = b"",
+         ready: Readiness = Readiness.DEFAULT) -> Answer:
     """Route a Send from plugin ``sender`` (None: a client) and keep what it is answered."""
     answer = Answer()
-    core.router.route(sender, Send(77, address, as_plugin, timeout, body), answer)
+    core.router.route(sender, Send(77, address, as_plugin, timeout, body, int(ready)), answer)
     return answer
 
 
@@ -219,7 +220,7 @@ def test_a_command_to_a_plugin_not_active_names_its_state(
         core: Core, tmp_path: Path, make: Callable[[Core, Path], None], state: str) -> None:
     make(core, tmp_path)
     core.outbox.to_workers.clear()
-    answer = send(core, "command:p:run")
+    answer = send(core, "command:p:run", ready=Readiness.FAIL_FAST)  # not to wait for it
     error = failed_with(answer, PluginNotActiveError, "no active handler for 'command:p:run'",
                         state)
     assert error.context == {"address": "command:p:run", "plugins": ["p"]}
@@ -231,7 +232,7 @@ def test_a_shared_address_names_every_handler_owner_not_active(core: Core) -> No
     core.router.table.add("b", 21, "validator:py", 50, "message")
     core.exit("a")
     core.exit("b", 3)
-    answer = send(core, "validator:py")
+    answer = send(core, "validator:py", ready=Readiness.FAIL_FAST)
     error = failed_with(answer, PluginNotActiveError, "'a' is restarting (killed by SIGKILL)",
                         "'b' is restarting (exited with code 3)")
     assert error.context["plugins"] == ["a", "b"]

@@ -47,6 +47,7 @@ PLUGIN: dict[str, Any] = {
     "cgroups": [], "hardening": {"landlock": True, "network_namespace": "not permitted"},
     "usage": {"rss_mb": 19.0, "cpu_percent": 2.5, "processes": 1, "open_files": 9},
     "subscriptions": ["command:design:*"],
+    "waiting": 0,
 }
 STOPPED = PLUGIN | {"state": "stopped", "pid": None, "uptime": None, "busy": "start",
                     "queued": ["restart"], "last_error": "x", "usage": None,

@@ -238,8 +238,8 @@ def _records(draw: st.DrawFn) -> Any:
     cls = draw(st.sampled_from(RECORD_TYPES))
     spec = codec._KINDS[cls.KIND]
     values = [draw(_FIELD_VALUES[hint]) for hint in spec.types]
-    if spec.has_body:
-        values.append(draw(st.binary(max_size=100)))
+    if spec.has_body:  # where the constructor takes it: fields after it have defaults
+        values.insert(spec.body_at, draw(st.binary(max_size=100)))
     return cls(*values)
 
 

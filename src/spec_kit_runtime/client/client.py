@@ -33,6 +33,7 @@ from spec_kit_runtime.wire.protocol import (
     ClientHello,
     Control,
     ControlOp,
+    Readiness,
     Record,
     Reply,
     Send,
@@ -103,15 +104,20 @@ class SupervisorClient:
         return self._request(lambda cid: Control(cid, op, body), timeout)
 
     def send(self, message: Message, as_plugin: str = "",
-             timeout: float | None = None) -> Any:
-        """Route ``message`` with ``as_plugin``'s scope; returns the handler's result."""
+             timeout: float | None = None, wait_for_ready: bool | None = None) -> Any:
+        """Route ``message`` with ``as_plugin``'s scope; returns the handler's result.
+
+        ``wait_for_ready``: whether a call to a plugin that is starting or restarting waits
+        for it (True) or fails at once (False); None: the supervisor's default."""
         address = address_of(message)
         chosen = float(timeout or getattr(message, "timeout", None) or 0.0)  # 0: the default
         problem = timeout_problem(chosen)
         if problem:
             raise RoutingError(problem, address=address)
         body = codec.pack_message(message)
-        return self._request(lambda cid: Send(cid, address, as_plugin, chosen, body),
+        ready = int(Readiness.DEFAULT if wait_for_ready is None
+                    else Readiness.WAIT if wait_for_ready else Readiness.FAIL_FAST)
+        return self._request(lambda cid: Send(cid, address, as_plugin, chosen, body, ready),
                              (chosen or self.request_timeout) + _GRACE)
 
     def follow(self, pattern: str = "event:system:*") -> Iterator[Message]:

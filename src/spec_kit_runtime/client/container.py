@@ -208,9 +208,14 @@ class PluginContainer:
 
     # -- messages --------------------------------------------------------------------------
 
-    def send_message(self, plugin_id: str, message: Message) -> Any:
-        """Send ``message`` with ``plugin_id``'s scope; returns the handler's result."""
-        return self._client.send(message, as_plugin=plugin_id)
+    def send_message(self, plugin_id: str, message: Message, *,
+                     wait_for_ready: bool | None = None) -> Any:
+        """Send ``message`` with ``plugin_id``'s scope; returns the handler's result.
+
+        A call to a plugin that is starting or restarting waits until it is active, up to
+        the call's deadline, unless ``wait_for_ready`` is False (fail at once); None: as
+        the supervisor's ``runtime.wait_for_ready`` (true unless configured)."""
+        return self._client.send(message, as_plugin=plugin_id, wait_for_ready=wait_for_ready)
 
     def subscribe(self, plugin_id: str, pattern: str, handler: Callable[[Message], Any],
                   priority: int = 50) -> str:

@@ -56,6 +56,8 @@ class RuntimeConfig:
     phase_timeout: float = 30.0  # each lifecycle phase (load, initialize, activate, ...)
     stop_timeout: float = 5.0  # orderly stop before SIGTERM, then again before SIGKILL
     call_grace: float = 5.0  # a worker still in a call this long past its deadline is killed
+    wait_for_ready: bool = True  # a call to a restarting plugin waits (see Router.hold)
+    ready_queue: int = 1000  # calls that may wait for one plugin at once; more fail at once
     heartbeat_interval: float = 5.0  # seconds between heartbeats to each worker
     heartbeat_misses: int = 6  # unanswered in a row: the worker is unresponsive, killed
     watchdog_interval: float = 1.0  # seconds between samples of every worker's usage
@@ -203,11 +205,11 @@ def _runtime_value(source: Path, key: str, value: Any) -> Any:
         return float(value)
     if key == "http":
         return _http_address(value, where)
-    if key == "cgroups":
+    if key in ("cgroups", "wait_for_ready"):
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false")
         return value
-    if key == "heartbeat_misses":
+    if key in ("heartbeat_misses", "ready_queue"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{where} must be an integer of at least 1")
         return value

@@ -121,7 +121,8 @@ class ControlOps:
                 ),
                 **self._about(),
             ),
-            tuple(slot.snapshot(now, tuple(self.router.table.patterns_of(pid)))
+            tuple(slot.snapshot(now, tuple(self.router.table.patterns_of(pid)),
+                                self.router.waits.count(pid))
                   for pid, slot in self.slots.items()),
         ))))
 

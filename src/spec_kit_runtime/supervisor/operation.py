@@ -99,6 +99,7 @@ class Operation:
         self.lifecycle.ended(self)  # before its caller hears: it may start the next one
         self._done(ok, body)
         self.lifecycle.start_next(self.slot)
+        self.lifecycle.calls.settled(self.slot.plugin_id)  # after the next one has begun
 
     def _announce(self) -> None:
         """The lifecycle events a finished operation makes (``event:system:*``)."""

@@ -79,6 +79,11 @@ class WorkerCalls(Protocol):
         """Forget every handler ``owner`` subscribed."""
         ...
 
+    def settled(self, owner: str) -> None:
+        """An operation on plugin ``owner`` ended: the calls waiting for it to be ready go
+        to it, or fail (``ready_waits``)."""
+        ...
+
 
 class Spawner(Protocol):
     """The worker table, as the lifecycle asks it for workers."""

@@ -10,6 +10,7 @@ worker's death fails its calls at once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from spec_kit_runtime.wire.codec import msgpack_array, pack_error, pack_message,
 from spec_kit_runtime.wire.protocol import (
     Call,
     Control,
+    Readiness,
     Record,
     Reply,
     Send,
@@ -44,6 +46,7 @@ from spec_kit_runtime.wire.protocol import (
 
 from .hung_handlers import HungHandlers
 from .ports import Clock, Outbox, Sent
+from .ready_waits import Held, ReadyWaits, coming_back
 from .slots import Responder, SlotTable
 
 if TYPE_CHECKING:
@@ -51,6 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CLIENT_SOURCE = "client"
+_READINESS = frozenset(int(ready) for ready in Readiness)
+_MIN_TIMEOUT = 0.001  # a held call's remaining deadline, however little is left
 MAX_WAITING = 10_000  # calls sent to one worker and not answered yet: more are refused
 
 
@@ -105,6 +110,8 @@ class Router:
         self.deadlines = Deadlines()  # of the calls in _pending; the loop calls expire()
         # which call each worker is in; kills it when hung
         self.hung = HungHandlers(slots, clock, config.call_grace)
+        self.wait_for_ready = config.wait_for_ready
+        self.waits = ReadyWaits(slots, clock, config.ready_queue, self._deliver_held)
         self._next_cid = 1
 
     # -- handler owners: plugin workers, or callers' connections --------------------------
@@ -240,6 +247,10 @@ class Router:
         try:
             source = self._check_sender(sender, send)
             routes = self._active_routes(send.address)
+        except PluginNotActiveError as exc:
+            if not self._wait_for_ready(sender, send, exc, respond):
+                respond(False, pack_error(exc))
+            return
         except RuntimeFailure as exc:
             respond(False, pack_error(exc))
             return
@@ -264,6 +275,9 @@ class Router:
         problem = timeout_problem(send.timeout)
         if problem:
             raise RoutingError(problem, address=send.address)
+        if send.ready not in _READINESS:
+            raise RoutingError(f"ready must be one of {sorted(_READINESS)}, not {send.ready}",
+                               address=send.address)
         if sender is not None:  # its scope was checked at the worker door (an offence there)
             return sender
         if send.as_plugin:
@@ -284,6 +298,33 @@ class Router:
             raise PluginNotActiveError(f"no active handler for '{address}': {states}",
                                        address=address, plugins=owners)
         raise NoHandlerError(f"no plugin handles '{address}'", address=address)
+
+    def _wait_for_ready(self, sender: str | None, send: Send, refusal: PluginNotActiveError,
+                        respond: Responder) -> bool:
+        """Hold a call whose plugin is starting or restarting (``ready_waits``), unless it
+        asked to fail fast; False when it is not to wait."""
+        wanted = (self.wait_for_ready if send.ready == Readiness.DEFAULT
+                  else send.ready == Readiness.WAIT)
+        owners = refusal.context.get("plugins") or ()
+        owner = next((p for p in owners if coming_back(self.slots.get(p))), None)
+        if not wanted or owner is None or delivery_of(send.address) is not Delivery.ONE:
+            return False
+        timeout = send.timeout or self.request_timeout
+        full = self.waits.hold(owner, Held(sender, send, respond, self.clock.now() + timeout,
+                                           timeout))
+        if full is not None:
+            respond(False, pack_error(full))
+        return True
+
+    def _deliver_held(self, held: Held, remaining: float) -> None:
+        """A held call, its plugin ready: routed again with what is left of its deadline."""
+        send = dataclasses.replace(held.send, timeout=max(remaining, _MIN_TIMEOUT),
+                                   ready=int(Readiness.FAIL_FAST))
+        self.route(held.sender, send, held.respond)
+
+    def settled(self, plugin_id: str) -> None:
+        """An operation on ``plugin_id`` ended: the calls waiting for it go, or fail."""
+        self.waits.settled(plugin_id)
 
     def _namespace_owner(self, address: str) -> set[str]:
         parts = address.split(":")

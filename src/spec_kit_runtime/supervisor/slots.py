@@ -81,8 +81,10 @@ class PluginSlot:
             answer.update(plugin=self.facts, generation=self.facts_generation)
         return answer
 
-    def snapshot(self, now: float, subscriptions: tuple[str, ...]) -> PluginReport:
-        """The plugin in ``status``; ``subscriptions``: the patterns of its handlers."""
+    def snapshot(self, now: float, subscriptions: tuple[str, ...], waiting: int = 0
+                 ) -> PluginReport:
+        """The plugin in ``status``; ``subscriptions``: the patterns of its handlers;
+        ``waiting``: the calls held until it is active again."""
         from spec_kit_runtime.wire.status import PluginReport, UsageFigures  # here: see its docs
 
         worker, usage = self.worker, self.usage
@@ -101,7 +103,7 @@ class PluginSlot:
             usage=None if usage is None or worker is None else UsageFigures(
                 round(usage.rss_mb, 1), round(usage.cpu_percent, 1), usage.processes,
                 usage.open_files),
-            subscriptions=subscriptions,
+            subscriptions=subscriptions, waiting=waiting,
         )
 
 

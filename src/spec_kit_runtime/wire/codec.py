@@ -62,6 +62,7 @@ class _Kind:
     names: tuple[str, ...]  # header fields, in order (the body, if any, follows the header)
     types: tuple[type, ...]
     has_body: bool
+    body_at: int  # the body's place among the constructor's arguments (fields after it default)
     header: Callable[[Record], tuple[Any, ...]]  # [version, kind, *fields] of a record
 
     @classmethod
@@ -77,8 +78,10 @@ class _Kind:
             header = lambda record: (*prefix, fields(record))  # noqa: E731
         else:
             header = lambda record: prefix + fields(record)  # noqa: E731
+        every = [f.name for f in dataclasses.fields(record_type)]
+        body_at = every.index("body") if "body" in every else len(every)
         return cls(record_type, names, tuple(hints[name] for name in names),
-                   "body" in record_type.__dataclass_fields__, header)
+                   "body" in record_type.__dataclass_fields__, body_at, header)
 
 
 _KINDS = {cls.KIND: _Kind.of(cls) for cls in RECORD_TYPES}
@@ -142,7 +145,8 @@ def decode(frame: bytes) -> Record:
             if type(value) is not expected and not (expected is float and type(value) is int):
                 raise ProtocolError(f"{spec.cls.__name__}.{name} must be {expected.__name__}")
     if spec.has_body:
-        return spec.cls(*values, frame[end:])  # type: ignore[call-arg]
+        at = spec.body_at
+        return spec.cls(*values[:at], frame[end:], *values[at:])  # type: ignore[call-arg]
     if end != len(frame):
         raise ProtocolError(f"{spec.cls.__name__} carries no body")
     return spec.cls(*values)

@@ -10,7 +10,7 @@ travel on a private socketpair, never on a ZeroMQ socket).
 
 import logging
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import ClassVar
 
 PROTOCOL_VERSION = 1
@@ -135,7 +135,8 @@ class Send:
     """W→S or C→S, route the message in ``body`` to ``address``; a Reply follows.
 
     ``as_plugin`` names the scope a client sends with; the supervisor ignores it for
-    workers, which always send as their own plugin.
+    workers, which always send as their own plugin. ``ready`` (a ``Readiness``): whether a
+    call to a plugin that is starting or restarting waits for it to be active.
     """
 
     KIND: ClassVar[int] = 7
@@ -144,6 +145,15 @@ class Send:
     as_plugin: str
     timeout: float
     body: bytes
+    ready: int = 0  # Readiness.DEFAULT
+
+
+class Readiness(IntEnum):
+    """A call's choice when its plugin is starting or restarting (``Send.ready``)."""
+
+    DEFAULT = 0  # as the supervisor's runtime.wait_for_ready says
+    WAIT = 1  # held until the plugin is active, up to the call's deadline
+    FAIL_FAST = 2  # PluginNotActiveError at once
 
 
 @dataclass(frozen=True, slots=True)

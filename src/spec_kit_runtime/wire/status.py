@@ -95,6 +95,7 @@ class PluginReport:
     hardening: dict[str, Any]  # the layers its worker runs under (linux.hardening)
     usage: UsageFigures | None  # None: no worker, or not sampled yet
     subscriptions: tuple[str, ...]  # the patterns its worker registered handlers for
+    waiting: int  # calls held until it is active again (supervisor.ready_waits)
 
 
 @dataclass(frozen=True)

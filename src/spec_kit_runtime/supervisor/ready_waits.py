@@ -1,0 +1,125 @@
+"""Calls that wait for a plugin to be ready: held while it starts or restarts, in order.
+
+gRPC's ``wait_for_ready`` for a restarting worker. A call to a plugin whose worker is
+being started or restarted (its restart's backoff included) would otherwise fail at once,
+as if its caller had crashed the plugin. It is held here instead, in a bounded queue per
+plugin, and goes to the plugin when an operation leaves it active (``settled``), with what
+is left of its deadline. It fails at its deadline (saying what the plugin was doing and
+why), at once when the plugin will not be active (failed, stopped, unloaded, or settled in
+another state), or at once when the queue is full. Calls in flight when a worker dies are
+never held or re-sent: the handler may have had effects; they fail with its death.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from spec_kit_runtime.errors import DeadlineExceeded, PluginNotActiveError, RuntimeFailure
+from spec_kit_runtime.policy.states import PluginState
+from spec_kit_runtime.policy.timers import Timer
+from spec_kit_runtime.wire.codec import pack_error
+from spec_kit_runtime.wire.protocol import Send
+
+from .operation import STARTING
+from .ports import Clock
+from .slots import PluginSlot, Responder, SlotTable
+
+log = logging.getLogger(__name__)
+# Operations that leave a plugin active, or on its way there (a load is followed by the
+# activate its caller asks for next: the calls are settled only after that is queued).
+_ON_ITS_WAY = STARTING | {"activate"}
+
+
+def coming_back(slot: PluginSlot | None) -> bool:
+    """Whether the plugin is starting or restarting: a call to it may wait."""
+    return slot is not None and (slot.restart_timer is not None or slot.busy in _ON_ITS_WAY)
+
+
+@dataclass(slots=True, eq=False)
+class Held:
+    """A call waiting for its plugin: who sent it, what, whom to answer, and by when."""
+
+    sender: str | None  # a plugin, or None: a client
+    send: Send
+    respond: Responder
+    deadline: float
+    timeout: float
+    timer: Timer | None = field(default=None, repr=False)
+
+
+class ReadyWaits:
+    """The calls held for each plugin; ``deliver`` routes one again once its plugin is."""
+
+    def __init__(self, slots: SlotTable, clock: Clock, limit: int,
+                 deliver: Callable[[Held, float], None]) -> None:
+        """``limit``: calls held for one plugin at most; ``deliver(held, remaining)``:
+        routes a held call again, with ``remaining`` seconds of its deadline."""
+        self.slots, self.clock, self.limit, self._deliver = slots, clock, limit, deliver
+        self._held: dict[str, deque[Held]] = {}
+
+    def count(self, plugin_id: str) -> int:
+        """How many calls wait for ``plugin_id``."""
+        return len(self._held.get(plugin_id, ()))
+
+    def hold(self, plugin_id: str, held: Held) -> RuntimeFailure | None:
+        """Hold ``held`` for ``plugin_id`` (None), or say why not: its queue is full."""
+        queue = self._held.setdefault(plugin_id, deque())
+        if len(queue) >= self.limit:
+            return PluginNotActiveError(
+                f"plugin '{plugin_id}' is {self._doing(plugin_id)} and {self.limit} calls wait "
+                f"for it already (runtime.ready_queue): '{held.send.address}' refused",
+                plugin=plugin_id, address=held.send.address)
+        held.timer = self.clock.at(held.deadline, lambda: self._expire(plugin_id, held))
+        queue.append(held)
+        return None
+
+    def settled(self, plugin_id: str) -> None:
+        """An operation on ``plugin_id`` ended (or its restart was decided): the calls held
+        for it go to it if it is active, fail if it will not be, else wait on."""
+        queue = self._held.get(plugin_id)
+        if not queue:
+            return
+        slot = self.slots.get(plugin_id)
+        if slot is not None and slot.active:
+            del self._held[plugin_id]
+            now = self.clock.now()
+            for held in queue:  # in the order they came
+                if held.timer is not None:
+                    held.timer.cancel()
+                self._deliver(held, held.deadline - now)
+        elif not coming_back(slot):
+            del self._held[plugin_id]
+            error = PluginNotActiveError(
+                f"plugin '{plugin_id}' will not become active: {self._doing(plugin_id)}",
+                plugin=plugin_id)
+            for held in queue:
+                if held.timer is not None:
+                    held.timer.cancel()
+                held.respond(False, pack_error(error))
+
+    def _expire(self, plugin_id: str, held: Held) -> None:
+        queue = self._held.get(plugin_id)
+        if queue is None or held not in queue:
+            return
+        queue.remove(held)
+        if not queue:
+            del self._held[plugin_id]
+        held.respond(False, pack_error(DeadlineExceeded(
+            f"plugin '{plugin_id}' did not become active within {held.timeout:g}s for "
+            f"'{held.send.address}': it is {self._doing(plugin_id)}",
+            plugin=plugin_id, address=held.send.address, timeout=held.timeout)))
+
+    def _doing(self, plugin_id: str) -> str:
+        """What the plugin is doing, and why, for an error."""
+        slot = self.slots.get(plugin_id)
+        if slot is None:
+            return "unloaded"
+        what = f"{slot.status}, {slot.busy} under way" if slot.busy else str(slot.status)
+        if slot.status == PluginState.RESTARTING and slot.last_error:
+            what += f" after: {slot.last_error}"
+        elif slot.last_exit:
+            what += f" (last exit: {slot.last_exit})"
+        return what

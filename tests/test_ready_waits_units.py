@@ -1,0 +1,248 @@
+"""Calls wait for ready (ready_waits) on fake ports: a call to a plugin that is starting or
+restarting is held, in order, and goes to it once it is active; it fails at its deadline,
+at once when the plugin will not be active, when the queue is full, or when it asked to fail
+fast. Calls in flight at a crash are never held or re-sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spec_kit_runtime.errors import (
+    DeadlineExceeded,
+    PluginNotActiveError,
+    RoutingError,
+    RuntimeFailure,
+    WorkerDiedError,
+)
+from spec_kit_runtime.plugins.config import config_from_data
+from spec_kit_runtime.wire.codec import pack_value
+from spec_kit_runtime.wire.protocol import Call, Readiness, Reply, Send
+from supervisor_fakes import Answer, Core, manifest
+
+
+def configured(**runtime: Any) -> Core:
+    runtime.setdefault("restart", {"backoff_initial": 0.5, "stable_after": 1000})
+    return Core(config_from_data({"runtime": runtime}, Path("c.yaml")))
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Core:
+    """Plugin a active, handling command:a:* (sub 11)."""
+    core = configured()
+    core.active(manifest(tmp_path, "a"))
+    core.router.table.add("a", 11, "command:a:*", 50, "message")
+    return core
+
+
+def send(core: Core, address: str = "command:a:go", *, sender: str | None = None,
+         timeout: float = 0.0, ready: Readiness = Readiness.DEFAULT, tag: int = 0) -> Answer:
+    answer = Answer()
+    core.router.route(sender, Send(77, address, "", timeout, pack_value(tag), int(ready)),
+                      answer)
+    return answer
+
+
+def calls(core: Core) -> list[Call]:
+    return [r for r in core.outbox.take("a") if isinstance(r, Call)]
+
+
+def back(core: Core) -> None:
+    """The backoff passes, the replacement comes up active and subscribes again."""
+    core.clock.advance(0.5)
+    core.started("a")
+    core.hello("a")
+    for phase in core.outbox.take("a"):  # load, initialize, activate
+        if phase.phase == "activate":  # type: ignore[union-attr]
+            core.router.table.add("a", 11, "command:a:*", 50, "message")  # re-announced
+        core.reply("a", phase, {"status": "active" if phase.phase == "activate"  # type: ignore
+                                else "loaded", **({"plugin": _facts()} if phase.phase == "load"
+                                                  else {})})
+
+
+def _facts() -> bytes:
+    from types import SimpleNamespace
+
+    from spec_kit_runtime.plugins.facts import facts_of
+    return facts_of(SimpleNamespace(metadata=SimpleNamespace(name="a"), get_config_schema=dict))
+
+
+def failed_with(answer: Answer, kind: type[RuntimeFailure], *parts: str) -> RuntimeFailure:
+    assert answer.calls == 1, "not answered (yet)"
+    error = answer.error
+    assert type(error) is kind, (type(error), error.message)
+    for part in parts:
+        assert part in error.message, (part, error.message)
+    return error
+
+
+def test_calls_during_a_restart_wait_and_go_in_order_to_the_replacement(core: Core) -> None:
+    core.exit("a")
+    assert core.slots["a"].status == "restarting"
+    waiting = [send(core, tag=n) for n in range(3)]
+    assert all(w.calls == 0 for w in waiting) and calls(core) == []
+    assert core.router.waits.count("a") == 3
+
+    back(core)
+    delivered = calls(core)
+    assert [c.body for c in delivered] == [pack_value(n) for n in range(3)]  # in order
+    assert core.router.waits.count("a") == 0
+    for call in delivered:
+        core.router.replied("a", Reply(call.cid, True, pack_value("done")))
+    assert [w.value for w in waiting] == ["done"] * 3
+
+
+def test_a_held_call_keeps_what_is_left_of_its_deadline(core: Core) -> None:
+    core.exit("a")
+    answer = send(core, timeout=2.0)
+    back(core)  # 0.5 s of the 2 spent waiting
+    [call] = calls(core)
+    core.clock.advance(1.49)
+    core.router.expire(core.clock.now())
+    assert answer.calls == 0
+    core.clock.advance(0.02)
+    core.router.expire(core.clock.now())
+    failed_with(answer, DeadlineExceeded, "did not answer 'command:a:go' within 1.5s")
+    assert call.cid  # it was sent: the worker is judged by its own deadline
+
+
+def test_a_held_call_fails_at_its_deadline_saying_what_the_plugin_was_doing(
+        core: Core) -> None:
+    core.exit("a")
+    answer = send(core, timeout=0.25)
+    core.clock.advance(0.25)
+    failed_with(answer, DeadlineExceeded, "plugin 'a' did not become active within 0.25s",
+                "'command:a:go'", "it is loading, recover under way (last exit: killed by "
+                "SIGKILL)")  # the first restart is at once; its worker never came
+    assert core.router.waits.count("a") == 0
+    back(core)
+    assert calls(core) == []  # not sent later
+
+
+@pytest.mark.parametrize("how", ["gave up", "stopped", "unloaded"])
+def test_held_calls_fail_at_once_when_the_plugin_will_not_be_active(tmp_path: Path,
+                                                                     how: str) -> None:
+    core = configured(restart={"max_restarts": 1, "backoff_initial": 0.5})
+    core.active(manifest(tmp_path, "a"))
+    core.exit("a")
+    answer = send(core)
+    if how == "gave up":
+        core.clock.advance(0)  # the first restart is at once
+        core.started("a")
+        core.hello("a")
+        core.answer("a", ok=False)  # it fails: a second restart would pass max_restarts
+        expected = "failed"
+    elif how == "stopped":
+        core.lifecycle.stop("a", Answer())
+        expected = "stopped"
+    else:
+        core.lifecycle.unload("a", Answer())
+        core.converse("a")
+        expected = "unloaded"
+    failed_with(answer, PluginNotActiveError, "plugin 'a' will not become active", expected)
+
+
+def test_a_call_to_a_plugin_loading_then_activating_waits_for_the_activate(
+        tmp_path: Path) -> None:
+    """As run's start and a container do: the activate is asked when the load answers."""
+    core = configured()
+    activated = Answer()
+    core.lifecycle.load(manifest(tmp_path, "p"), {},
+                        lambda ok, body: core.lifecycle.activate("p", activated))
+    held = send(core, "command:p:go")
+    core.up("p")  # load and initialize answered: the activate has begun
+    assert held.calls == 0 and core.slots["p"].busy == "activate"
+    core.router.table.add("p", 5, "command:p:*", 50, "message")
+    core.answer("p", "active")
+    assert activated.ok and held.calls == 0
+    [call] = [r for r in core.outbox.take("p") if isinstance(r, Call)]
+    assert call.address == "command:p:go"
+
+
+def test_a_call_to_a_plugin_that_loads_and_stays_initialized_fails_when_it_has(
+        tmp_path: Path) -> None:
+    core = configured()
+    core.load(manifest(tmp_path, "p"))
+    answer = send(core, "command:p:go")
+    assert answer.calls == 0
+    core.up("p")  # initialized, and no activate asked
+    failed_with(answer, PluginNotActiveError, "plugin 'p' will not become active",
+                "initialized")
+    again = send(core, "command:p:go", ready=Readiness.WAIT)  # nothing under way now
+    failed_with(again, PluginNotActiveError, "'p' is initialized")
+
+
+def test_a_full_queue_refuses_at_once(tmp_path: Path) -> None:
+    core = configured(ready_queue=2)
+    core.active(manifest(tmp_path, "a"))
+    core.exit("a")
+    held = [send(core), send(core)]
+    refused = send(core)
+    failed_with(refused, PluginNotActiveError, "2 calls wait for it already",
+                "runtime.ready_queue")
+    assert [h.calls for h in held] == [0, 0]
+
+
+@pytest.mark.parametrize(("default", "ready", "waits"), [
+    (True, Readiness.DEFAULT, True),
+    (True, Readiness.FAIL_FAST, False),
+    (False, Readiness.DEFAULT, False),
+    (False, Readiness.WAIT, True),
+])
+def test_the_default_is_configurable_and_a_call_may_choose(
+        tmp_path: Path, default: bool, ready: Readiness, waits: bool) -> None:
+    core = configured(wait_for_ready=default)
+    core.active(manifest(tmp_path, "a"))
+    core.exit("a")
+    answer = send(core, ready=ready)
+    if waits:
+        assert answer.calls == 0 and core.router.waits.count("a") == 1
+    else:
+        failed_with(answer, PluginNotActiveError, "'a' is restarting")
+
+
+def test_calls_in_flight_at_a_crash_fail_with_it_and_are_not_sent_again(core: Core) -> None:
+    in_flight = send(core)
+    assert len(calls(core)) == 1
+    core.exit("a")
+    failed_with(in_flight, WorkerDiedError, "worker killed by SIGKILL")
+    back(core)
+    assert calls(core) == []
+
+
+def test_a_plugins_call_to_another_waits_too(core: Core, tmp_path: Path) -> None:
+    core.active(manifest(tmp_path, "b"))
+    core.exit("a")
+    answer = send(core, sender="b")
+    assert answer.calls == 0
+    back(core)
+    [call] = calls(core)
+    assert call.source == "b"
+
+
+def test_events_and_hooks_do_not_wait(core: Core) -> None:
+    core.router.table.add("a", 12, "event:x:*", 50, "message")
+    core.router.table.add("a", 13, "hook:h", 50, "message")
+    core.exit("a")
+    event, hook = send(core, "event:x:done"), send(core, "hook:h")
+    assert event.value == 0 and hook.value == []
+    assert core.router.waits.count("a") == 0
+
+
+def test_a_send_with_an_unknown_readiness_is_refused(core: Core) -> None:
+    answer = Answer()
+    core.router.route(None, Send(1, "command:a:go", "", 0.0, b"", 7), answer)
+    failed_with(answer, RoutingError, "ready must be one of [0, 1, 2], not 7")
+
+
+def test_status_shows_the_calls_waiting_for_each_plugin(core: Core) -> None:
+    from spec_kit_runtime.wire.codec import unpack_value
+    from spec_kit_runtime.wire.protocol import Control
+    core.exit("a")
+    send(core), send(core)
+    answer = Answer()
+    core.control.handle(b"peer", Control(1, "status", b""), answer)
+    [plugin] = unpack_value(answer.body)["plugins"]
+    assert plugin["waiting"] == 2

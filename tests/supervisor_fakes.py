@@ -184,7 +184,7 @@ class Core:
         self.lifecycle = Lifecycle(self.slots, self.clock, self.router, self._emit,
                                    self.workers, self.outbox, self.config)
         self.recovery = Recovery(self.lifecycle, self.slots, self.clock, self._emit,
-                                 self.config.strategy)
+                                 self.config.strategy, self.router.settled)
         self.startup = StartUp(self.lifecycle, self.slots)
         self.shutdowns = 0
         self.control = ControlOps(self.slots, self.lifecycle, self.router, self.startup,

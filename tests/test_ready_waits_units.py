@@ -18,6 +18,7 @@ from spec_kit_runtime.errors import (
     WorkerDiedError,
 )
 from spec_kit_runtime.plugins.config import config_from_data
+from spec_kit_runtime.supervisor.ports import Sent
 from spec_kit_runtime.wire.codec import pack_value
 from spec_kit_runtime.wire.protocol import Call, Readiness, Reply, Send
 from supervisor_fakes import Answer, Core, manifest
@@ -246,3 +247,38 @@ def test_status_shows_the_calls_waiting_for_each_plugin(core: Core) -> None:
     core.control.handle(b"peer", Control(1, "status", b""), answer)
     [plugin] = unpack_value(answer.body)["plugins"]
     assert plugin["waiting"] == 2
+
+
+def test_a_call_to_a_worker_already_gone_waits_for_its_replacement(core: Core) -> None:
+    """Sent between the worker's death and the supervisor seeing it: its connection is gone
+    (the outbox says so), so the call waits as if the restart had begun."""
+    core.outbox.outcome = Sent.GONE
+    answer = send(core)
+    core.outbox.outcome = Sent.OK
+    assert answer.calls == 0 and core.router.waits.count("a") == 1
+    assert core.slots["a"].calls.figures().in_flight == 0  # not counted until it is sent
+    core.exit("a")
+    back(core)
+    [call] = calls(core)
+    core.router.replied("a", Reply(call.cid, True, pack_value("done")))
+    assert answer.value == "done"
+    assert core.slots["a"].calls.figures().handled == 1
+
+
+def test_a_call_to_a_worker_already_gone_fails_fast_if_asked(core: Core) -> None:
+    core.outbox.outcome = Sent.GONE
+    answer = send(core, ready=Readiness.FAIL_FAST)
+    failed_with(answer, PluginNotActiveError, "'a' cannot be reached for 'command:a:go'")
+
+
+def test_a_waiting_call_fails_at_once_when_the_restart_policy_gives_up(
+        tmp_path: Path) -> None:
+    core = configured(restart={"max_restarts": 0})
+    core.active(manifest(tmp_path, "a"))
+    core.router.table.add("a", 11, "command:a:*", 50, "message")
+    core.outbox.outcome = Sent.GONE
+    answer = send(core)
+    core.outbox.outcome = Sent.OK
+    assert answer.calls == 0
+    core.exit("a")  # no restart allowed: failed
+    failed_with(answer, PluginNotActiveError, "plugin 'a' will not become active: failed")

@@ -40,6 +40,10 @@ class CallStats:
         self.errors += not ok
         self._latencies.append(seconds)
 
+    def withdrawn(self) -> None:
+        """A call started but not delivered after all: it will be counted when it is."""
+        self.in_flight -= 1
+
     def notified(self) -> None:
         """An event delivered (one way: no answer, no latency)."""
         self.handled += 1

@@ -113,7 +113,7 @@ class Supervisor:
         self.lifecycle = Lifecycle(self.slots, self.clock, self.router, self.router.emit_system,
                                    self.workers, self.outbox, config)
         self.recovery = Recovery(self.lifecycle, self.slots, self.clock,
-                                 self.router.emit_system, config.strategy)
+                                 self.router.emit_system, config.strategy, self.router.settled)
         self.startup = StartUp(self.lifecycle, self.slots)
         self.control = ControlOps(self.slots, self.lifecycle, self.router, self.startup,
                                   self.clock, self._about, self.begin_shutdown)

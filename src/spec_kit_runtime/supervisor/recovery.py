@@ -11,6 +11,7 @@ policy; it drives the lifecycle, which does not know it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from spec_kit_runtime.errors import RuntimeFailure, from_data
@@ -33,9 +34,11 @@ class Recovery:
     """Applies each plugin's restart policy through the lifecycle's operations."""
 
     def __init__(self, lifecycle: Lifecycle, slots: SlotTable, clock: Clock, emit: Emit,
-                 strategy: Strategy) -> None:
+                 strategy: Strategy, settled: Callable[[str], None]) -> None:
+        """``settled``: told of each decision, for the calls waiting for the plugin to be
+        ready (``Router.settled``): a plugin that will not come back fails them."""
         self.lifecycle, self.slots, self.clock, self.emit = lifecycle, slots, clock, emit
-        self.strategy = strategy
+        self.strategy, self._settled = strategy, settled
 
     def worker_ended(self, slot: PluginSlot, reason: ExitReason, error: RuntimeFailure) -> None:
         """A worker ended on its own while no operation was under way: apply the policy."""
@@ -63,6 +66,7 @@ class Recovery:
         else:
             slot.status = PluginState.UNLOADED if ending is Ending.CLEAN else PluginState.ERROR
             log.info("plugin %s: not restarted: %s", slot.plugin_id, decision.why)
+        self._settled(slot.plugin_id)
 
     def _restart(self, slot: PluginSlot) -> None:
         """Bring the plugin back to its target state; a failed start counts as an ending."""

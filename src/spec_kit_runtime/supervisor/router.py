@@ -122,15 +122,15 @@ class Router:
         slot = self.slots.get(owner)
         return slot is not None and slot.active
 
-    def _deliver(self, owner: str, record: Record) -> bool:
+    def _deliver(self, owner: str, record: Record) -> Sent:
         identity = self.callers.get(owner)
         if identity is not None:
             sent = self.outbox.to_client(identity, record)
             if sent is Sent.GONE:  # else its queue is full: this one is lost, not it
                 self.drop_caller(owner)
-            return sent is Sent.OK
+            return sent
         slot = self.slots.get(owner)
-        return slot is not None and self.outbox.to_worker(slot, record) is Sent.OK
+        return Sent.NO_WORKER if slot is None else self.outbox.to_worker(slot, record)
 
     def serve_caller(self, identity: bytes, sub_id: int, pattern: str, priority: int,
                      serving: bool) -> None:
@@ -159,13 +159,16 @@ class Router:
 
     def call(self, owner: str, make: Callable[[int], Record], timeout: float,
              what: str, respond: Responder, stats: CallStats | None = None,
-             address: str | None = None, judged_after: float | None = None) -> int:
+             address: str | None = None, judged_after: float | None = None,
+             held: Held | None = None) -> int:
         """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
 
         ``stats``, when given, counts the call (its latency included) to a plugin's figures.
         ``address``: a routed call's, by which a plugin's worker still in it
         ``judged_after`` seconds (default: ``timeout``) and a grace later is judged hung
-        (None: a lifecycle phase, never judged). Returns the call's id (for ``postpone``).
+        (None: a lifecycle phase, never judged). ``held``: the call as it waits for ready,
+        should the plugin's worker be gone already (its death not seen yet: a restart is
+        likely to follow). Returns the call's id (for ``postpone``).
         """
         if owner not in self.callers and self.hung.calls.waiting(owner) >= MAX_WAITING:
             respond(False, pack_error(PluginNotActiveError(
@@ -180,15 +183,22 @@ class Router:
         self.deadlines.add(cid, now + timeout)
         if stats is not None:
             stats.started()
-        if self._deliver(owner, make(cid)):
+        sent = self._deliver(owner, make(cid))
+        if sent is Sent.OK:
             if owner not in self.callers:  # a plugin's worker: it is in this call, or queued
                 self.hung.sent(owner, cid, now, address, timeout,
                                timeout if judged_after is None else judged_after)
         # Not delivered and still pending (drop_caller may have failed it already):
         elif self._pending.pop(cid, None) is not None:
             self.deadlines.remove(cid)
-            self._answer(pending, False, pack_error(PluginNotActiveError(
-                f"'{owner}' cannot be reached for {what}{self._dying(owner)}", plugin=owner)))
+            if held is not None and sent is Sent.GONE and owner not in self.callers:
+                if stats is not None:
+                    stats.withdrawn()
+                self._hold(owner, held)
+            else:
+                self._answer(pending, False, pack_error(PluginNotActiveError(
+                    f"'{owner}' cannot be reached for {what}{self._dying(owner)}",
+                    plugin=owner)))
         return cid
 
     def _dying(self, owner: str) -> str:
@@ -265,8 +275,10 @@ class Router:
             self._call_in_order(list(routes), [], send, source, deadline, respond,
                                 by_host=sender is None)
         else:
+            held = (Held(sender, send, respond, self.clock.now() + timeout, timeout)
+                    if self._waits(send) else None)
             self._call(routes[0], send.address, source, send.body, timeout, respond,
-                       by_host=sender is None)
+                       by_host=sender is None, held=held)
 
     def _check_sender(self, sender: str | None, send: Send) -> str:
         problem = address_problem(send.address)
@@ -303,18 +315,26 @@ class Router:
                         respond: Responder) -> bool:
         """Hold a call whose plugin is starting or restarting (``ready_waits``), unless it
         asked to fail fast; False when it is not to wait."""
-        wanted = (self.wait_for_ready if send.ready == Readiness.DEFAULT
-                  else send.ready == Readiness.WAIT)
         owners = refusal.context.get("plugins") or ()
         owner = next((p for p in owners if coming_back(self.slots.get(p))), None)
-        if not wanted or owner is None or delivery_of(send.address) is not Delivery.ONE:
+        if (not self._waits(send) or owner is None
+                or delivery_of(send.address) is not Delivery.ONE):
             return False
         timeout = send.timeout or self.request_timeout
-        full = self.waits.hold(owner, Held(sender, send, respond, self.clock.now() + timeout,
-                                           timeout))
-        if full is not None:
-            respond(False, pack_error(full))
+        self._hold(owner, Held(sender, send, respond, self.clock.now() + timeout, timeout))
         return True
+
+    def _waits(self, send: Send) -> bool:
+        """Whether ``send`` waits for a plugin that is not ready (its own choice, else the
+        supervisor's default)."""
+        if send.ready == Readiness.DEFAULT:
+            return self.wait_for_ready
+        return send.ready == Readiness.WAIT
+
+    def _hold(self, owner: str, held: Held) -> None:
+        full = self.waits.hold(owner, held)
+        if full is not None:
+            held.respond(False, pack_error(full))
 
     def _deliver_held(self, held: Held, remaining: float) -> None:
         """A held call, its plugin ready: routed again with what is left of its deadline."""
@@ -339,7 +359,7 @@ class Router:
         return f"{slot.status} ({slot.last_exit})" if slot.last_exit else slot.status
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
-              respond: Responder, by_host: bool) -> None:
+              respond: Responder, by_host: bool, held: Held | None = None) -> None:
         slot = self.slots.get(route.owner)  # None: a caller's handler
         # A plugin may give its calls any timeout, down to a millisecond: a handler it calls
         # is judged hung no sooner than the operator's request_timeout, or one plugin could
@@ -348,7 +368,7 @@ class Router:
         judged = timeout if by_host else max(timeout, self.request_timeout)
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
-                  address, judged)
+                  address, judged, held)
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
                        source: str, deadline: float, respond: Responder,
@@ -376,7 +396,8 @@ class Router:
         self._call(route, send.address, source, send.body, remaining, answered, by_host)
 
     def _notify(self, route: Route, address: str, source: str, body: bytes) -> bool:
-        delivered = self._deliver(route.owner, Call(0, route.sub_id, address, source, body))
+        call = Call(0, route.sub_id, address, source, body)
+        delivered = self._deliver(route.owner, call) is Sent.OK
         slot = self.slots.get(route.owner)
         if delivered and slot is not None:
             slot.calls.notified()

@@ -8,6 +8,8 @@ Run: ``python bench/suite.py`` (about two minutes on two cores; ``--quick`` for 
   decoded and re-encoded at the broker as ours does), with the ratio of the two; both
   running, measured in alternating rounds, each figure the median round.
 * Restart: SIGKILL → the supervisor notices, and → the replacement answers (bench/restart.py).
+* Chaos: random SIGKILLs of 10 plugins' workers under 4 caller threads (bench/chaos.py, a
+  shorter run): calls, replies, errors in flight at a kill or not, hangs, plugins back.
 * Cold start of 50 plugins by ``spec-kit-runtime run`` until all are active (it says
   READY=1, systemd's way), the median of several starts: one varies by a fifth here.
 * 50 idle workers: memory per worker, supervisor CPU with the watchdog on (bench/idle.py).
@@ -35,6 +37,9 @@ from pathlib import Path
 
 import msgpack
 import zmq
+from chaos import Settings as ChaosSettings
+from chaos import error_kinds, median_p95
+from chaos import measure as measure_chaos
 from idle import measure as measure_idle
 from idle import plugin_folders
 from oneshot import BASELINE
@@ -282,6 +287,7 @@ def main() -> None:
         row("SIGKILL -> replacement answering, median / p95 (ms)",
             f"{statistics.median(answering) * 1000:.1f} / "
             f"{percentile(answering, 0.95) * 1000:.1f}", "", "target <= 10 / 20 ms")
+        chaos_rows(row, 4.0 if args.quick else 8.0)
         idle = measure_idle(50, 5.0 if args.quick else 10.0, watchdog_interval=1.0)
         row("memory per idle worker, USS / PSS (MiB)",
             f"{idle['uss_mib']:.2f} / {idle['pss_mib']:.2f}", "", "target <= 4 MiB")
@@ -313,6 +319,27 @@ def oneshot_rows(row: Callable[[str, str, str, str], None], rounds: int) -> None
         row(f"one-shot process, {what}, median / p90 (ms)", figure(wall), figure(base),
             f"{extra:+.0f} ms vs 1.0.1 in-process" + (" (target <= +100 ms)"
                                                        if name == "2.0 private" else ""))
+
+
+def chaos_rows(row: Callable[[str, str, str, str], None], seconds: float) -> None:
+    """A chaos run (bench/chaos.py) of ``seconds``: its counts, errors, hangs, recovery."""
+    result = measure_chaos(ChaosSettings(seconds=seconds))
+    settings = result.settings
+    kinds = error_kinds(result)
+    in_flight = sum(both[0] for both in kinds.values())
+    not_in_flight = sum(both[1] for both in kinds.values())
+    where = f"chaos, {settings.plugins} plugins, {settings.threads} threads, {seconds:g} s"
+    row(f"{where}: kills / calls / replies", f"{len(result.kills)} / {len(result.calls)} / "
+        f"{result.replies}", "", "")
+    row("chaos: errors, in flight at a kill / not in flight", f"{in_flight} / {not_in_flight}",
+        "", "target: 0 not in flight")
+    for kind, (kind_in_flight, kind_not) in kinds.items():
+        row(f"chaos:   {kind}, in flight / not", f"{kind_in_flight} / {kind_not}", "", "")
+    row("chaos: hangs", f"{len(result.hangs())}", "", "target: 0")
+    row("chaos: plugins back after the kills (active and answering)",
+        f"{result.back}/{settings.plugins}", "", "target: all")
+    row("chaos: SIGKILL -> plugin_active under that load, median / p95 (ms)",
+        median_p95(result.timeline.restart_times()), "", "")
 
 
 def routing_latency_only(count: int, root: Path, requests: int) -> dict[str, float]:

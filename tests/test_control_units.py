@@ -25,7 +25,7 @@ from spec_kit_runtime.errors import (
 from spec_kit_runtime.plugins.config import RuntimeConfig
 from spec_kit_runtime.plugins.facts import MAX_FACTS_ASKED
 from spec_kit_runtime.policy.restart import RestartPolicy
-from spec_kit_runtime.supervisor.router import caller_key
+from spec_kit_runtime.supervisor.replies import caller_key
 from spec_kit_runtime.wire.codec import pack_value
 from spec_kit_runtime.wire.protocol import Call, Control, Reply, Send, Stop
 from supervisor_fakes import ABOUT, Answer, Core, manifest

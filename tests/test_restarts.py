@@ -199,3 +199,19 @@ def test_calls_during_a_restart_backoff_wait_for_the_replacement_unless_told_not
         answer = command(container, "backing", "ping")  # held until the replacement is up
         assert answer["pong"] not in (None, old_pid)
         assert state(container, "backing")["restarts"] == 2
+
+
+@pytest.mark.parametrize("wait_for_ready", [True, False])
+def test_a_plugin_calling_itself_while_it_activates_is_not_held_behind_its_own_start(
+        wait_for_ready: bool) -> None:
+    """Its call is refused at once (as before calls waited for ready), never held until
+    the activate it is part of times out."""
+    with running_container(wait_for_ready=wait_for_ready, phase_timeout=3.0,
+                           request_timeout=3.0) as container:
+        container.discover_plugins([PLUGINS / "selfcall"])
+        container.load_plugin(container.discovered_plugins["selfcall"])
+        began = time.monotonic()
+        container.activate_plugin("selfcall")
+        assert time.monotonic() - began < 1.0
+        seen = container.send_message("selfcall", Command(command_name="selfcall:seen"))
+        assert seen["outcome"].startswith("PluginNotActiveError"), seen

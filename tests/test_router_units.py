@@ -29,7 +29,7 @@ from spec_kit_runtime.plugins.config import RuntimeConfig
 from spec_kit_runtime.policy.restart import RestartPolicy
 from spec_kit_runtime.supervisor import router as router_module
 from spec_kit_runtime.supervisor.ports import Sent
-from spec_kit_runtime.supervisor.router import caller_key
+from spec_kit_runtime.supervisor.replies import caller_key
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_message
 from spec_kit_runtime.wire.protocol import MAX_TIMEOUT, Call, Readiness, Reply, Send
 from supervisor_fakes import Answer, Core, manifest

@@ -23,6 +23,7 @@ from spec_kit_contracts.message_types import ErrorMessage
 
 from spec_kit_runtime.errors import EncodeError, HandlerError, ProtocolError, from_data
 from spec_kit_runtime.wire import codec
+from spec_kit_runtime.wire.protocol import PROTOCOL_VERSION as V
 from spec_kit_runtime.wire.protocol import (
     RECORD_TYPES,
     Call,
@@ -73,13 +74,15 @@ def _frame(header: list[Any], body: bytes = b"") -> bytes:
     (b"\x00", "too short"),
     (b"\xff\xff\x90", "runs past"),
     (b"\x00\x01\xc1", "malformed header"),
-    (_frame([1]), "version, kind"),
-    (_frame([2, 1, "x", 1, b"s"]), "protocol version"),
-    (_frame([1, 99]), "unknown record kind"),
-    (_frame([1, 1, "x", 1]), "takes 3 fields"),
-    (_frame([1, 1, "x", True, b"s"]), "pid must be int"),
-    (_frame([1, 8, 1, 1]), "ok must be bool"),
-    (_frame([1, 10], b"extra"), "carries no body"),
+    (_frame([V]), "version, kind"),
+    (_frame([V + 1, 1, "x", 1, b"s"]), "protocol version"),
+    (_frame([1, 7, 7, "command:a:go", "", 0.0], b"\x01"), "protocol version 1 .this side "
+                                                           "speaks 2."),  # before Send.ready
+    (_frame([V, 99]), "unknown record kind"),
+    (_frame([V, 1, "x", 1]), "takes 3 fields"),
+    (_frame([V, 1, "x", True, b"s"]), "pid must be int"),
+    (_frame([V, 8, 1, 1]), "ok must be bool"),
+    (_frame([V, 10], b"extra"), "carries no body"),
     (_frame({"not": "a list"}), "version, kind"),  # type: ignore[arg-type]
 ])
 def test_malformed_frames_are_refused(frame: bytes, why: str) -> None:
@@ -252,7 +255,7 @@ def test_any_well_typed_record_round_trips(record: Any) -> None:
 def test_a_known_kind_with_any_fields_is_a_record_or_refused(
         cls: Any, fields: list[Any], body: bytes) -> None:
     try:
-        frame = _frame([1, cls.KIND, *fields], body)
+        frame = _frame([V, cls.KIND, *fields], body)
     except (OverflowError, ValueError, TypeError):  # not representable in msgpack at all
         return
     try:

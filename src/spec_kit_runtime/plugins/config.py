@@ -56,7 +56,7 @@ class RuntimeConfig:
     phase_timeout: float = 30.0  # each lifecycle phase (load, initialize, activate, ...)
     stop_timeout: float = 5.0  # orderly stop before SIGTERM, then again before SIGKILL
     call_grace: float = 5.0  # a worker still in a call this long past its deadline is killed
-    wait_for_ready: bool = True  # a call to a restarting plugin waits (see Router.hold)
+    wait_for_ready: bool = True  # a call to a restarting plugin waits (see ready_waits)
     ready_queue: int = 1000  # calls that may wait for one plugin at once; more fail at once
     heartbeat_interval: float = 5.0  # seconds between heartbeats to each worker
     heartbeat_misses: int = 6  # unanswered in a row: the worker is unresponsive, killed

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 _COMPACT_AFTER = 1024
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(order=True)
 class Timer:
     """A pending callback; cancel() makes it a no-op."""
@@ -23,6 +27,7 @@ class Timer:
     def cancel(self) -> None:
         if not self.cancelled:
             self.cancelled = True
+            self.callback = _nothing  # what it would have run is not kept alive till due
             if self.owner is not None:
                 self.owner.cancelled_one()
 

@@ -22,7 +22,7 @@ from spec_kit_runtime.policy.offences import Offences
 from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.protocol import ClientHello, Control, Record, Reply, Send
 
-from .router import caller_key, replier
+from .replies import caller_key, replier
 
 if TYPE_CHECKING:
     from .ports import Sent

@@ -23,7 +23,7 @@ from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_value
 from spec_kit_runtime.wire.protocol import Control, ControlOp
 
 from .operation import STARTING
-from .router import caller_key
+from .replies import caller_key
 from .slots import PluginSlot, Responder, SlotTable
 
 if TYPE_CHECKING:

@@ -165,7 +165,7 @@ class Lifecycle:
                 raise PluginStateError(f"plugin '{slot.plugin_id}' is already running "
                                        f"(state {slot.status})", plugin=slot.plugin_id)
             op.slot.tracker = RestartTracker(op.slot.tracker.policy)
-            op.proceed()
+            self._cancel_restart(op)  # a restart pending is this start's now; it proceeds
 
         return [fresh_history, *self._load_steps(slot.config, activate=True)]
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from spec_kit_runtime.errors import DeadlineExceeded, PluginNotActiveError, RuntimeFailure
+from spec_kit_runtime.errors import DeadlineExceeded, PluginNotActiveError
 from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.policy.timers import Timer
 from spec_kit_runtime.wire.codec import pack_error
@@ -34,8 +34,14 @@ _ON_ITS_WAY = STARTING | {"activate"}
 
 
 def coming_back(slot: PluginSlot | None) -> bool:
-    """Whether the plugin is starting or restarting: a call to it may wait."""
-    return slot is not None and (slot.restart_timer is not None or slot.busy in _ON_ITS_WAY)
+    """Whether the plugin is starting or restarting to active: a call to it may wait."""
+    if slot is None:
+        return False
+    if slot.busy is not None:
+        return slot.busy in _ON_ITS_WAY and (
+            slot.busy != "recover" or slot.target == PluginState.ACTIVE)
+    return (slot.restart_timer is not None and slot.status == PluginState.RESTARTING
+            and slot.target == PluginState.ACTIVE)
 
 
 @dataclass(slots=True, eq=False)
@@ -64,17 +70,33 @@ class ReadyWaits:
         """How many calls wait for ``plugin_id``."""
         return len(self._held.get(plugin_id, ()))
 
-    def hold(self, plugin_id: str, held: Held) -> RuntimeFailure | None:
-        """Hold ``held`` for ``plugin_id`` (None), or say why not: its queue is full."""
+    def waits_on(self, plugin_id: str, other: str) -> bool:
+        """Whether ``plugin_id`` has a call held for ``other`` (a wait the other way would
+        close a cycle)."""
+        return any(held.sender == plugin_id for held in self._held.get(other, ()))
+
+    def wait(self, owners: Iterable[str], held: Held) -> bool:
+        """Hold ``held`` for the first of ``owners`` that is coming back; False when none is,
+        or when the call would wait for its own sender (whose start may be waiting on it)."""
+        owner = next((p for p in owners if coming_back(self.slots.get(p))), None)
+        sender = held.sender
+        if owner is None or (sender is not None and (sender == owner
+                                                    or self.waits_on(owner, sender))):
+            return False
+        self.hold(owner, held)
+        return True
+
+    def hold(self, plugin_id: str, held: Held) -> None:
+        """Hold ``held`` for ``plugin_id``, or refuse it at once: its queue is full."""
         queue = self._held.setdefault(plugin_id, deque())
         if len(queue) >= self.limit:
-            return PluginNotActiveError(
+            held.respond(False, pack_error(PluginNotActiveError(
                 f"plugin '{plugin_id}' is {self._doing(plugin_id)} and {self.limit} calls wait "
                 f"for it already (runtime.ready_queue): '{held.send.address}' refused",
-                plugin=plugin_id, address=held.send.address)
+                plugin=plugin_id, address=held.send.address)))
+            return
         held.timer = self.clock.at(held.deadline, lambda: self._expire(plugin_id, held))
         queue.append(held)
-        return None
 
     def settled(self, plugin_id: str) -> None:
         """An operation on ``plugin_id`` ended (or its restart was decided): the calls held
@@ -89,7 +111,14 @@ class ReadyWaits:
             for held in queue:  # in the order they came
                 if held.timer is not None:
                     held.timer.cancel()
-                self._deliver(held, held.deadline - now)
+                    held.timer = None
+                if held.deadline <= now:  # its timer is due this turn: it is late, not sent
+                    self._late(plugin_id, held)
+                    continue
+                try:  # one failing delivery must not strand the others, off the queue now
+                    self._deliver(held, held.deadline - now)
+                except Exception:
+                    log.exception("internal error delivering a held call to %s", plugin_id)
         elif not coming_back(slot):
             del self._held[plugin_id]
             error = PluginNotActiveError(
@@ -107,6 +136,9 @@ class ReadyWaits:
         queue.remove(held)
         if not queue:
             del self._held[plugin_id]
+        self._late(plugin_id, held)
+
+    def _late(self, plugin_id: str, held: Held) -> None:
         held.respond(False, pack_error(DeadlineExceeded(
             f"plugin '{plugin_id}' did not become active within {held.timeout:g}s for "
             f"'{held.send.address}': it is {self._doing(plugin_id)}",

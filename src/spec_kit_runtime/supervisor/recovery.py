@@ -72,6 +72,7 @@ class Recovery:
         """Bring the plugin back to its target state; a failed start counts as an ending."""
         slot.restart_timer = None
         if self.slots.get(slot.plugin_id) is not slot or slot.status != PluginState.RESTARTING:
+            self._settled(slot.plugin_id)  # the calls held for it: it is not coming back
             return  # unloaded or handled meanwhile
 
         def done(ok: bool, body: bytes) -> None:

@@ -35,18 +35,17 @@ from spec_kit_runtime.wire.addressing import Delivery, delivery_of
 from spec_kit_runtime.wire.codec import msgpack_array, pack_error, pack_message, pack_value
 from spec_kit_runtime.wire.protocol import (
     Call,
-    Control,
     Readiness,
     Record,
     Reply,
     Send,
-    ServiceCall,
     timeout_problem,
 )
 
 from .hung_handlers import HungHandlers
 from .ports import Clock, Outbox, Sent
-from .ready_waits import Held, ReadyWaits, coming_back
+from .ready_waits import Held, ReadyWaits
+from .replies import caller_key
 from .slots import Responder, SlotTable
 
 if TYPE_CHECKING:
@@ -71,11 +70,6 @@ class _Pending:
     started: float = 0.0
 
 
-def caller_key(identity: bytes) -> str:
-    """The routing-table owner of handlers living in the client connection ``identity``."""
-    return f"caller:{identity.hex()}"
-
-
 def _timed_out(pending: _Pending) -> bytes:
     """The answer to a call whose deadline came first: DeadlineExceeded (plugin, pattern,
     timeout)."""
@@ -83,17 +77,6 @@ def _timed_out(pending: _Pending) -> bytes:
         f"plugin '{pending.owner}' did not answer {pending.what} within {pending.timeout:g}s",
         plugin=pending.owner, what=pending.what, timeout=pending.timeout,
     ))
-
-
-def replier(send: Callable[[bytes, Record], Sent], identity: bytes,
-            record: Send | Control | ServiceCall) -> Responder:
-    """Where the answer to ``record`` goes: a Reply with its cid, sent to ``identity``."""
-    cid = record.cid
-
-    def respond(ok: bool, body: bytes) -> None:
-        send(identity, Reply(cid, ok, body))
-
-    return respond
 
 
 class Router:
@@ -194,7 +177,7 @@ class Router:
             if held is not None and sent is Sent.GONE and owner not in self.callers:
                 if stats is not None:
                     stats.withdrawn()
-                self._hold(owner, held)
+                self.waits.hold(owner, held)
             else:
                 self._answer(pending, False, pack_error(PluginNotActiveError(
                     f"'{owner}' cannot be reached for {what}{self._dying(owner)}",
@@ -251,9 +234,11 @@ class Router:
 
     # -- sends -----------------------------------------------------------------------------
 
-    def route(self, sender: str | None, send: Send, respond: Responder) -> None:
+    def route(self, sender: str | None, send: Send, respond: Responder,
+              allowed: float = 0.0) -> None:
         """Deliver a send from plugin ``sender``, whose scope its door checked (None: a
-        client, using ``send.as_plugin``)."""
+        client, using ``send.as_plugin``). ``allowed``: the least time its handler is judged
+        by (a held call's own timeout, counted from its delivery)."""
         try:
             source = self._check_sender(sender, send)
             routes = self._active_routes(send.address)
@@ -278,7 +263,7 @@ class Router:
             held = (Held(sender, send, respond, self.clock.now() + timeout, timeout)
                     if self._waits(send) else None)
             self._call(routes[0], send.address, source, send.body, timeout, respond,
-                       by_host=sender is None, held=held)
+                       by_host=sender is None, held=held, allowed=allowed)
 
     def _check_sender(self, sender: str | None, send: Send) -> str:
         problem = address_problem(send.address)
@@ -315,14 +300,11 @@ class Router:
                         respond: Responder) -> bool:
         """Hold a call whose plugin is starting or restarting (``ready_waits``), unless it
         asked to fail fast; False when it is not to wait."""
-        owners = refusal.context.get("plugins") or ()
-        owner = next((p for p in owners if coming_back(self.slots.get(p))), None)
-        if (not self._waits(send) or owner is None
-                or delivery_of(send.address) is not Delivery.ONE):
+        if not self._waits(send) or delivery_of(send.address) is not Delivery.ONE:
             return False
         timeout = send.timeout or self.request_timeout
-        self._hold(owner, Held(sender, send, respond, self.clock.now() + timeout, timeout))
-        return True
+        return self.waits.wait(refusal.context.get("plugins") or (), Held(
+            sender, send, respond, self.clock.now() + timeout, timeout))
 
     def _waits(self, send: Send) -> bool:
         """Whether ``send`` waits for a plugin that is not ready (its own choice, else the
@@ -331,16 +313,13 @@ class Router:
             return self.wait_for_ready
         return send.ready == Readiness.WAIT
 
-    def _hold(self, owner: str, held: Held) -> None:
-        full = self.waits.hold(owner, held)
-        if full is not None:
-            held.respond(False, pack_error(full))
-
     def _deliver_held(self, held: Held, remaining: float) -> None:
         """A held call, its plugin ready: routed again with what is left of its deadline."""
         send = dataclasses.replace(held.send, timeout=max(remaining, _MIN_TIMEOUT),
                                    ready=int(Readiness.FAIL_FAST))
-        self.route(held.sender, send, held.respond)
+        # Judged hung by the time its caller allowed, counted from now: the wait was not
+        # the handler's.
+        self.route(held.sender, send, held.respond, allowed=held.timeout)
 
     def settled(self, plugin_id: str) -> None:
         """An operation on ``plugin_id`` ended: the calls waiting for it go, or fail."""
@@ -359,13 +338,14 @@ class Router:
         return f"{slot.status} ({slot.last_exit})" if slot.last_exit else slot.status
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
-              respond: Responder, by_host: bool, held: Held | None = None) -> None:
+              respond: Responder, by_host: bool, held: Held | None = None,
+              allowed: float = 0.0) -> None:
         slot = self.slots.get(route.owner)  # None: a caller's handler
         # A plugin may give its calls any timeout, down to a millisecond: a handler it calls
         # is judged hung no sooner than the operator's request_timeout, or one plugin could
         # get another killed (and, kill after kill, failed). The host's deadline is its own,
         # whatever scope it sends with (``by_host``: the send came from a client).
-        judged = timeout if by_host else max(timeout, self.request_timeout)
+        judged = max(timeout if by_host else max(timeout, self.request_timeout), allowed)
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
                   address, judged, held)

@@ -31,7 +31,7 @@ from spec_kit_runtime.wire.protocol import (
     Unsubscribe,
 )
 
-from .router import replier
+from .replies import replier
 from .slots import PluginSlot, Responder, SlotTable
 
 if TYPE_CHECKING:

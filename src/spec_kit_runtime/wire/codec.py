@@ -146,6 +146,8 @@ def decode(frame: bytes) -> Record:
                 raise ProtocolError(f"{spec.cls.__name__}.{name} must be {expected.__name__}")
     if spec.has_body:
         at = spec.body_at
+        if at == len(values):  # the body last, as in every record but Send: no slicing
+            return spec.cls(*values, frame[end:])  # type: ignore[call-arg]
         return spec.cls(*values[:at], frame[end:], *values[at:])  # type: ignore[call-arg]
     if end != len(frame):
         raise ProtocolError(f"{spec.cls.__name__} carries no body")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import ClassVar
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: Send.ready (calls wait for ready)
 MAX_TIMEOUT = 86_400.0  # Send.timeout: 0 (the default) up to a day; longer is a mistake
 # The levels a plugin may log at through ILoggingService, checked in the worker and again by
 # the supervisor.

@@ -170,6 +170,16 @@ ABOUT: About = {"endpoint": "ipc://fake", "uptime": 1.5, "forkserver_pid": 42,
 """What the fake loop says of itself in ``status``."""
 
 
+def failed_with(answer: Answer, kind: type[RuntimeFailure], *parts: str) -> RuntimeFailure:
+    """The error ``answer`` got: exactly ``kind``, its message containing every part."""
+    assert answer.calls == 1
+    error = answer.error
+    assert type(error) is kind, (type(error), error.message)
+    for part in parts:
+        assert part in error.message, (part, error.message)
+    return error
+
+
 class Core:
     """The supervisor's parts on fake ports."""
 

@@ -18,7 +18,6 @@ from spec_kit_runtime.errors import (
     PluginStateError,
     ProtocolError,
     RoutingError,
-    RuntimeFailure,
     ScopeError,
     WorkerDiedError,
 )
@@ -28,7 +27,7 @@ from spec_kit_runtime.policy.restart import RestartPolicy
 from spec_kit_runtime.supervisor.replies import caller_key
 from spec_kit_runtime.wire.codec import pack_value
 from spec_kit_runtime.wire.protocol import Call, Control, Reply, Send, Stop
-from supervisor_fakes import ABOUT, Answer, Core, manifest
+from supervisor_fakes import ABOUT, Answer, Core, failed_with, manifest
 
 PEER = b"client-connection"
 OTHER = b"another-connection"
@@ -43,16 +42,6 @@ def control(core: Core, op: str, args: Any = NO_ARGS, peer: bytes = PEER,
     answer = Answer()
     core.control.handle(peer, Control(9, op, body), answer)
     return answer
-
-
-def failed_with(answer: Answer, kind: type[RuntimeFailure], *parts: str) -> RuntimeFailure:
-    """The error ``answer`` got: exactly ``kind``, its message containing every part."""
-    assert answer.calls == 1
-    error = answer.error
-    assert type(error) is kind, (type(error), error.message)
-    for part in parts:
-        assert part in error.message, (part, error.message)
-    return error
 
 
 @pytest.fixture

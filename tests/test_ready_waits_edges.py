@@ -15,8 +15,8 @@ from spec_kit_runtime.errors import DeadlineExceeded, PluginNotActiveError
 from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.codec import pack_value
 from spec_kit_runtime.wire.protocol import Call, Phase, Readiness, Reply, Send
-from supervisor_fakes import Answer, Core, manifest
-from test_ready_waits_units import back, calls, configured, failed_with, send
+from supervisor_fakes import Answer, Core, failed_with, manifest
+from test_ready_waits_units import back, calls, configured, send
 
 
 @pytest.fixture

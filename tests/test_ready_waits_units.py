@@ -14,14 +14,13 @@ from spec_kit_runtime.errors import (
     DeadlineExceeded,
     PluginNotActiveError,
     RoutingError,
-    RuntimeFailure,
     WorkerDiedError,
 )
 from spec_kit_runtime.plugins.config import config_from_data
 from spec_kit_runtime.supervisor.ports import Sent
 from spec_kit_runtime.wire.codec import pack_value
 from spec_kit_runtime.wire.protocol import Call, Readiness, Reply, Send
-from supervisor_fakes import Answer, Core, manifest
+from supervisor_fakes import Answer, Core, failed_with, manifest
 
 
 def configured(**runtime: Any) -> Core:
@@ -68,15 +67,6 @@ def _facts() -> bytes:
 
     from spec_kit_runtime.plugins.facts import facts_of
     return facts_of(SimpleNamespace(metadata=SimpleNamespace(name="a"), get_config_schema=dict))
-
-
-def failed_with(answer: Answer, kind: type[RuntimeFailure], *parts: str) -> RuntimeFailure:
-    assert answer.calls == 1, "not answered (yet)"
-    error = answer.error
-    assert type(error) is kind, (type(error), error.message)
-    for part in parts:
-        assert part in error.message, (part, error.message)
-    return error
 
 
 def test_calls_during_a_restart_wait_and_go_in_order_to_the_replacement(core: Core) -> None:

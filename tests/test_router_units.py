@@ -32,7 +32,7 @@ from spec_kit_runtime.supervisor.ports import Sent
 from spec_kit_runtime.supervisor.replies import caller_key
 from spec_kit_runtime.wire.codec import pack_error, pack_value, unpack_message
 from spec_kit_runtime.wire.protocol import MAX_TIMEOUT, Call, Readiness, Reply, Send
-from supervisor_fakes import Answer, Core, manifest
+from supervisor_fakes import Answer, Core, failed_with, manifest
 
 HOST = b"host-connection"  # a client serving handlers (the host application)
 FOLLOWER = b"follower-connection"  # a client following events
@@ -64,16 +64,6 @@ def calls_to_client(core: Core, identity: bytes) -> list[Call]:
 
 def reply(core: Core, owner: str, call: Call, value: Any = None, ok: bool = True) -> None:
     core.router.replied(owner, Reply(call.cid, ok, pack_value(value)))
-
-
-def failed_with(answer: Answer, kind: type[RuntimeFailure], *parts: str) -> RuntimeFailure:
-    """The error ``answer`` got: exactly ``kind``, its message containing every part."""
-    assert answer.calls == 1
-    error = answer.error
-    assert type(error) is kind, (type(error), error.message)
-    for part in parts:
-        assert part in error.message, (part, error.message)
-    return error
 
 
 @pytest.fixture

@@ -186,6 +186,34 @@ def test_send_errors_exit_nonzero_with_the_reason(configured: Run) -> None:
 
 
 @pytest.mark.timeout(40)
+def test_send_waits_for_a_restarting_plugin_unless_told_to_fail_fast(tmp_path: Path) -> None:
+    config = tmp_path / "runtime.yaml"
+    config.write_text(yaml.safe_dump({"runtime": {
+        "plugin_paths": [str(GOOD)], "log_level": "WARNING",
+        "restart": {"backoff_initial": 2.0, "stable_after": 1000}}}))
+    runtime_dir = tmp_path / "rt"
+    run = start_run(tmp_path, "--config", str(config), "--runtime-dir", str(runtime_dir),
+                    runtime_dir=runtime_dir)
+    try:
+        for _ in range(2):  # the first restart is at once, the second after 2 s
+            pid = next(p["pid"] for p in wait_active(run, {"design"})["plugins"]
+                       if p["id"] == "design")
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda pid=pid: not pid_alive(pid), 10.0, what="the worker gone")
+        wait_until(lambda: any(p["id"] == "design" and p["state"] == "restarting"
+                               for p in run_control(run, "status")["plugins"]), 10.0,
+                   what="design restarting")
+        args = ("send", "design", "command:design:generate", "--runtime-dir", str(runtime_dir))
+        fast = cli(*args, "--fail-fast")
+        assert fast.returncode != 0 and "'design' is restarting" in fast.stderr
+        waited = cli(*args)  # held until the replacement is active
+        assert waited.returncode == 0, waited.stderr
+        assert json.loads(waited.stdout)["doc"].startswith("#")
+    finally:
+        stop_run(run)
+
+
+@pytest.mark.timeout(40)
 def test_sigterm_stops_run_in_order_and_found_without_flags(tmp_path: Path) -> None:
     xdg = tmp_path / "xdg"
     xdg.mkdir(mode=0o700)

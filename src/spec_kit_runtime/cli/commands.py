@@ -47,7 +47,8 @@ def send(args: argparse.Namespace) -> int:
         raise RuntimeFailure("--payload must be a JSON object")
     client = SupervisorClient.find(args.runtime_dir)
     try:
-        result = client.send(message_for(args.pattern, payload), args.plugin, args.timeout)
+        result = client.send(message_for(args.pattern, payload), args.plugin, args.timeout,
+                             wait_for_ready=False if args.fail_fast else None)
     finally:
         client.close()
     print(json.dumps(result, indent=2, default=str))

@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("pattern", help="address, e.g. command:design:generate or validator:python")
     send.add_argument("--payload", default="{}", help="JSON object (see README)")
     send.add_argument("--timeout", type=float, help="seconds")
+    send.add_argument("--fail-fast", action="store_true",
+                      help="fail at once if the plugin is starting or restarting, instead of "
+                           "waiting for it (runtime.wait_for_ready)")
     send.set_defaults(handler="commands:send")
 
     status = commands.add_parser("status", help="list plugins and their state")

@@ -98,8 +98,15 @@ class Operation:
         self.connect_timer, self.on_exit, self.exit_budget = None, OnExit.FAIL, None
         self.lifecycle.ended(self)  # before its caller hears: it may start the next one
         self._done(ok, body)
-        self.lifecycle.start_next(self.slot)
-        self.lifecycle.calls.settled(self.slot.plugin_id)  # after the next one has begun
+        # The calls waiting for the plugin: sent before a queued operation (a deactivate,
+        # say) reaches an active plugin; else judged once the next one has begun (an
+        # activate asked after a load keeps them waiting).
+        if self.slot.active:
+            self.lifecycle.calls.settled(self.slot.plugin_id)
+            self.lifecycle.start_next(self.slot)
+        else:
+            self.lifecycle.start_next(self.slot)
+            self.lifecycle.calls.settled(self.slot.plugin_id)
 
     def _announce(self) -> None:
         """The lifecycle events a finished operation makes (``event:system:*``)."""

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from spec_kit_runtime.errors import DeadlineExceeded, PluginNotActiveError
+from spec_kit_runtime.policy.patterns import matches
 from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.policy.timers import Timer
 from spec_kit_runtime.wire.codec import pack_error
@@ -65,6 +66,18 @@ class ReadyWaits:
         routes a held call again, with ``remaining`` seconds of its deadline."""
         self.slots, self.clock, self.limit, self._deliver = slots, clock, limit, deliver
         self._held: dict[str, deque[Held]] = {}
+        # plugin → the patterns of its handlers, dropped as it restarts: it still stands for
+        # them (a shared address, generator: say, has no owner in its name) until it settles
+        self._returning: dict[str, tuple[str, ...]] = {}
+
+    def returning(self, plugin_id: str, patterns: Iterable[str]) -> None:
+        """``plugin_id``, on its way back to active, has dropped its handlers of ``patterns``."""
+        self._returning[plugin_id] = tuple(patterns)
+
+    def returning_owners(self, address: str) -> set[str]:
+        """The plugins on their way back whose dropped handlers matched ``address``."""
+        return {owner for owner, patterns in self._returning.items()
+                if any(matches(address, pattern) for pattern in patterns)}
 
     def count(self, plugin_id: str) -> int:
         """How many calls wait for ``plugin_id``."""
@@ -101,10 +114,12 @@ class ReadyWaits:
     def settled(self, plugin_id: str) -> None:
         """An operation on ``plugin_id`` ended (or its restart was decided): the calls held
         for it go to it if it is active, fail if it will not be, else wait on."""
+        slot = self.slots.get(plugin_id)
+        if not coming_back(slot):
+            self._returning.pop(plugin_id, None)
         queue = self._held.get(plugin_id)
         if not queue:
             return
-        slot = self.slots.get(plugin_id)
         if slot is not None and slot.active:
             del self._held[plugin_id]
             now = self.clock.now()

@@ -44,7 +44,7 @@ from spec_kit_runtime.wire.protocol import (
 
 from .hung_handlers import HungHandlers
 from .ports import Clock, Outbox, Sent
-from .ready_waits import Held, ReadyWaits
+from .ready_waits import Held, ReadyWaits, coming_back
 from .replies import caller_key
 from .slots import Responder, SlotTable
 
@@ -128,7 +128,10 @@ class Router:
         self.table.add(owner, sub_id, pattern, priority, "message")
 
     def clear_routes(self, owner: str) -> None:
-        """Forget every handler of ``owner``."""
+        """Forget every handler of ``owner``; a plugin on its way back to active is still
+        their owner until it settles, for the calls that wait for it."""
+        if coming_back(self.slots.get(owner)):
+            self.waits.returning(owner, self.table.patterns_of(owner))
         self.table.clear_owner(owner)
 
     def drop_caller(self, owner: str) -> None:
@@ -143,7 +146,7 @@ class Router:
     def call(self, owner: str, make: Callable[[int], Record], timeout: float,
              what: str, respond: Responder, stats: CallStats | None = None,
              address: str | None = None, judged_after: float | None = None,
-             held: Held | None = None) -> int:
+             held: Held | None = None, told: float | None = None) -> int:
         """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
 
         ``stats``, when given, counts the call (its latency included) to a plugin's figures.
@@ -151,7 +154,8 @@ class Router:
         ``judged_after`` seconds (default: ``timeout``) and a grace later is judged hung
         (None: a lifecycle phase, never judged). ``held``: the call as it waits for ready,
         should the plugin's worker be gone already (its death not seen yet: a restart is
-        likely to follow). Returns the call's id (for ``postpone``).
+        likely to follow). ``told``: the timeout its caller is told of at the deadline, when
+        not ``timeout`` (a held call's own). Returns the call's id (for ``postpone``).
         """
         if owner not in self.callers and self.hung.calls.waiting(owner) >= MAX_WAITING:
             respond(False, pack_error(PluginNotActiveError(
@@ -161,7 +165,7 @@ class Router:
         cid = self._next_cid
         self._next_cid += 1
         now = self.clock.now()
-        pending = _Pending(owner, what, timeout, respond, stats, now)
+        pending = _Pending(owner, what, told or timeout, respond, stats, now)
         self._pending[cid] = pending
         self.deadlines.add(cid, now + timeout)
         if stats is not None:
@@ -289,7 +293,8 @@ class Router:
         active = tuple(r for r in routes if self._deliverable(r.owner))
         if active or delivery_of(address) is not Delivery.ONE:
             return active
-        owners = sorted({r.owner for r in routes} | self._namespace_owner(address))
+        owners = sorted({r.owner for r in routes} | self._namespace_owner(address)
+                        | self.waits.returning_owners(address))
         if owners:
             states = ", ".join(f"'{p}' is {self._state(p)}" for p in owners)
             raise PluginNotActiveError(f"no active handler for '{address}': {states}",
@@ -348,7 +353,7 @@ class Router:
         judged = max(timeout if by_host else max(timeout, self.request_timeout), allowed)
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
-                  address, judged, held)
+                  address, judged, held, max(timeout, allowed))
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
                        source: str, deadline: float, respond: Responder,

@@ -195,11 +195,19 @@ def test_send_waits_for_a_restarting_plugin_unless_told_to_fail_fast(tmp_path: P
     run = start_run(tmp_path, "--config", str(config), "--runtime-dir", str(runtime_dir),
                     runtime_dir=runtime_dir)
     try:
+        def active_design(killed: set[int]) -> int | None:
+            """design's worker pid once it is active with a worker not killed yet."""
+            found = next(p for p in run_control(run, "status")["plugins"]
+                         if p["id"] == "design")
+            pid: int | None = found["pid"]
+            return pid if found["state"] == "active" and pid not in killed else None
+
+        wait_active(run, {"design"})
+        killed: set[int] = set()
         for _ in range(2):  # the first restart is at once, the second after 2 s
-            pid = next(p["pid"] for p in wait_active(run, {"design"})["plugins"]
-                       if p["id"] == "design")
+            pid = wait_until(lambda: active_design(killed), 10.0, what="design active")
             os.kill(pid, signal.SIGKILL)
-            wait_until(lambda pid=pid: not pid_alive(pid), 10.0, what="the worker gone")
+            killed.add(pid)
         wait_until(lambda: any(p["id"] == "design" and p["state"] == "restarting"
                                for p in run_control(run, "status")["plugins"]), 10.0,
                    what="design restarting")

@@ -261,6 +261,15 @@ class Core:
         else:
             self.router.replied(plugin_id, Reply(phase.cid, True, pack_value(result)))
 
+    def come_back(self, plugin_id: str, sub_id: int, pattern: str) -> None:
+        """Answer every phase sent to the plugin's worker as it goes well, up to active; its
+        activate registers its handler of ``pattern`` again, as a worker's does."""
+        for phase in [r for r in self.outbox.take(plugin_id) if isinstance(r, Phase)]:
+            if phase.phase == "activate":
+                self.router.table.add(plugin_id, sub_id, pattern, 50, "message")
+            status = "active" if phase.phase == "activate" else "loaded"
+            self.reply(plugin_id, phase, usual_answer(plugin_id, phase, status))
+
     def up(self, plugin_id: str, status: str = "initialized") -> None:
         """The spawn asked last for the plugin succeeds, and its phases answer."""
         self.started(plugin_id)

@@ -7,7 +7,6 @@ recover, and what is bounded."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,7 @@ from spec_kit_runtime.errors import DeadlineExceeded, PluginNotActiveError
 from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.codec import pack_value
 from spec_kit_runtime.wire.protocol import Call, Phase, Readiness, Reply, Send
-from supervisor_fakes import Answer, Core, failed_with, manifest
+from supervisor_fakes import Answer, Core, failed_with, manifest, record_names, usual_answer
 from test_ready_waits_units import back, calls, configured, send
 
 
@@ -33,62 +32,12 @@ def in_backoff(core: Core) -> None:
     core.clock.advance(0)
     core.started("a")
     core.hello("a")
-    back_phases(core)
+    core.come_back("a", 11, "command:a:*")
     assert core.slots["a"].active
     core.exit("a")
     assert core.slots["a"].restart_timer is not None
     assert core.slots["a"].status == "restarting"
 
-
-def back_phases(core: Core) -> None:
-    for phase in core.outbox.take("a"):
-        if isinstance(phase, Phase):
-            if phase.phase == "activate":
-                core.router.table.add("a", 11, "command:a:*", 50, "message")
-            core.reply("a", phase, {"status": "active" if phase.phase == "activate"
-                                    else "loaded", **({"plugin": _facts()}
-                                                      if phase.phase == "load" else {})})
-
-
-def _facts() -> Any:
-    from types import SimpleNamespace
-
-    from spec_kit_runtime.plugins.facts import facts_of
-    return facts_of(SimpleNamespace(metadata=SimpleNamespace(name="a"), get_config_schema=dict))
-
-
-# -- a restart that stops coming back without an operation ending ---------------------
-
-def test_a_refused_deactivate_during_the_backoff_fails_held_calls_at_once(
-        core: Core) -> None:
-    in_backoff(core)
-    held = send(core, timeout=20.0)
-    assert held.calls == 0
-    refused = Answer()
-    core.lifecycle.deactivate("a", refused)  # no worker: fails, the slot is marked error
-    assert refused.ok is False and core.slots["a"].status == "error"
-    core.clock.advance(0.5)  # the restart timer fires and does nothing (status != restarting)
-    assert core.slots["a"].restart_timer is None and core.slots["a"].busy is None
-    # Nothing will bring 'a' back: the held call fails now ("will not become active").
-    failed_with(held, PluginNotActiveError, "will not become active")
-
-
-def test_a_failed_start_during_the_backoff_fails_held_calls_and_takes_the_restart(
-        core: Core) -> None:
-    in_backoff(core)
-    held = send(core, timeout=20.0)
-    started = Answer()
-    core.lifecycle.start("a", started)  # the backoff's timer is not cancelled by a start
-    core.started("a")
-    core.hello("a")
-    core.answer("a", ok=False)  # its activate raises
-    assert started.ok is False and core.slots["a"].restart_timer is None  # the start's now
-    failed_with(held, PluginNotActiveError, "will not become active")
-    later = send(core, timeout=20.0)  # nothing under way: no wait
-    failed_with(later, PluginNotActiveError, "'a' is error")
-
-
-# -- a plugin's own call to itself during its start is held until the phase times out --
 
 def test_a_plugins_call_to_itself_from_its_own_activate_does_not_wait_for_itself(
         core: Core) -> None:
@@ -99,8 +48,7 @@ def test_a_plugins_call_to_itself_from_its_own_activate_does_not_wait_for_itself
     phases = [r for r in core.outbox.take("a") if isinstance(r, Phase)]
     assert [p.phase for p in phases] == ["load", "initialize", "activate"]
     for phase in phases[:2]:
-        core.reply("a", phase, {"status": "loaded", **({"plugin": _facts()}
-                                                       if phase.phase == "load" else {})})
+        core.reply("a", phase, usual_answer("a", phase, "loaded"))
     # Its activate() (which the recover waits for) calls its own command, and blocks on it:
     own = send(core, "command:a:warmup", sender="a")
     # Held, it would wait for the recover, which waits for this very activate.
@@ -118,7 +66,7 @@ def test_a_held_call_past_its_deadline_is_not_delivered(core: Core) -> None:
     # The replacement's activate answer is read in the same loop turn as the held call's
     # deadline, before timers run (the loop reads sockets first, then runs due timers).
     core.clock.time += 0.6
-    back_phases(core)
+    core.come_back("a", 11, "command:a:*")
     assert calls(core) == []  # not sent: its caller has been told already
     failed_with(held, DeadlineExceeded, "did not become active within 0.5s")
 
@@ -178,12 +126,7 @@ def test_a_call_to_a_shared_address_during_the_recover_waits_like_during_the_bac
     assert during_recover.calls == 0, during_recover.error.message
     core.started("g")
     core.hello("g")
-    for phase in core.outbox.take("g"):
-        if phase.phase == "activate":  # type: ignore[union-attr]
-            core.router.table.add("g", 5, "generator:docs", 50, "message")  # again
-        core.reply("g", phase, {"status": "active" if phase.phase == "activate"  # type: ignore
-                                else "loaded", **({"plugin": _facts()}
-                                                  if phase.phase == "load" else {})})
+    core.come_back("g", 5, "generator:docs")
     sent = [r for r in core.outbox.take("g") if isinstance(r, Call)]
     assert [c.address for c in sent] == ["generator:docs"] * 2  # both, once it is back
     assert core.router.waits.returning_owners("generator:docs") == set()
@@ -245,13 +188,13 @@ def test_a_held_client_call_delivered_late_does_not_get_a_healthy_replacement_ki
     core.clock.advance(0)  # the first restart is at once
     core.started("a")
     core.hello("a")
-    back_phases(core)
+    core.come_back("a", 11, "command:a:*")
     core.exit("a")  # the second after 29 s
     held = send(core, timeout=30.0)  # the caller allows 30 s, as request_timeout does
     core.clock.advance(29.0)
     core.started("a")
     core.hello("a")
-    back_phases(core)
+    core.come_back("a", 11, "command:a:*")
     [call] = calls(core)  # delivered with 1 s left
     worker = core.slots["a"].worker
     assert worker is not None
@@ -327,14 +270,7 @@ def test_held_calls_reach_the_plugin_before_a_deactivate_queued_behind_its_recov
     core.lifecycle.deactivate("a", Answer())  # queued behind it (a deactivate interrupts none)
     core.started("a")
     core.hello("a")
-    sent: list[Any] = []
-    for phase in core.outbox.take("a"):
-        if phase.phase == "activate":  # type: ignore[union-attr]
-            core.router.table.add("a", 11, "command:a:*", 50, "message")
-        core.reply("a", phase, {"status": "active" if phase.phase == "activate"  # type: ignore
-                                else "loaded", **({"plugin": _facts()}
-                                                  if phase.phase == "load" else {})})
-    sent = [r.phase if isinstance(r, Phase) else type(r).__name__
-            for r in core.outbox.take("a")]
+    core.come_back("a", 11, "command:a:*")
+    sent = record_names(core.outbox.take("a"))
     assert held.calls == 0
     assert sent == ["Call", "deactivate"], sent

@@ -54,19 +54,7 @@ def back(core: Core) -> None:
     core.clock.advance(0.5)
     core.started("a")
     core.hello("a")
-    for phase in core.outbox.take("a"):  # load, initialize, activate
-        if phase.phase == "activate":  # type: ignore[union-attr]
-            core.router.table.add("a", 11, "command:a:*", 50, "message")  # re-announced
-        core.reply("a", phase, {"status": "active" if phase.phase == "activate"  # type: ignore
-                                else "loaded", **({"plugin": _facts()} if phase.phase == "load"
-                                                  else {})})
-
-
-def _facts() -> bytes:
-    from types import SimpleNamespace
-
-    from spec_kit_runtime.plugins.facts import facts_of
-    return facts_of(SimpleNamespace(metadata=SimpleNamespace(name="a"), get_config_schema=dict))
+    core.come_back("a", 11, "command:a:*")
 
 
 def test_calls_during_a_restart_wait_and_go_in_order_to_the_replacement(core: Core) -> None:

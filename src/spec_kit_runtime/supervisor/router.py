@@ -146,16 +146,17 @@ class Router:
     def call(self, owner: str, make: Callable[[int], Record], timeout: float,
              what: str, respond: Responder, stats: CallStats | None = None,
              address: str | None = None, judged_after: float | None = None,
-             held: Held | None = None, told: float | None = None) -> int:
+             waiting: tuple[str | None, Send] | None = None,
+             told: float | None = None) -> int:
         """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
 
         ``stats``, when given, counts the call (its latency included) to a plugin's figures.
         ``address``: a routed call's, by which a plugin's worker still in it
         ``judged_after`` seconds (default: ``timeout``) and a grace later is judged hung
-        (None: a lifecycle phase, never judged). ``held``: the call as it waits for ready,
-        should the plugin's worker be gone already (its death not seen yet: a restart is
-        likely to follow). ``told``: the timeout its caller is told of at the deadline, when
-        not ``timeout`` (a held call's own). Returns the call's id (for ``postpone``).
+        (None: a lifecycle phase, never judged). ``waiting``: the sender and Send of a call
+        that waits for ready, should the plugin's worker be gone already (its death not
+        seen yet: a restart is likely to follow). ``told``: the timeout its caller is told
+        of at the deadline, if not ``timeout`` (a held call's own). Returns the call's id.
         """
         if owner not in self.callers and self.hung.calls.waiting(owner) >= MAX_WAITING:
             respond(False, pack_error(PluginNotActiveError(
@@ -178,10 +179,10 @@ class Router:
         # Not delivered and still pending (drop_caller may have failed it already):
         elif self._pending.pop(cid, None) is not None:
             self.deadlines.remove(cid)
-            if held is not None and sent is Sent.GONE and owner not in self.callers:
+            if waiting is not None and sent is Sent.GONE and owner not in self.callers:
                 if stats is not None:
                     stats.withdrawn()
-                self.waits.hold(owner, held)
+                self.waits.hold(owner, Held(*waiting, respond, now + timeout, timeout))
             else:
                 self._answer(pending, False, pack_error(PluginNotActiveError(
                     f"'{owner}' cannot be reached for {what}{self._dying(owner)}",
@@ -264,10 +265,9 @@ class Router:
             self._call_in_order(list(routes), [], send, source, deadline, respond,
                                 by_host=sender is None)
         else:
-            held = (Held(sender, send, respond, self.clock.now() + timeout, timeout)
-                    if self._waits(send) else None)
+            waiting = (sender, send) if self._waits(send) else None  # held if the worker is gone
             self._call(routes[0], send.address, source, send.body, timeout, respond,
-                       by_host=sender is None, held=held, allowed=allowed)
+                       by_host=sender is None, waiting=waiting, allowed=allowed)
 
     def _check_sender(self, sender: str | None, send: Send) -> str:
         problem = address_problem(send.address)
@@ -343,7 +343,8 @@ class Router:
         return f"{slot.status} ({slot.last_exit})" if slot.last_exit else slot.status
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
-              respond: Responder, by_host: bool, held: Held | None = None,
+              respond: Responder, by_host: bool,
+              waiting: tuple[str | None, Send] | None = None,
               allowed: float = 0.0) -> None:
         slot = self.slots.get(route.owner)  # None: a caller's handler
         # A plugin may give its calls any timeout, down to a millisecond: a handler it calls
@@ -353,7 +354,7 @@ class Router:
         judged = max(timeout if by_host else max(timeout, self.request_timeout), allowed)
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
-                  address, judged, held, max(timeout, allowed))
+                  address, judged, waiting, max(timeout, allowed))
 
     def _call_in_order(self, routes: list[Route], results: list[bytes], send: Send,
                        source: str, deadline: float, respond: Responder,

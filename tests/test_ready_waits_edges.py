@@ -39,6 +39,39 @@ def in_backoff(core: Core) -> None:
     assert core.slots["a"].status == "restarting"
 
 
+# -- a restart that stops coming back without an operation ending ---------------------
+
+def test_a_refused_deactivate_during_the_backoff_fails_held_calls_at_once(
+        core: Core) -> None:
+    in_backoff(core)
+    held = send(core, timeout=20.0)
+    assert held.calls == 0
+    refused = Answer()
+    core.lifecycle.deactivate("a", refused)  # no worker: fails, the slot is marked error
+    assert refused.ok is False and core.slots["a"].status == "error"
+    core.clock.advance(0.5)  # the restart timer fires and does nothing (status != restarting)
+    assert core.slots["a"].restart_timer is None and core.slots["a"].busy is None
+    # Nothing will bring 'a' back: the held call fails now ("will not become active").
+    failed_with(held, PluginNotActiveError, "will not become active")
+
+
+def test_a_failed_start_during_the_backoff_fails_held_calls_and_takes_the_restart(
+        core: Core) -> None:
+    in_backoff(core)
+    held = send(core, timeout=20.0)
+    started = Answer()
+    core.lifecycle.start("a", started)  # the backoff's timer is not cancelled by a start
+    core.started("a")
+    core.hello("a")
+    core.answer("a", ok=False)  # its activate raises
+    assert started.ok is False and core.slots["a"].restart_timer is None  # the start's now
+    failed_with(held, PluginNotActiveError, "will not become active")
+    later = send(core, timeout=20.0)  # nothing under way: no wait
+    failed_with(later, PluginNotActiveError, "'a' is error")
+
+
+# -- a plugin's own call to itself during its start is held until the phase times out --
+
 def test_a_plugins_call_to_itself_from_its_own_activate_does_not_wait_for_itself(
         core: Core) -> None:
     core.exit("a")

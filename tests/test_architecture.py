@@ -28,7 +28,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "inprocess": {"errors", "policy", "wire"},
     "client": {"errors", "policy", "wire", "plugins", "linux", "inprocess"},
     "supervisor": {"errors", "logs", "policy", "wire", "plugins", "linux", "version"},
-    "worker": {"errors", "policy", "wire", "plugins", "linux", "sandbox"},
+    "worker": {"errors", "logs", "policy", "wire", "plugins", "linux", "sandbox"},
     "cli": {"errors", "logs", "policy", "wire", "plugins", "client", "supervisor", "version"},
     "top": {"errors", "version", "client", "plugins", "inprocess", "sandbox", "cli"},
 }

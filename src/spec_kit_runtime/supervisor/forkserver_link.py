@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from spec_kit_runtime.linux.child_wait import wait_exit
+from spec_kit_runtime.logs.timeline import mark
 
 if TYPE_CHECKING:
     from spec_kit_runtime.wire.bootstrap import Bootstrap
@@ -112,6 +113,7 @@ class ForkServerLink:
 
         tag = next(self._tags)
         self._send(Spawn(tag, method, bootstrap.pack()))
+        mark("spawn-asked")
         self._asked.add(tag)
         return tag
 
@@ -216,6 +218,7 @@ class ForkServerLink:
                     self._news.append(SpawnAnswer(record.tag, 0, error=record.error
                                                   or "it sent no output pipes"))
             elif isinstance(record, Exited):
+                mark("exit-heard")
                 self._news.append(record)
             _close_all(fds)
         for pid in doomed:

@@ -19,6 +19,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from spec_kit_runtime.errors import PluginStateError, RuntimeFailure, WorkerDiedError
+from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.plugins.plugin_info import PluginInfo
 from spec_kit_runtime.policy.exits import ExitKind, ExitReason
 from spec_kit_runtime.policy.grants import Grants, decide
@@ -275,6 +276,7 @@ class Lifecycle:
     def worker_connected(self, slot: PluginSlot) -> None:
         """The worker of ``slot`` proved its secret in a Hello: the spawn waiting for it
         goes on."""
+        mark("hello")
         current = self._operation_on(slot)
         if current is not None:
             worker_steps.connected(current)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from spec_kit_runtime.errors import RuntimeFailure
+from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import pack_error, pack_value
 
@@ -112,6 +113,7 @@ class Operation:
         """The lifecycle events a finished operation makes (``event:system:*``)."""
         slot, emit = self.slot, self.lifecycle.emit
         if self.name in ACTIVATING and slot.status == PluginState.ACTIVE:
+            mark("active")
             emit("plugin_active", {"plugin": slot.plugin_id,
                                    "pid": slot.worker.pid if slot.worker else None})
         elif self.name in ("stop", "unload"):

@@ -17,6 +17,7 @@ from spec_kit_runtime.errors import (
     RuntimeFailure,
     from_data,
 )
+from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.plugins import facts
 from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.codec import unpack_value
@@ -73,6 +74,7 @@ def phases(*phases: tuple[PhaseName, bytes], best_effort: bool = False) -> Step:
                 except RuntimeFailure as exc:
                     error = exc
                 if error is None:
+                    mark(f"{name}-answered")
                     for later in cids[index + 1:]:  # as if sent now
                         calls.postpone(later, timeout)
                     if index + 1 == len(phases):

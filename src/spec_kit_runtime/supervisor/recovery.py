@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from spec_kit_runtime.errors import RuntimeFailure, from_data
+from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.policy.dependencies import dependents_of
 from spec_kit_runtime.policy.exits import ExitReason
 from spec_kit_runtime.policy.restart import Ending, GiveUp, Restart, Strategy
@@ -56,6 +57,7 @@ class Recovery:
             })
             slot.restart_timer = self.clock.at(
                 self.clock.now() + decision.delay, lambda: self._restart(slot))
+            mark("restart-decided")
         elif isinstance(decision, GiveUp):
             slot.status = PluginState.FAILED
             slot.last_error = f"gave up restarting: {decision.why}; last: {error.message}"
@@ -70,6 +72,7 @@ class Recovery:
 
     def _restart(self, slot: PluginSlot) -> None:
         """Bring the plugin back to its target state; a failed start counts as an ending."""
+        mark("restart-begins")
         slot.restart_timer = None
         if self.slots.get(slot.plugin_id) is not slot or slot.status != PluginState.RESTARTING:
             self._settled(slot.plugin_id)  # the calls held for it: it is not coming back

@@ -26,6 +26,7 @@ from spec_kit_runtime.errors import (
     RuntimeFailure,
     ScopeError,
 )
+from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.policy.call_stats import CallStats
 from spec_kit_runtime.policy.deadlines import Deadlines
 from spec_kit_runtime.policy.patterns import address_problem
@@ -320,6 +321,7 @@ class Router:
 
     def _deliver_held(self, held: Held, remaining: float) -> None:
         """A held call, its plugin ready: routed again with what is left of its deadline."""
+        mark("held-sent")
         send = dataclasses.replace(held.send, timeout=max(remaining, _MIN_TIMEOUT),
                                    ready=int(Readiness.FAIL_FAST))
         # Judged hung by the time its caller allowed, counted from now: the wait was not

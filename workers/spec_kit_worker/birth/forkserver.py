@@ -43,6 +43,7 @@ from typing import NoReturn
 from spec_kit_runtime.errors import ProtocolError
 from spec_kit_runtime.linux import cgroups
 from spec_kit_runtime.linux.process_tree import children, owner_of, signal_descendants
+from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
 from spec_kit_runtime.wire.protocol import Exited, Record, Signal, Spawn, Spawned
@@ -147,6 +148,7 @@ class ForkServer:
         A forked worker is the spare when there is one; the next one is forked later (see
         ``SPARE_DELAY``), so that neither this spawn nor the worker's start waits for it.
         """
+        mark("spawn-received")
         try:
             boot = Bootstrap.unpack(request.body)
             if request.method not in ("fork", "spawn"):
@@ -158,6 +160,7 @@ class ForkServer:
             return
         self.workers[pid] = boot.cgroups
         self._send(Spawned(request.tag, pid, ""), (stdout, stderr))
+        mark("spawned-sent")
         os.close(stdout)
         os.close(stderr)
         if fork and self._spare is None:
@@ -166,6 +169,7 @@ class ForkServer:
     def _fork(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int]:
         """A forked worker for ``boot`` (packed: ``body``): the spare, else a fork of its own."""
         rules = ruleset(boot)  # built here: see there
+        mark("ruleset-built")
         idle, self._spare = self._spare, None
         try:
             started = idle.become(body, rules) if idle else None
@@ -302,6 +306,7 @@ class ForkServer:
             if ended is None:
                 break
             pid = ended.si_pid
+            mark("exit-seen")
             if pid in self.workers:  # ...while its group is killed
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
@@ -310,6 +315,7 @@ class ForkServer:
             if pid in self.workers:
                 del self.workers[pid]
                 self._send(Exited(pid, os.waitstatus_to_exitcode(status)))
+                mark("exited-sent")
             elif self._spare and pid == self._spare.pid:
                 self._spare.close()  # it died idle: the next fork-method spawn makes another
                 self._spare = None

@@ -14,6 +14,7 @@ import signal
 
 from spec_kit_runtime.linux import cgroups
 from spec_kit_runtime.linux.process_tree import OWNER_VARIABLE, signal_descendants
+from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.wire.bootstrap import Bootstrap
 from spec_kit_worker.confinement.landlock import Ruleset
 from spec_kit_worker.confinement.layers import drop_to, own_network, own_proc, reach
@@ -28,13 +29,16 @@ def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
     """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
     built by the fork server for a fork, here for a fresh interpreter); the return value is
     the exit code."""
+    mark("bootstrap")
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
     os.environ[OWNER_VARIABLE] = str(os.getpid())  # inherited: marks the plugin's processes
     apply_limits(bootstrap)
+    mark("limits")
     applied: dict[str, bool | str] = {}  # layer: True, or why the kernel would not have it
     if bootstrap.own_network:
         applied["own_network"] = own_network()
+        mark("network")
     endpoint = reach(bootstrap.endpoint)
     os.chdir(bootstrap.data_dir)
     if isinstance(rules, Ruleset):
@@ -46,8 +50,10 @@ def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
         applied["landlock"] = rules
     elif rules is not None:
         rules.enforce()
+        mark("landlock")
         applied["landlock"] = True
     host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied)
+    mark("host-built")
     code = host.run()
     signal_descendants(os.getpid(), signal.SIGKILL)
     return code

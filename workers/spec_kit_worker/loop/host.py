@@ -30,6 +30,7 @@ from spec_kit_runtime.errors import (
     RuntimeFailure,
     from_data,
 )
+from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.plugins.facts import facts_of
 from spec_kit_runtime.policy.scopes import Scope
 from spec_kit_runtime.wire import codec, socket_io
@@ -102,7 +103,9 @@ class WorkerHost:
         self._socket.connect(self.boot.endpoint)
         self._send(Hello(self.boot.plugin_id, os.getpid(), self.boot.secret,
                          codec.pack_value(self.confinement)))
+        mark("hello-sent")
         self._preload()
+        mark("plugin-compiled")
         try:
             while not self._stopping:
                 self._serve(self._next_record())
@@ -265,6 +268,7 @@ class WorkerHost:
             ))
             return
         self._reply_ok(phase.cid, answer)
+        mark(f"{phase.phase}-done")
 
     def _phase(self, phase: Phase) -> str:
         if phase.phase == PhaseName.LOAD:

@@ -68,6 +68,7 @@ def compile_bytecode() -> None:
     for folder in ("src", "workers"):
         compileall.compile_dir(SOURCES / folder, quiet=1)
 
+
 BROKER = textwrap.dedent("""
     import sys, msgpack, zmq
     ctx = zmq.Context()

@@ -34,6 +34,7 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import PluginContainer
+from spec_kit_runtime.linux.cgroups import Cgroups
 from spec_kit_runtime.linux.process_tree import OWNER_VARIABLE
 from spec_kit_runtime.wire.bootstrap import Bootstrap
 from spec_kit_worker.birth import spare
@@ -391,6 +392,29 @@ def test_a_spawn_of_another_kind_gets_its_own_confinement_not_the_spares(
         assert denied(attempt(container, "closed2", "read", path="/etc/hosts"))
         for entry in (opened, net, closed2):
             assert no_ruleset_held(entry["pid"])
+
+
+def cgroups_unusable() -> str:
+    probe = Cgroups(True)
+    probe.close()
+    return probe.reason
+
+
+def test_with_cgroups_the_worker_makes_its_namespace_after_its_join(crashies: Path) -> None:
+    """The namespace's kernel memory is charged to the plugin's memory cgroup: the spare
+    does not make it ahead, the worker from it does, once in its groups."""
+    if why := cgroups_unusable():
+        pytest.skip(f"cgroups unusable here: {why}")
+    with running_container(cgroups=True) as container:
+        load_active(container, crashies, "one")
+        idle = the_spare(container)
+        assert net_of(idle) == own_net()
+        load_active(container, crashies, "two")
+        entry = plugin_entry(container, "two")
+        assert entry["pid"] == idle
+        assert entry["hardening"]["own_network"] is True
+        assert net_of(idle) != own_net()
+        assert "/spec-kit-runtime-" in Path(f"/proc/{idle}/cgroup").read_text()
 
 
 # -- the channel, between two ends in this process ----------------------------------------------

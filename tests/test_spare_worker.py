@@ -5,12 +5,16 @@ dead spare costs no spawn; it is never swept, and never outlives the fork server
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from spec_kit_runtime.linux.process_tree import OWNER_VARIABLE
 from spec_kit_runtime.wire.bootstrap import Bootstrap
 from spec_kit_worker.birth import spare
 from spec_kit_worker.confinement.landlock import Ruleset
+from spec_kit_worker.libc import LIBC
 
 pytestmark = pytest.mark.timeout(40)
 CRASHY = PLUGINS / "crash" / "crashy"
@@ -539,3 +544,71 @@ def test_a_spare_with_its_namespace_made_is_discarded_by_a_spawn_of_another_kind
         assert sleeper.wait(timeout=5) == -signal.SIGKILL
         assert idle.rules is None and idle.channel.fileno() == -1
         assert spare.receive(its) is None  # nothing was handed over
+
+
+CAP_SYS_ADMIN = 21
+
+
+def without_sys_admin() -> None:
+    """Drop CAP_SYS_ADMIN from this process's effective set: the kernel then refuses root a
+    network namespace, as in a container."""
+    header = ctypes.create_string_buffer(struct.pack("=Ii", 0x20080522, 0))
+    data = ctypes.create_string_buffer(24)
+    assert LIBC.capget(header, data) == 0
+    words = list(struct.unpack("=6I", data.raw))
+    words[0] &= ~(1 << CAP_SYS_ADMIN)  # the low word's effective set
+    assert LIBC.capset(header, ctypes.create_string_buffer(struct.pack("=6I", *words), 24)) == 0
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the refusal made here is root's")
+def test_a_spare_refused_its_namespace_hands_the_refusal_to_its_worker(tmp_path: Path) -> None:
+    """What the kernel said when the spare asked is what the worker reports, as if it had
+    asked itself; nothing else of the worker's start changes (``run_worker`` stands in)."""
+    boot = dataclasses.replace(BOOT, plugin_dir=str(tmp_path), data_dir=str(tmp_path))
+    ours, its = spare.channel()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            ours.close()
+            os.close(read_fd)
+            without_sys_admin()
+
+            def run_worker(boot: Bootstrap, rules: Any, network: Any, proc_allowed: bool) -> int:
+                told = {"plugin": boot.plugin_id, "network": network,
+                        "proc_allowed": proc_allowed, "ruleset": isinstance(rules, Ruleset),
+                        "moved": os.readlink("/proc/self/ns/net") != own_net()}
+                os.write(write_fd, json.dumps(told).encode())
+                return 0
+
+            spare.run_worker = run_worker  # type: ignore[assignment]  # this child's only
+            code = spare.serve(its, os.getppid(), network_ahead=True)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    its.close()
+    os.close(write_fd)
+    stdout, stdout_w = os.pipe()
+    stderr, stderr_w = os.pipe()
+    os.close(stdout_w)
+    os.close(stderr_w)
+    try:
+        idle = spare.Spare(pid, ours, stdout, stderr, spare.kind_of(boot))
+        idle.prepare()
+        started = idle.take(boot, boot.pack())
+        assert started is not None
+        with os.fdopen(read_fd, "rb") as pipe:
+            told = json.loads(pipe.read() or b"null")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # not reaped yet: still ours
+        status = os.waitpid(pid, 0)[1]
+        for fd in (stdout, stderr):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    assert status == 0, status
+    assert told["network"].startswith("the kernel refused a network namespace to root")
+    assert told == {"plugin": "p", "network": told["network"], "proc_allowed": True,
+                    "ruleset": ABI > 0, "moved": False}

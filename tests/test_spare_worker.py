@@ -5,12 +5,16 @@ dead spare costs no spawn; it is never swept, and never outlives the fork server
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,10 +38,12 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import PluginContainer
+from spec_kit_runtime.linux.cgroups import Cgroups
 from spec_kit_runtime.linux.process_tree import OWNER_VARIABLE
 from spec_kit_runtime.wire.bootstrap import Bootstrap
 from spec_kit_worker.birth import spare
 from spec_kit_worker.confinement.landlock import Ruleset
+from spec_kit_worker.libc import LIBC
 
 pytestmark = pytest.mark.timeout(40)
 CRASHY = PLUGINS / "crash" / "crashy"
@@ -265,6 +271,157 @@ def test_a_worker_from_the_spare_without_landlock(tmp_path: Path) -> None:
         assert entry["hardening"]["reasons"]["landlock"] == "off in the config (hardening.landlock)"
 
 
+# -- prepared ahead for a kind of worker --------------------------------------------------------
+
+def own_net() -> str:
+    return os.readlink("/proc/self/ns/net")
+
+
+def net_of(pid: int) -> str:
+    return os.readlink(f"/proc/{pid}/ns/net")
+
+
+def attempt(container: PluginContainer, plugin_id: str, what: str,
+            **options: Any) -> dict[str, Any]:
+    """The intruder copy ``plugin_id``'s outcome of ``what`` (see the intruder plugin)."""
+    outcome: dict[str, Any] = container.send_message(
+        plugin_id, Command(command_name=f"{plugin_id}:{what}", options=options))
+    return outcome
+
+
+def denied(outcome: dict[str, Any]) -> bool:
+    return outcome["ok"] is False and outcome["errno"] == "EACCES"
+
+
+def no_ruleset_held(pid: int) -> bool:
+    """Whether ``pid`` holds no Landlock ruleset fd (its own is closed once enforced)."""
+    fds = os.listdir(f"/proc/{pid}/fd")
+    return all("landlock-ruleset" not in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds
+               if os.path.exists(f"/proc/{pid}/fd/{fd}"))
+
+
+@pytest.mark.skipif(ABI < 1, reason=NO_LANDLOCK)
+def test_a_spare_makes_its_network_namespace_ahead_and_each_worker_has_a_ruleset_of_its_own(
+        tmp_path: Path) -> None:
+    """Two workers in a row from spares, each its own namespace (made before any plugin was
+    handed over) and its own ruleset: its folders and its own /proc entry, not the other's."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$secret")
+    for plugin_id in ("one", "two", "three"):
+        copy_plugin(INTRUDER, tmp_path / "plugins", plugin_id)
+    with running_container(data_dir=str(tmp_path / "data")) as container:
+        load_active(container, tmp_path / "plugins", "one")
+        workers = {}
+        for plugin_id in ("two", "three"):
+            idle = the_spare(container)
+            assert net_of(idle) != own_net()  # made ahead, before any plugin
+            load_active(container, tmp_path / "plugins", plugin_id)
+            workers[plugin_id] = entry = plugin_entry(container, plugin_id)
+            assert entry["pid"] == idle
+            assert entry["hardening"]["own_network"] is True
+            assert entry["hardening"]["landlock"] is True
+            assert net_of(idle) != own_net()
+        assert net_of(workers["two"]["pid"]) != net_of(workers["three"]["pid"])
+        for plugin_id in workers:
+            (tmp_path / "data" / "plugins" / plugin_id / "x").write_text(plugin_id)
+        for plugin_id, other in (("two", "three"), ("three", "two")):
+            pid, other_pid = workers[plugin_id]["pid"], workers[other]["pid"]
+            data = tmp_path / "data" / "plugins" / plugin_id
+            assert no_ruleset_held(pid)
+            assert denied(attempt(container, plugin_id, "read", path=str(secret)))
+            assert denied(attempt(container, plugin_id, "read",
+                                  path=str(tmp_path / "data" / "plugins" / other / "x")))
+            assert attempt(container, plugin_id, "write", path="notes.txt", text=plugin_id)["ok"]
+            assert (data / "notes.txt").read_text() == plugin_id
+            assert attempt(container, plugin_id, "read", path=f"/proc/{pid}/status")["ok"]
+            assert denied(attempt(container, plugin_id, "read", path=f"/proc/{other_pid}/status"))
+            assert denied(attempt(container, plugin_id, "read", path="/etc/hosts"))  # no network
+        next_spare = the_spare(container)
+        assert denied(attempt(container, "two", "read", path=f"/proc/{next_spare}/status"))
+
+
+@pytest.mark.skipif(ABI < 1, reason=NO_LANDLOCK)
+def test_a_spawn_of_another_kind_gets_its_own_confinement_not_the_spares(
+        tmp_path: Path) -> None:
+    """closed (a namespace: made ahead by the spare after it) → open (no namespace, by the
+    config): that spare cannot serve it, and is killed → net (network asked: no namespace,
+    TCP and the resolver's files allowed): the spare after open serves it, with a ruleset
+    built whole → closed2: the spare after net serves it, its namespace made as it starts,
+    its ruleset without net's rights. And a spawn-method worker keeps no spare's ruleset."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$secret")
+    for plugin_id in ("closed", "open", "closed2"):
+        copy_plugin(INTRUDER, tmp_path / "plugins", plugin_id)
+    copy_plugin(INTRUDER, tmp_path / "plugins", "net", network=True)
+    copy_plugin(INTRUDER, tmp_path / "plugins", "fresh", start_method="spawn")
+    plugins = {"open": {"hardening": {"network_namespace": False}}}
+    with running_container(data_dir=str(tmp_path / "data"), plugins=plugins) as container:
+        folder = tmp_path / "plugins"
+
+        def start(plugin_id: str) -> dict[str, Any]:
+            load_active(container, folder, plugin_id)
+            entry = plugin_entry(container, plugin_id)
+            assert entry["hardening"]["landlock"] is True
+            pid = entry["pid"]
+            assert attempt(container, plugin_id, "read", path=f"/proc/{pid}/status")["ok"]
+            assert denied(attempt(container, plugin_id, "read", path=str(secret)))
+            return entry
+
+        start("closed")
+        prepared = the_spare(container)
+        assert net_of(prepared) != own_net()
+        opened = start("open")
+        assert opened["pid"] != prepared
+        all_gone({prepared}, timeout=3.0, what="the spare of another kind")
+        assert opened["hardening"]["own_network"] is False
+        assert net_of(opened["pid"]) == own_net()
+        assert denied(attempt(container, "open", "read", path="/etc/hosts"))
+
+        unprepared = the_spare(container)
+        assert net_of(unprepared) == own_net()
+        load_active(container, folder, "fresh")  # a child of the fork server's, meanwhile
+        assert no_ruleset_held(plugin_entry(container, "fresh")["pid"])
+        assert the_spare(container) == unprepared
+        net = start("net")
+        assert net["pid"] == unprepared
+        assert net["hardening"]["own_network"] is False
+        assert net_of(net["pid"]) == own_net()
+        assert attempt(container, "net", "read", path="/etc/hosts")["ok"]
+
+        unprepared = the_spare(container)
+        assert net_of(unprepared) == own_net()
+        closed2 = start("closed2")
+        assert closed2["pid"] == unprepared
+        assert closed2["hardening"]["own_network"] is True
+        assert net_of(closed2["pid"]) != own_net()
+        assert denied(attempt(container, "closed2", "read", path="/etc/hosts"))
+        for entry in (opened, net, closed2):
+            assert no_ruleset_held(entry["pid"])
+
+
+def cgroups_unusable() -> str:
+    probe = Cgroups(True)
+    probe.close()
+    return probe.reason
+
+
+def test_with_cgroups_the_worker_makes_its_namespace_after_its_join(crashies: Path) -> None:
+    """The namespace's kernel memory is charged to the plugin's memory cgroup: the spare
+    does not make it ahead, the worker from it does, once in its groups."""
+    if why := cgroups_unusable():
+        pytest.skip(f"cgroups unusable here: {why}")
+    with running_container(cgroups=True) as container:
+        load_active(container, crashies, "one")
+        idle = the_spare(container)
+        assert net_of(idle) == own_net()
+        load_active(container, crashies, "two")
+        entry = plugin_entry(container, "two")
+        assert entry["pid"] == idle
+        assert entry["hardening"]["own_network"] is True
+        assert net_of(idle) != own_net()
+        assert "/spec-kit-runtime-" in Path(f"/proc/{idle}/cgroup").read_text()
+
+
 # -- the channel, between two ends in this process ----------------------------------------------
 
 @pytest.fixture
@@ -335,3 +492,123 @@ def test_a_dead_spare_is_discarded(sleeper: subprocess.Popen[bytes]) -> None:
         for fd in (idle.stdout, idle.stderr):
             with pytest.raises(OSError):
                 os.fstat(fd)
+
+
+def test_no_network_namespace_ahead_for_a_worker_with_cgroups() -> None:
+    """With cgroups the worker makes its namespace after its join (see ``spare``)."""
+    assert spare.kind_of(BOOT) == spare.Kind(own_network=True, landlock=True, network=False)
+    grouped = dataclasses.replace(BOOT, cgroups=("/sys/fs/cgroup/memory/x",))
+    assert spare.kind_of(grouped).own_network is False
+    no_landlock = dataclasses.replace(BOOT, landlock=False, network=True)
+    assert spare.kind_of(no_landlock) == spare.Kind(True, False, False)
+
+
+def received_ruleset(its: socket.socket) -> Ruleset | str | None:
+    handed = spare.receive(its)
+    assert handed is not None
+    return handed[1]
+
+
+@pytest.mark.skipif(ABI < 1, reason=NO_LANDLOCK)
+def test_a_spare_takes_a_spawn_of_its_kind_or_one_without_its_namespace(
+        sleeper: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    boot = dataclasses.replace(BOOT, plugin_dir=str(tmp_path), data_dir=str(tmp_path))
+    other = dataclasses.replace(boot, network=True, own_network=False)
+    for kind, asked in ((spare.kind_of(boot), boot), (spare.kind_of(other), boot)):
+        with handle(sleeper.pid) as (idle, its):
+            idle.kind = kind
+            idle.prepare()
+            assert isinstance(idle.rules, Ruleset)
+            prepared = idle.rules.fileno()
+            assert prepared in idle.fds()  # closed in the fork server's other children
+            started = idle.take(asked, asked.pack())
+            assert started is not None and started[0] == sleeper.pid
+            for fd in started[1:]:
+                os.close(fd)
+            assert idle.rules is None and idle.channel.fileno() == -1  # ours: closed
+            with pytest.raises(OSError):
+                os.fstat(prepared)
+            received = received_ruleset(its)
+            assert isinstance(received, Ruleset)
+            received.close()
+    assert sleeper.poll() is None
+
+
+def test_a_spare_with_its_namespace_made_is_discarded_by_a_spawn_of_another_kind(
+        sleeper: subprocess.Popen[bytes]) -> None:
+    with handle(sleeper.pid) as (idle, its):
+        idle.kind = spare.kind_of(BOOT)
+        idle.prepare()
+        other = dataclasses.replace(BOOT, own_network=False)
+        assert idle.take(other, other.pack()) is None
+        assert sleeper.wait(timeout=5) == -signal.SIGKILL
+        assert idle.rules is None and idle.channel.fileno() == -1
+        assert spare.receive(its) is None  # nothing was handed over
+
+
+CAP_SYS_ADMIN = 21
+
+
+def without_sys_admin() -> None:
+    """Drop CAP_SYS_ADMIN from this process's effective set: the kernel then refuses root a
+    network namespace, as in a container."""
+    header = ctypes.create_string_buffer(struct.pack("=Ii", 0x20080522, 0))
+    data = ctypes.create_string_buffer(24)
+    assert LIBC.capget(header, data) == 0
+    words = list(struct.unpack("=6I", data.raw))
+    words[0] &= ~(1 << CAP_SYS_ADMIN)  # the low word's effective set
+    assert LIBC.capset(header, ctypes.create_string_buffer(struct.pack("=6I", *words), 24)) == 0
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the refusal made here is root's")
+def test_a_spare_refused_its_namespace_hands_the_refusal_to_its_worker(tmp_path: Path) -> None:
+    """What the kernel said when the spare asked is what the worker reports, as if it had
+    asked itself; nothing else of the worker's start changes (``run_worker`` stands in)."""
+    boot = dataclasses.replace(BOOT, plugin_dir=str(tmp_path), data_dir=str(tmp_path))
+    ours, its = spare.channel()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            ours.close()
+            os.close(read_fd)
+            without_sys_admin()
+
+            def run_worker(boot: Bootstrap, rules: Any, network: Any, proc_allowed: bool) -> int:
+                told = {"plugin": boot.plugin_id, "network": network,
+                        "proc_allowed": proc_allowed, "ruleset": isinstance(rules, Ruleset),
+                        "moved": os.readlink("/proc/self/ns/net") != own_net()}
+                os.write(write_fd, json.dumps(told).encode())
+                return 0
+
+            spare.run_worker = run_worker  # type: ignore[assignment]  # this child's only
+            code = spare.serve(its, os.getppid(), network_ahead=True)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    its.close()
+    os.close(write_fd)
+    stdout, stdout_w = os.pipe()
+    stderr, stderr_w = os.pipe()
+    os.close(stdout_w)
+    os.close(stderr_w)
+    try:
+        idle = spare.Spare(pid, ours, stdout, stderr, spare.kind_of(boot))
+        idle.prepare()
+        started = idle.take(boot, boot.pack())
+        assert started is not None
+        with os.fdopen(read_fd, "rb") as pipe:
+            told = json.loads(pipe.read() or b"null")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # not reaped yet: still ours
+        status = os.waitpid(pid, 0)[1]
+        for fd in (stdout, stderr):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    assert status == 0, status
+    assert told["network"].startswith("the kernel refused a network namespace to root")
+    assert told == {"plugin": "p", "network": told["network"], "proc_allowed": True,
+                    "ruleset": ABI > 0, "moved": False}

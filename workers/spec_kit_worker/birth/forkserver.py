@@ -17,9 +17,11 @@ init, so the supervisor's promise "nothing outlives its worker" has a process to
   pidfd), everything below the fork server is killed before it exits.
 
 A forked worker is usually the spare (``spare``): a child forked ahead of time, a little
-after the previous fork-method spawn, that waits for its bootstrap; so a restart does not
-wait for a fork. Until then it is no worker: it is neither signalled, nor swept, nor
-reported; it is killed with everything else.
+after the previous fork-method spawn, that waits for its bootstrap, prepared for a worker of
+that spawn's kind; so a restart waits neither for a fork nor for what of its confinement
+owes nothing to the plugin (most of its Landlock ruleset; mostly, its network namespace).
+Until then it is no worker: it is neither signalled, nor swept, nor reported; it is killed
+with everything else.
 
 It never runs plugin code itself: only its forked children do, after leaving its loop.
 """
@@ -54,7 +56,7 @@ from spec_kit_worker.loop.host import configure_logging
 
 from . import spare
 from .parent import adopt_orphans, die_with_parent
-from .spare import Spare
+from .spare import UNPREPARED, Kind, Spare, kind_of
 from .start import run_worker
 
 MAX_RECORD_BYTES = MAX_BOOTSTRAP_BYTES + codec.HEADER_MARGIN
@@ -83,6 +85,7 @@ class ForkServer:
         self._running = True
         self._spare: Spare | None = None  # the idle spare worker, once forked (see spare)
         self._spare_due: float | None = None  # when to fork the next one (none: no spare)
+        self._kind: Kind = UNPREPARED  # what the next spare is prepared for: the last fork's
 
     # -- loop ------------------------------------------------------------------------------
 
@@ -168,12 +171,15 @@ class ForkServer:
 
     def _fork(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int]:
         """A forked worker for ``boot`` (packed: ``body``): the spare, else a fork of its own."""
+        self._kind = kind_of(boot)
+        idle, self._spare = self._spare, None
+        started = idle.take(boot, body) if idle else None  # its ruleset: see spare
+        if started:
+            return started
         rules = ruleset(boot)  # built here: see there
         mark("ruleset-built")
-        idle, self._spare = self._spare, None
         try:
-            started = idle.become(body, rules) if idle else None
-            return started or self._fork_child(lambda: run_worker(boot, rules))
+            return self._fork_child(lambda: run_worker(boot, rules))
         finally:
             if isinstance(rules, Ruleset):
                 rules.close()  # ours; the worker enforces its own copy
@@ -212,12 +218,12 @@ class ForkServer:
     def _fork_spare(self) -> Spare | None:
         """The next spare (see ``spare``); None if it cannot be made now, which fails no
         spawn: the next fork-method spawn forks a worker of its own, then tries again."""
-        server = os.getpid()
+        server, kind = os.getpid(), self._kind
         try:
             ours, its = spare.channel()
             try:
-                pid, stdout, stderr = self._fork_child(lambda: spare.serve(its, server),
-                                                       close=(ours.fileno(),))
+                pid, stdout, stderr = self._fork_child(
+                    lambda: spare.serve(its, server, kind.own_network), close=(ours.fileno(),))
             except OSError:
                 ours.close()
                 raise
@@ -226,7 +232,14 @@ class ForkServer:
         except OSError as exc:
             print(f"fork server: no spare worker: {exc}", file=sys.stderr)
             return None
-        return Spare(pid, ours, stdout, stderr)
+        idle = Spare(pid, ours, stdout, stderr, kind)
+        try:
+            idle.prepare()  # its ruleset, once its pid is known
+        except OSError as exc:
+            idle.discard()
+            print(f"fork server: no spare worker: its ruleset: {exc}", file=sys.stderr)
+            return None
+        return idle
 
     def _fork_child(self, become: Callable[[], int],
                     close: tuple[int, ...] = ()) -> tuple[int, int, int]:

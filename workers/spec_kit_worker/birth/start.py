@@ -6,6 +6,10 @@ The order matters: what needs root (the cgroup join, a network namespace, openin
 worker must reach, the Landlock ruleset's paths included) comes before the uid drop; what
 needs a single thread (a network or user namespace, Landlock) before the ZeroMQ context
 starts its threads; Landlock, which needs no_new_privs, last.
+
+A worker that was the fork server's spare may have had its network namespace made and its
+own ``/proc`` entry added to its ruleset ahead, while it idled (``spare``: where this order
+allows it); the rest is done here, in this order.
 """
 
 import dataclasses
@@ -25,10 +29,12 @@ from spec_kit_worker.loop.host import WorkerHost
 from .parent import die_with_parent
 
 
-def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
+def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None,
+               network: bool | str | None = None, proc_allowed: bool = False) -> int:
     """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
     built by the fork server for a fork, here for a fresh interpreter); the return value is
-    the exit code."""
+    the exit code. ``network``: what ``own_network`` gave when it was called ahead (None: it
+    was not); ``proc_allowed``: ``rules`` let this process read its ``/proc`` entry already."""
     mark("bootstrap")
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
@@ -37,11 +43,11 @@ def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
     mark("limits")
     applied: dict[str, bool | str] = {}  # layer: True, or why the kernel would not have it
     if bootstrap.own_network:
-        applied["own_network"] = own_network()
+        applied["own_network"] = own_network() if network is None else network
         mark("network")
     endpoint = reach(bootstrap.endpoint)
     os.chdir(bootstrap.data_dir)
-    if isinstance(rules, Ruleset):
+    if isinstance(rules, Ruleset) and not proc_allowed:
         own_proc(rules)
     if bootstrap.uid is not None and bootstrap.gid is not None:
         drop_to(bootstrap.uid, bootstrap.gid, bootstrap.parent_pid)

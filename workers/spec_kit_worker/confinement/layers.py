@@ -97,36 +97,53 @@ def drop_to(uid: int, gid: int, parent_pid: int) -> None:
 
 def ruleset(boot: Bootstrap) -> landlock.Ruleset | str | None:
     """The worker's Landlock rules, to enforce once no_new_privs is set; or why there are
-    none (None: not asked for).
-
-    Read and execute: the interpreter, its libraries and the imported packages. Read: the
-    plugin's folder, a few system files (and the worker's own ``/proc`` entry, which the
-    worker adds: see ``own_proc``). Read and write: the plugin's data folder and
-    ``/dev/null``. Nothing else; with no network asked for, no TCP either.
+    none (None: not asked for): ``common_rules`` and ``plugin_rules``, with the worker's own
+    ``/proc`` entry still to add (``own_proc``).
 
     The fork server builds a forked worker's ruleset just before the fork: done in the worker,
     the same Python work copies pages from the fork server (measured: 0.15 MiB and 1 ms more
-    a worker).
+    a worker). Its spare's it builds ahead, with all but the plugin's rules (``spare``).
     """
-    if not boot.landlock:
+    rules = common_rules(boot.landlock, boot.network)
+    if isinstance(rules, landlock.Ruleset):
+        plugin_rules(rules, boot)
+    return rules
+
+
+def common_rules(asked: bool, network: bool) -> landlock.Ruleset | str | None:
+    """A worker's Landlock rules that owe nothing to its plugin; or why there are none (None:
+    ``asked`` is false).
+
+    Read and execute: the interpreter, its libraries and the imported packages. Read: a few
+    system files (and the network's, with ``network``). Read and write: ``/dev/null``.
+    Nothing else; without ``network``, no TCP either.
+    """
+    if not asked:
         return None
     try:
-        rules = landlock.Ruleset(network=boot.network)
+        rules = landlock.Ruleset(network=network)
     except landlock.Unsupported as exc:
         return str(exc)
     for path in interpreter_paths():
         rules.allow(path, landlock.READ_EXECUTE)
-    for path in (*SYSTEM_FILES, *(NETWORK_FILES if boot.network else ()), boot.plugin_dir):
+    for path in (*SYSTEM_FILES, *(NETWORK_FILES if network else ())):
         rules.allow(path, landlock.READ)
     rules.allow("/dev/null", landlock.READ_FILE | landlock.WRITE_FILE | landlock.TRUNCATE)
-    rules.allow(boot.data_dir, landlock.READ_WRITE)
     return rules
 
 
-def own_proc(rules: landlock.Ruleset) -> None:
-    """Let the worker read its own ``/proc/PID`` (its children, at its end): only the worker
-    itself knows its pid in time."""
-    rules.allow(f"/proc/{os.getpid()}", landlock.READ)
+def plugin_rules(rules: landlock.Ruleset, boot: Bootstrap) -> None:
+    """The plugin's own rules: read its folder, read and write its data folder."""
+    rules.allow(boot.plugin_dir, landlock.READ)
+    rules.allow(boot.data_dir, landlock.READ_WRITE)
+
+
+def own_proc(rules: landlock.Ruleset, pid: int | None = None) -> None:
+    """Let the worker ``pid`` (this process by default) read its own ``/proc/PID`` (its
+    children, at its end): added by the worker itself, which alone knows its pid in time;
+    by the fork server for its spare, whose pid it knows from the fork. A ruleset is
+    never shared: each worker's holds its own pid only."""
+    rules.allow(f"/proc/{pid or os.getpid()}", landlock.READ)
 
 
 @functools.cache

@@ -302,7 +302,8 @@ def test_the_bootstrap_and_its_ruleset_cross_the_channel(
             assert started is not None and started[0] == sleeper.pid
             for fd in started[1:]:
                 os.close(fd)
-            assert idle.channel.fileno() == -1  # the fork server's end: closed once sent
+            assert idle.channel.fileno() != -1  # the fork server's end: now the return channel
+            idle.channel.close()  # what was sent stays readable
             handed = spare.receive(its)
             assert handed is not None
             boot, received = handed

@@ -11,6 +11,7 @@ starts its threads; Landlock, which needs no_new_privs, last.
 import dataclasses
 import os
 import signal
+import socket
 
 from spec_kit_runtime.linux import cgroups
 from spec_kit_runtime.linux.process_tree import OWNER_VARIABLE, signal_descendants
@@ -25,10 +26,13 @@ from spec_kit_worker.loop.host import WorkerHost
 from .parent import die_with_parent
 
 
-def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
+def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None,
+               back: socket.socket | None = None) -> int:
     """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
     built by the fork server for a fork, here for a fresh interpreter); the return value is
-    the exit code."""
+    the exit code. ``back`` is a forked worker's return channel to the fork server, for the
+    plugin's compiled code (``loop.code_cache``): the host's loader closes it before any of
+    the plugin's code runs."""
     mark("bootstrap")
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
@@ -52,7 +56,7 @@ def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None) -> int:
         rules.enforce()
         mark("landlock")
         applied["landlock"] = True
-    host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied)
+    host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied, back)
     mark("host-built")
     code = host.run()
     signal_descendants(os.getpid(), signal.SIGKILL)

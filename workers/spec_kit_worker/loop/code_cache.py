@@ -157,7 +157,7 @@ class CachingLoader(SourceFileLoader):
             return None
         try:
             code = marshal.loads(data)
-        except (ValueError, EOFError, TypeError):
+        except Exception:  # not what a worker of this plugin compiled: compile it again
             return None
         if not isinstance(code, types.CodeType) or code.co_filename != self.path:
             return None

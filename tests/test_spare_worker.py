@@ -459,7 +459,8 @@ def test_the_bootstrap_and_its_ruleset_cross_the_channel(
             assert started is not None and started[0] == sleeper.pid
             for fd in started[1:]:
                 os.close(fd)
-            assert idle.channel.fileno() == -1  # the fork server's end: closed once sent
+            assert idle.channel.fileno() != -1  # the fork server's end: now the return channel
+            idle.channel.close()  # what was sent stays readable
             handed = spare.receive(its)
             assert handed is not None
             boot, received = handed
@@ -525,7 +526,9 @@ def test_a_spare_takes_a_spawn_of_its_kind_or_one_without_its_namespace(
             assert started is not None and started[0] == sleeper.pid
             for fd in started[1:]:
                 os.close(fd)
-            assert idle.rules is None and idle.channel.fileno() == -1  # ours: closed
+            assert idle.rules is None  # ours: closed
+            assert idle.channel.fileno() != -1  # kept: the worker's way back for its code
+            idle.channel.close()
             with pytest.raises(OSError):
                 os.fstat(prepared)
             received = received_ruleset(its)
@@ -575,7 +578,8 @@ def test_a_spare_refused_its_namespace_hands_the_refusal_to_its_worker(tmp_path:
             os.close(read_fd)
             without_sys_admin()
 
-            def run_worker(boot: Bootstrap, rules: Any, network: Any, proc_allowed: bool) -> int:
+            def run_worker(boot: Bootstrap, rules: Any, network: Any, proc_allowed: bool,
+                           back: socket.socket) -> int:
                 told = {"plugin": boot.plugin_id, "network": network,
                         "proc_allowed": proc_allowed, "ruleset": isinstance(rules, Ruleset),
                         "moved": os.readlink("/proc/self/ns/net") != own_net()}

@@ -23,7 +23,10 @@ owes nothing to the plugin (most of its Landlock ruleset; mostly, its network na
 Until then it is no worker: it is neither signalled, nor swept, nor reported; it is killed
 with everything else.
 
-It never runs plugin code itself: only its forked children do, after leaving its loop.
+It never runs plugin code itself: only its forked children do, after leaving its loop. Nor
+does it compile any: a forked worker's first load sends its plugin's compiled code back
+(``code_returns``), kept here for the later workers of that plugin, which inherit it by the
+fork (``loop.code_cache``).
 """
 
 from __future__ import annotations
@@ -51,10 +54,12 @@ from spec_kit_runtime.wire.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
 from spec_kit_runtime.wire.protocol import Exited, Record, Signal, Spawn, Spawned
 from spec_kit_worker.confinement.landlock import Ruleset
 from spec_kit_worker.confinement.layers import interpreter_paths, ruleset
+from spec_kit_worker.loop import code_cache
 from spec_kit_worker.loop import loader as _preloaded_loader  # noqa: F401
 from spec_kit_worker.loop.host import configure_logging
 
 from . import spare
+from .code_returns import CodeReturns
 from .parent import adopt_orphans, die_with_parent
 from .spare import UNPREPARED, Kind, Spare, kind_of
 from .start import run_worker
@@ -86,15 +91,16 @@ class ForkServer:
         self._spare: Spare | None = None  # the idle spare worker, once forked (see spare)
         self._spare_due: float | None = None  # when to fork the next one (none: no spare)
         self._kind: Kind = UNPREPARED  # what the next spare is prepared for: the last fork's
+        self._poller = select.poll()
+        self._returns = CodeReturns(self._poller)  # forked workers' channels for their code
 
     # -- loop ------------------------------------------------------------------------------
 
     def serve(self) -> int:
-        poller = select.poll()
         for fd in (self.control.fileno(), self._wake_read, self.supervisor_fd):
-            poller.register(fd, select.POLLIN)
+            self._poller.register(fd, select.POLLIN)
         while self._running:
-            events = poller.poll(self._until_spare())
+            events = self._poller.poll(self._until_spare())
             try:
                 for fd, _ in events:
                     self._handle(fd)
@@ -111,7 +117,9 @@ class ForkServer:
             self._control()
         elif fd == self._wake_read:
             self._woken()
-        else:
+        elif fd in self._returns:
+            self._returns.ready(fd)
+        elif fd == self.supervisor_fd:
             self._running = False  # the supervisor is gone
 
     def _control(self) -> None:
@@ -170,19 +178,37 @@ class ForkServer:
             self._spare_due = time.monotonic() + SPARE_DELAY
 
     def _fork(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int]:
-        """A forked worker for ``boot`` (packed: ``body``): the spare, else a fork of its own."""
+        """A forked worker for ``boot`` (packed: ``body``): the spare, else a fork of its own;
+        either way with a return channel for its plugin's code (``code_returns``)."""
         self._kind = kind_of(boot)
         idle, self._spare = self._spare, None
         started = idle.take(boot, body) if idle else None  # its ruleset: see spare
-        if started:
+        if idle and started:
+            self._returns.watch(started[0], idle.channel, boot)
             return started
         rules = ruleset(boot)  # built here: see there
         mark("ruleset-built")
         try:
-            return self._fork_child(lambda: run_worker(boot, rules))
+            return self._fork_direct(boot, rules)
         finally:
             if isinstance(rules, Ruleset):
                 rules.close()  # ours; the worker enforces its own copy
+
+    def _fork_direct(self, boot: Bootstrap, rules: Ruleset | str | None) -> tuple[int, int, int]:
+        """A worker forked for ``boot`` now, with a return channel (none if sandboxed)."""
+        if boot.sandbox:
+            return self._fork_child(lambda: run_worker(boot, rules))
+        ours, its = code_cache.channel()
+        try:
+            started = self._fork_child(lambda: run_worker(boot, rules, back=its),
+                                       close=(ours.fileno(),))
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            its.close()
+        self._returns.watch(started[0], ours, boot)
+        return started
 
     def _fresh(self, boot: Bootstrap) -> tuple[int, int, int]:
         """A worker in a fresh interpreter, which reads ``boot`` from a pipe."""
@@ -293,7 +319,7 @@ class ForkServer:
         """The fork server's file descriptors, which none of its children keeps."""
         spare_fds = self._spare.fds() if self._spare else ()
         return (self.control.fileno(), self._wake_read, self._wake_write, self.supervisor_fd,
-                *spare_fds)
+                *spare_fds, *self._returns.fds())
 
     def _signal(self, pid: int, signum: int) -> None:
         """``signum`` to a live worker's whole tree and its group; others are ignored."""
@@ -325,6 +351,7 @@ class ForkServer:
                     os.killpg(pid, signal.SIGKILL)
                 _empty(self.workers[pid])
             _, status = os.waitpid(pid, 0)
+            self._returns.ended(pid)
             if pid in self.workers:
                 del self.workers[pid]
                 self._send(Exited(pid, os.waitstatus_to_exitcode(status)))

@@ -10,7 +10,9 @@ Spawn the fork server sends it the bootstrap and the Landlock ruleset for that p
 (the ruleset's fd by SCM_RIGHTS, or why there is none), and the spare goes on as that
 plugin's worker: ``run_worker``, the same steps in the same order as after a direct fork
 (cgroup, limits, namespace, uid, Landlock). A spare serves one plugin, once: nothing of one
-plugin reaches another. If its channel closes first, it exits.
+plugin reaches another. If its channel closes first, it exits. Once handed over, the same
+channel is the worker's return channel for its plugin's compiled code (``loop.code_cache``),
+closed by the worker before any of the plugin's code runs.
 
 The ruleset stays the fork server's to build: built in the worker, the same Python work
 would cost 1.1 ms and copy 0.15 MiB of the fork server's pages (see ``confine.ruleset``).
@@ -86,6 +88,7 @@ from spec_kit_worker.confinement.layers import (
     plugin_rules,
     ruleset,
 )
+from spec_kit_worker.loop import code_cache
 
 from .parent import die_with_parent
 from .start import run_worker
@@ -95,9 +98,15 @@ _MESSAGE_BYTES = MAX_BOOTSTRAP_BYTES + codec.HEADER_MARGIN  # a bootstrap and it
 
 def channel() -> tuple[socket.socket, socket.socket]:
     """A new spare's channel: the fork server's end, with room for any bootstrap in one
-    packet (so handing it over never blocks), and the spare's end."""
-    ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * _MESSAGE_BYTES)
+    packet (so handing it over never blocks), and the spare's end (a return channel, see
+    ``code_cache.channel``)."""
+    ours, its = code_cache.channel()
+    try:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * _MESSAGE_BYTES)
+    except OSError:
+        ours.close()
+        its.close()
+        raise
     return ours, its
 
 
@@ -178,7 +187,8 @@ class Spare:
     def become(self, body: bytes, rules: Ruleset | str | None) -> tuple[int, int, int] | None:
         """Make the spare the worker of the bootstrap ``body`` with ``rules``: its pid and the
         read ends of its output (the caller's to close). None when it cannot take it (it
-        died, or the bootstrap does not fit a packet): it is discarded then."""
+        died, or the bootstrap does not fit a packet): it is discarded then. The channel
+        stays open: the worker's return channel from now on, the caller's to close."""
         landlock, fds = (rules.abi, [rules.fileno()]) if isinstance(rules, Ruleset) else (rules, [])
         try:
             socket.send_fds(self.channel, [codec.pack_value([body, landlock])], fds,
@@ -186,7 +196,6 @@ class Spare:
         except OSError:
             self.discard()
             return None
-        self.channel.close()  # what is sent stays readable; then the spare would read EOF
         return self.pid, self.stdout, self.stderr
 
     def discard(self) -> None:
@@ -217,19 +226,20 @@ def serve(channel: socket.socket, server_pid: int, network_ahead: bool = False) 
         mark("spare-network")
     handed = receive(channel)
     if handed is None:
+        channel.close()
         return 0
     boot, rules = handed
     if network_ahead and not kind_of(boot).own_network:  # the fork server's check: kept
         raise ProtocolError("a spare with a network namespace of its own was handed a "
                             "worker that must not have one yet")
-    return run_worker(boot, rules, made, proc_allowed=True)  # its /proc: the fork server's
+    # its /proc entry: the fork server's; the channel: the worker's way back for its code
+    return run_worker(boot, rules, made, proc_allowed=True, back=channel)
 
 
 def receive(channel: socket.socket) -> tuple[Bootstrap, Ruleset | str | None] | None:
     """Block until the fork server hands over a bootstrap and its ruleset (see
-    ``Spare.become``); None if the channel closes first. The channel is closed after."""
-    with channel:
-        message, fds, flags, _ = socket.recv_fds(channel, _MESSAGE_BYTES, 1)
+    ``Spare.become``); None if the channel closes first. The channel stays open."""
+    message, fds, flags, _ = socket.recv_fds(channel, _MESSAGE_BYTES, 1)
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
         raise ProtocolError("the spare's bootstrap came truncated")
     if not message:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -75,9 +76,11 @@ def configure_logging() -> None:
 class WorkerHost:
     """Runs one plugin for the supervisor."""
 
-    def __init__(self, bootstrap: Bootstrap, confinement: dict[str, bool | str]) -> None:
+    def __init__(self, bootstrap: Bootstrap, confinement: dict[str, bool | str],
+                 back: socket.socket | None = None) -> None:
         self.boot = bootstrap
         self.confinement = confinement  # told in the Hello (see confine.py)
+        self._back = back  # the return channel for the plugin's code (loop.code_cache)
         self.scope = Scope(bootstrap.plugin_id, bootstrap.scope)
         self._thread = threading.get_ident()
         self.registry = WorkerRegistry(self.scope, self._announce, self._withdraw)
@@ -298,9 +301,10 @@ class WorkerHost:
         return self._status()
 
     def _load(self) -> IPlugin:
+        back, self._back = self._back, None  # closed by the loader: one load offers code
         cls = load_plugin_class(
             self.boot.plugin_id, Path(self.boot.plugin_file), self.boot.entry_point,
-            self.boot.sandbox, Path(self.boot.plugin_dir),
+            self.boot.sandbox, Path(self.boot.plugin_dir), back,
         )
         plugin = cls()
         if not isinstance(plugin, IPlugin):

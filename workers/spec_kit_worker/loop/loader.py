@@ -5,13 +5,16 @@ submodule of that package, which is imported first under the private top-level n
 ``_spec_kit_plugin_ID``: its ``__init__`` runs as Python runs it, relative imports work,
 and neither an installed package nor a module of the worker host can be taken for it.
 A file on its own is imported alone, named after the plugin, with its folder on
-``sys.path`` for its sibling modules.
+``sys.path`` for its sibling modules; its compiled code is kept for the plugin's next
+worker (``code_cache``), the return channel ``back`` carrying it to the fork server.
+Whichever way a plugin loads, ``back`` is closed before any of its code runs.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import socket
 import sys
 import types
 from pathlib import Path
@@ -21,19 +24,27 @@ from spec_kit_runtime.errors import LifecycleError
 from spec_kit_runtime.plugins.package import INIT, PackagePlace, package_place
 from spec_kit_runtime.sandbox.plugin_sandbox import PluginSandbox
 
+from .code_cache import CachingLoader, name_of
+
 
 def load_plugin_class(plugin_id: str, file: Path, entry_point: str, sandbox: bool,
-                      root: Path | None = None) -> type[Any]:
+                      root: Path | None = None, back: socket.socket | None = None) -> type[Any]:
     """The plugin's class from ``file`` in the plugin folder ``root`` (default: the file's
-    own folder). Its module is named after the plugin so tracebacks say whose."""
-    root = (root or file.parent).resolve()
-    if sandbox:
-        return PluginSandbox().load_class(file, entry_point, root=root)
-    place = package_place(file.resolve(), root, lambda folder: (folder / INIT).is_file())
-    if place is None:
-        module = _import_alone(plugin_id, file)
-    else:
-        module = _import_in_package(plugin_id, file, place)
+    own folder). Its module is named after the plugin so tracebacks say whose. ``back``,
+    the worker's return channel to the fork server (or None), is closed here."""
+    try:
+        root = (root or file.parent).resolve()
+        if sandbox:
+            _close(back)
+            return PluginSandbox().load_class(file, entry_point, root=root)
+        place = package_place(file.resolve(), root, lambda folder: (folder / INIT).is_file())
+        if place is None:
+            module = _import_alone(plugin_id, file, back)
+        else:
+            _close(back)
+            module = _import_in_package(plugin_id, file, place)
+    finally:
+        _close(back)  # again, for a load that failed before any plugin code ran
     cls = getattr(module, entry_point, None)
     if not isinstance(cls, type):
         raise LifecycleError(
@@ -43,11 +54,14 @@ def load_plugin_class(plugin_id: str, file: Path, entry_point: str, sandbox: boo
     return cls
 
 
-def _import_alone(plugin_id: str, file: Path) -> types.ModuleType:
+def _import_alone(plugin_id: str, file: Path, back: socket.socket | None) -> types.ModuleType:
+    """Import the file as CPython would, but with its code cached (``CachingLoader``,
+    which closes ``back`` before the module runs)."""
     module_name = f"spec_kit_plugin_{plugin_id.replace('-', '_')}"
     spec = importlib.util.spec_from_file_location(module_name, file)
-    if spec is None or spec.loader is None:
+    if spec is None or spec.loader is None or spec.origin is None:
         raise LifecycleError(f"cannot import {file}", plugin=plugin_id, phase="load")
+    spec.loader = CachingLoader(module_name, spec.origin, name_of(plugin_id, file), back)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     sys.path.insert(0, str(file.parent))  # sibling modules of a trusted plugin
@@ -73,3 +87,8 @@ def _import_in_package(plugin_id: str, file: Path, place: PackagePlace) -> types
             f"{file} is not what '{place.module_name(top_name)}' imports ({found}): a "
             "package of the same name beside it comes first", plugin=plugin_id, phase="load")
     return module
+
+
+def _close(back: socket.socket | None) -> None:
+    if back is not None:
+        back.close()

@@ -160,21 +160,21 @@ class ForkServer:
         ``SPARE_DELAY``), so that neither this spawn nor the worker's start waits for it.
         """
         mark("spawn-received")
+        fork = request.method == "fork"
         try:
             boot = Bootstrap.unpack(request.body)
             if request.method not in ("fork", "spawn"):
                 raise ProtocolError(f"unknown start method {request.method!r}")
-            fork = request.method == "fork"
             pid, stdout, stderr = self._fork(boot, request.body) if fork else self._fresh(boot)
         except (ProtocolError, OSError) as exc:
             self._send(Spawned(request.tag, 0, str(exc)))
-            return
-        self.workers[pid] = boot.cgroups
-        self._send(Spawned(request.tag, pid, ""), (stdout, stderr))
-        mark("spawned-sent")
-        os.close(stdout)
-        os.close(stderr)
-        if fork and self._spare is None:
+        else:
+            self.workers[pid] = boot.cgroups
+            self._send(Spawned(request.tag, pid, ""), (stdout, stderr))
+            mark("spawned-sent")
+            os.close(stdout)
+            os.close(stderr)
+        if fork and self._spare is None:  # a failed spawn may have used it up too
             self._spare_due = time.monotonic() + SPARE_DELAY
 
     def _fork(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int]:

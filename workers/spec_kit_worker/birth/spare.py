@@ -82,6 +82,7 @@ from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
 from spec_kit_worker.confinement.landlock import Ruleset
 from spec_kit_worker.confinement.layers import (
+    common_identity,
     common_rules,
     own_network,
     own_proc,
@@ -91,6 +92,7 @@ from spec_kit_worker.confinement.layers import (
 from spec_kit_worker.loop import code_cache
 
 from .parent import die_with_parent
+from .rehearsal import rehearse
 from .start import run_worker
 
 _MESSAGE_BYTES = MAX_BOOTSTRAP_BYTES + codec.HEADER_MARGIN  # a bootstrap and its ruleset's ABI
@@ -141,6 +143,7 @@ class Spare:
     stderr: int
     kind: Kind = UNPREPARED
     rules: Ruleset | str | None = None
+    identity: tuple[tuple[int, int] | None, ...] = ()  # of the files its rules hold
 
     def fds(self) -> tuple[int, ...]:
         """Its file descriptors in the fork server, which no other child may keep: with the
@@ -151,11 +154,18 @@ class Spare:
 
     def prepare(self) -> None:
         """Build the spare's ruleset for its kind, but for the plugin's rules (raises
-        OSError)."""
+        OSError), noting which files its rules hold (``common_identity``)."""
+        self.identity = common_identity(self.kind.network)
         self.rules = common_rules(self.kind.landlock, self.kind.network)
         if isinstance(self.rules, Ruleset):
             own_proc(self.rules, self.pid)
         mark("spare-ruleset")
+
+    def _rules_hold(self) -> bool:
+        """The ruleset built ahead still names the files it would name now: a spare may
+        idle for days, and a rule holds the file it was given (``/etc/resolv.conf``, say,
+        replaced since by a new one)."""
+        return common_identity(self.kind.network) == self.identity
 
     def take(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int] | None:
         """Make the spare the worker of ``boot`` (packed: ``body``), with its ruleset
@@ -165,13 +175,14 @@ class Spare:
         packet): it is discarded then. A ruleset that cannot be built raises, the spare
         discarded too."""
         try:
-            if kind_of(boot) == self.kind:
-                if isinstance(self.rules, Ruleset):
-                    plugin_rules(self.rules, boot)
-            elif self.kind.own_network:
+            same = kind_of(boot) == self.kind
+            if not same and self.kind.own_network:
                 self.discard()
                 return None
-            else:
+            if same and (not isinstance(self.rules, Ruleset) or self._rules_hold()):
+                if isinstance(self.rules, Ruleset):
+                    plugin_rules(self.rules, boot)
+            else:  # another kind, or files replaced since: a ruleset built whole
                 self._release_rules()
                 self.rules = ruleset(boot)
                 if isinstance(self.rules, Ruleset):
@@ -224,6 +235,7 @@ def serve(channel: socket.socket, server_pid: int, network_ahead: bool = False) 
     made = own_network() if network_ahead else None
     if network_ahead:
         mark("spare-network")
+    rehearse()
     handed = receive(channel)
     if handed is None:
         channel.close()
@@ -233,7 +245,9 @@ def serve(channel: socket.socket, server_pid: int, network_ahead: bool = False) 
         raise ProtocolError("a spare with a network namespace of its own was handed a "
                             "worker that must not have one yet")
     # its /proc entry: the fork server's; the channel: the worker's way back for its code
-    return run_worker(boot, rules, made, proc_allowed=True, back=channel)
+    # A namespace refused to the idle spare is asked for again: it may be had by now.
+    return run_worker(boot, rules, True if made is True else None, proc_allowed=True,
+                      back=channel)
 
 
 def receive(channel: socket.socket) -> tuple[Bootstrap, Ruleset | str | None] | None:

@@ -126,10 +126,28 @@ def common_rules(asked: bool, network: bool) -> landlock.Ruleset | str | None:
         return str(exc)
     for path in interpreter_paths():
         rules.allow(path, landlock.READ_EXECUTE)
-    for path in (*SYSTEM_FILES, *(NETWORK_FILES if network else ())):
+    for path in _common_files(network):
         rules.allow(path, landlock.READ)
     rules.allow("/dev/null", landlock.READ_FILE | landlock.WRITE_FILE | landlock.TRUNCATE)
     return rules
+
+
+def _common_files(network: bool) -> tuple[str, ...]:
+    return (*SYSTEM_FILES, *(NETWORK_FILES if network else ()))
+
+
+def common_identity(network: bool) -> tuple[tuple[int, int] | None, ...]:
+    """Which files ``common_rules`` would hold now (a rule holds the file it was given, not
+    its path): device and inode of each, None for one that does not exist."""
+    found: list[tuple[int, int] | None] = []
+    for path in (*interpreter_paths(), *_common_files(network), "/dev/null"):
+        try:
+            status = os.stat(path)
+        except OSError:
+            found.append(None)
+        else:
+            found.append((status.st_dev, status.st_ino))
+    return tuple(found)
 
 
 def plugin_rules(rules: landlock.Ruleset, boot: Bootstrap) -> None:

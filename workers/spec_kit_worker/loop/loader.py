@@ -54,16 +54,21 @@ def load_plugin_class(plugin_id: str, file: Path, entry_point: str, sandbox: boo
     return cls
 
 
+def module_name(plugin_id: str) -> str:
+    """The module name of a single-file plugin: after the plugin, so tracebacks say whose."""
+    return f"spec_kit_plugin_{plugin_id.replace('-', '_')}"
+
+
 def _import_alone(plugin_id: str, file: Path, back: socket.socket | None) -> types.ModuleType:
     """Import the file as CPython would, but with its code cached (``CachingLoader``,
     which closes ``back`` before the module runs)."""
-    module_name = f"spec_kit_plugin_{plugin_id.replace('-', '_')}"
-    spec = importlib.util.spec_from_file_location(module_name, file)
+    name = module_name(plugin_id)
+    spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None or spec.origin is None:
         raise LifecycleError(f"cannot import {file}", plugin=plugin_id, phase="load")
-    spec.loader = CachingLoader(module_name, spec.origin, name_of(plugin_id, file), back)
+    spec.loader = CachingLoader(name, spec.origin, name_of(plugin_id, file), back)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    sys.modules[name] = module
     sys.path.insert(0, str(file.parent))  # sibling modules of a trusted plugin
     spec.loader.exec_module(module)
     return module

@@ -1,0 +1,17 @@
+"""The plugin a spare rehearses with (``birth.rehearsal``): ours, the least a plugin is."""
+
+from typing import Any
+
+from spec_kit_contracts import IPluginMetadata, PluginBase
+
+
+class RehearsalPlugin(PluginBase):  # type: ignore[misc]  # the contracts have no types
+    def _create_metadata(self) -> IPluginMetadata:
+        return IPluginMetadata(name="rehearsal", version="1.0.0", author="spec-kit-runtime",
+                               description="a spare's rehearsal")
+
+    def get_config_schema(self) -> dict[str, Any]:
+        return {"type": "object"}
+
+    def handle_message(self, message: Any) -> None:
+        return None

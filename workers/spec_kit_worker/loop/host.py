@@ -77,7 +77,10 @@ class WorkerHost:
     """Runs one plugin for the supervisor."""
 
     def __init__(self, bootstrap: Bootstrap, confinement: dict[str, bool | str],
-                 back: socket.socket | None = None) -> None:
+                 back: socket.socket | None = None, context: zmq.Context[Any] | None = None
+                 ) -> None:
+        """``context``: ZeroMQ's, made ahead by a spare (it starts no thread until the
+        first socket); else made here."""
         self.boot = bootstrap
         self.confinement = confinement  # told in the Hello (see confine.py)
         self._back = back  # the return channel for the plugin's code (loop.code_cache)
@@ -87,7 +90,7 @@ class WorkerHost:
         self.registry.bus = bus = WorkerBus(self)
         self.registry.host_services = host_services(self, bus)
         self.plugin: IPlugin | None = None
-        self._context = zmq.Context()
+        self._context = context or zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 1000)
         self._socket.setsockopt(zmq.MAXMSGSIZE, codec.receive_limit(bootstrap.max_message_bytes))

@@ -5,8 +5,9 @@ Why: a freshly forked child pays a copy-on-write fault for every page of the for
 that it writes, reference counts and the allocator's pools included. Loading a plugin and
 reading its facts writes about 1.3 MiB of such pages, about 1.3 ms of a restart's path here;
 rehearsed, the real load finds most of them the spare's own already (``bench/RESULTS.md``,
-Restart). A worker that was the spare ends up about 0.25 MiB larger: what the rehearsal
-dirtied that its own start would not have.
+Restart). The cost is memory: an idle spare's USS is about 2.9 MiB instead of 1.2, and a
+worker that was the spare ends up about 0.15 MiB larger than one forked directly: what the
+rehearsal dirtied that its own start would not have.
 
 Nothing of the rehearsal stays visible to the plugin: its module and the ``sys.path`` entry
 the loader adds are taken back, and its class and instance collected.

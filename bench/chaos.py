@@ -9,8 +9,11 @@ that every plugin comes back (active, and answering an echo).
 
 Why: a crash should cost only the calls that were in the worker when it died. The target
 (issue 16): errors only for calls in flight at a kill, no hang, every plugin back after
-the kills stop. Today a call that arrives while its plugin restarts fails at once with
-``PluginNotActiveError``; the "not in flight" errors printed here are those.
+the kills stop. A call that arrives while its plugin restarts waits for it (README, "Calls
+wait for ready"); before that it failed at once with ``PluginNotActiveError``. What is left
+"not in flight" by this clock is a call sent after the kill but handed to the dying worker
+before its death was seen: in flight to the supervisor, so failed with the death and never
+sent again, as the rule is.
 
 How each call is judged, from its own clock readings (CLOCK_MONOTONIC, shared by all
 processes, so the supervisor's ``last_exit_at`` compares with ours):

@@ -166,6 +166,24 @@ class Timeline:
         """Seconds from each kill to its plugin's next ``plugin_active`` event here."""
         return self._after_kills(self.active)
 
+    def answer_times(self, calls: list[CallRecord]) -> list[float]:
+        """Seconds from each kill to the first reply to a call of its plugin made after it
+        (and before the plugin's next kill): the replacement answering, as its callers see
+        it under this load. The killed worker answers no call made after its kill."""
+        made: dict[str, list[tuple[float, float]]] = {}  # plugin → (start, end) of replies
+        for call in calls:
+            if call.outcome == OK:
+                made.setdefault(call.plugin, []).append((call.start, call.end))
+        taken = []
+        for plugin, kills in self.kills.items():
+            replies = sorted(made.get(plugin, []))
+            for killed, until in zip(kills, [*kills[1:], math.inf], strict=True):
+                first = bisect.bisect_right(replies, (killed, math.inf))
+                ends = [end for start, end in replies[first:] if start < until]
+                if ends:
+                    taken.append(min(ends) - killed)
+        return taken
+
     def notice_times(self) -> list[float]:
         """Seconds from each kill to the supervisor's noticing the death (last_exit_at)."""
         return self._after_kills({plugin: sorted(times)
@@ -519,6 +537,8 @@ def report(result: Result) -> list[str]:
          median_p95(result.timeline.notice_times()), ""),
         ("kill -> plugin_active here, median / p95 (ms)",
          median_p95(result.timeline.restart_times()), "under this load"),
+        ("kill -> first reply to a call made after it, median / p95 (ms)",
+         median_p95(result.timeline.answer_times(result.calls)), "target <= 10 / 20 ms"),
     ]
     lines = [f"chaos: {settings.plugins} plugins, {settings.threads} caller threads, "
              f"{settings.seconds:g} s, a SIGKILL every {low * 1000:.0f}-{high * 1000:.0f} ms, "

@@ -355,6 +355,8 @@ def chaos_rows(row: Callable[[str, str, str, str], None], seconds: float) -> Non
         f"{result.back}/{settings.plugins}", "", "target: all")
     row("chaos: SIGKILL -> plugin_active under that load, median / p95 (ms)",
         median_p95(result.timeline.restart_times()), "", "")
+    row("chaos: SIGKILL -> first reply to a call made after it, median / p95 (ms)",
+        median_p95(result.timeline.answer_times(result.calls)), "", "target <= 10 / 20 ms")
 
 
 def routing_latency_only(count: int, root: Path, requests: int) -> dict[str, float]:

@@ -71,5 +71,11 @@ class CodeStore:
             with contextlib.suppress(OSError):
                 os.close(entry[0])
 
+    def forget(self) -> None:
+        """In a child of the fork server, once its fds are closed (``_become``): not even
+        which plugins have code, nor its size, is left to it."""
+        self._entries.clear()
+        self.total = 0
+
     def __len__(self) -> int:
         return len(self._entries)

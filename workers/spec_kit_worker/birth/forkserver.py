@@ -317,6 +317,7 @@ class ForkServer:
             for fd in (*self._own_fds(), *output, *close):
                 if fd not in keep:
                     os.close(fd)
+            self._codes.forget()  # their fds are closed (or the one kept, now the child's)
             os.setsid()  # its own session and process group: a stop reaches its children
             code = become()
         except SystemExit as exc:

@@ -1,9 +1,12 @@
 """The code cache with real workers: a restarted plugin runs the code its first worker
-compiled (seen in the timeline marks: ``code-cached``), never a stale one after an edit, and
-its return channel is closed before any plugin code runs."""
+compiled (seen in the timeline marks: ``code-cached``), never a stale one after an edit
+(one that keeps the size and puts the mtime back included), its return channel and its
+code's memfd are closed before any plugin code runs, and no worker holds, or finds in its
+memory, another plugin's code."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -21,6 +24,8 @@ from test_spare_worker import forkserver_of, the_spare
 pytestmark = pytest.mark.timeout(60)
 CRASHY = PLUGINS / "crash" / "crashy"
 PEEKER = PLUGINS / "cache" / "peeker"
+VAULT = PLUGINS / "cache" / "vault"
+SNOOP = PLUGINS / "cache" / "snoop"
 RESTART = {"backoff_initial": 0.01, "backoff_max": 0.05, "period": 60, "max_restarts": 10}
 
 
@@ -106,17 +111,104 @@ def test_an_edited_plugin_runs_its_new_code_after_a_restart(tmp_path: Path, mark
         assert "code-cached" in steps(marks, cached)
 
 
-def test_the_plugin_never_holds_its_return_channel(tmp_path: Path, marks: Path) -> None:
+def kill_the_spare(container: PluginContainer) -> None:
+    """So that the next forked worker is forked directly."""
+    idle = the_spare(container)
+    os.kill(idle, signal.SIGKILL)
+    forkserver = psutil.Process(forkserver_of(container))
+    wait_until(lambda: idle not in {child.pid for child in forkserver.children()},
+               what="the killed spare reaped")
+
+
+def cached_restart(container: PluginContainer, plugin_id: str, marks: Path) -> int:
+    """Restart the plugin until its worker runs cached code (its code is in the fork
+    server then); that worker's pid."""
+    for _ in range(3):
+        pid = kill_and_wait(container, plugin_id)
+        if "code-cached" in steps(marks, pid):
+            return pid
+    raise AssertionError(f"{plugin_id}: no worker ran cached code")
+
+
+def test_the_plugin_never_holds_its_return_channel_nor_its_code(
+        tmp_path: Path, marks: Path) -> None:
     copy_plugin(PEEKER, tmp_path, "peeker")
     with running_container(restart=RESTART) as container:
         load_active(container, tmp_path, "peeker")
-        pid = worker_of(container, "peeker")  # forked directly; then twice from a spare
-        for restart in range(3):
+        pid = worker_of(container, "peeker")  # forked directly; then twice from a spare;
+        for restart in range(4):  # then forked directly again, with the plugin's code
             seen = container.send_message("peeker", Command(command_name="peeker:fds"))
             kinds = {when: [kind for _, _, kind in seen[when]] for when in ("at_import", "now")}
             assert socket.SOCK_STREAM in kinds["now"], seen  # the probe sees ZeroMQ's socket
             for when in ("at_import", "now"):  # (at import, ZeroMQ may not have connected)
                 assert socket.SOCK_SEQPACKET not in kinds[when], seen  # the return channel
-            if restart < 2:
+                assert not [link for _, link, _ in seen[when] if "memfd:" in link], seen
+            if restart == 2:
+                kill_the_spare(container)
+            if restart < 3:
                 pid = kill_and_wait(container, "peeker")
-    assert "code-cached" in steps(marks, pid)
+                if restart == 2:
+                    assert "rehearsed" not in steps(marks, pid)  # forked directly
+        assert "code-cached" in steps(marks, pid)
+
+
+def test_no_worker_finds_another_plugins_code(tmp_path: Path, marks: Path) -> None:
+    """The review's disclosure: plugin snoop's worker (from a spare, then forked directly)
+    finds nothing of plugin vault's code, whose worker sent it to the fork server: not in
+    an fd, not in what it inherited of the fork server, not anywhere in its memory."""
+    copy_plugin(VAULT, tmp_path, "vault")
+    copy_plugin(SNOOP, tmp_path, "snoop")
+    secret = b"sk-live-TOPSECRET-0123456789-vault"
+    assert secret in (VAULT / "vault_plugin.py").read_bytes()
+    own = b"snoop-own-marker-0451-in-its-code"
+
+    def look(needle: bytes) -> dict[str, object]:
+        answer = container.send_message("snoop", Command(
+            command_name="snoop:look",
+            options={"prefix": needle[:8].decode(), "length": len(needle),
+                     "sha256": hashlib.sha256(needle).hexdigest()}))
+        assert isinstance(answer, dict)
+        return answer
+
+    with running_container(restart=RESTART) as container:
+        load_active(container, tmp_path, "vault")
+        cached_restart(container, "vault", marks)  # vault's code is the fork server's
+        spare = the_spare(container)
+        load_active(container, tmp_path, "snoop")
+        assert worker_of(container, "snoop") == spare
+        assert look(own)["copies"], "the look finds nothing, not even its own code"
+        from_spare = look(secret)
+        kill_the_spare(container)
+        direct = cached_restart(container, "snoop", marks)  # holds its own code at its start
+        assert "rehearsed" not in steps(marks, direct)  # forked directly
+        forked = look(secret)
+        assert forked["pid"] == direct
+    for seen in (from_spare, forked):
+        assert seen["memfds_at_import"] == seen["memfds_now"] == [], seen
+        assert seen["stores"] == [0], seen  # the fork server's, inherited: emptied
+        assert seen["copies"] == 0, seen
+
+
+def test_a_same_size_edit_with_its_mtime_put_back_runs_after_a_restart(
+        tmp_path: Path, marks: Path) -> None:
+    """The review's stale code: size, inode and mtime as before, the bytes not."""
+    folder = copy_plugin(CRASHY, tmp_path, "phoenix")
+    source = folder / "crashy_plugin.py"
+    with running_container(restart=RESTART) as container:
+        load_active(container, tmp_path, "phoenix")
+        cached_restart(container, "phoenix", marks)  # its code is the fork server's
+        before = os.stat(source)
+        with open(source, "r+b") as file:  # in place: the same inode
+            edited = file.read().replace(b'{"pong": os.getpid()}', b'{"PONG": os.getpid()}')
+            assert b"PONG" in edited
+            file.seek(0)
+            file.write(edited)
+        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = os.stat(source)
+        assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
+            (before.st_ino, before.st_size, before.st_mtime_ns)
+        edited_pid = kill_and_wait(container, "phoenix")
+        assert "code-cached" not in steps(marks, edited_pid)
+        assert ping(container, "phoenix") == {"PONG": edited_pid}
+        again = kill_and_wait(container, "phoenix")  # the edited code, from the cache or not
+        assert ping(container, "phoenix") == {"PONG": again}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import fcntl
 import json
 import os
 import signal
@@ -38,12 +39,15 @@ from conftest import (
     wait_until,
 )
 from spec_kit_runtime import PluginContainer
+from spec_kit_runtime.errors import ProtocolError
 from spec_kit_runtime.linux.cgroups import Cgroups
 from spec_kit_runtime.linux.process_tree import OWNER_VARIABLE
+from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.bootstrap import Bootstrap
 from spec_kit_worker.birth import spare
 from spec_kit_worker.confinement.landlock import Ruleset
 from spec_kit_worker.libc import LIBC
+from spec_kit_worker.loop import code_memfd
 
 pytestmark = pytest.mark.timeout(40)
 CRASHY = PLUGINS / "crash" / "crashy"
@@ -465,8 +469,8 @@ def test_the_bootstrap_and_its_ruleset_cross_the_channel(
             idle.channel.close()  # what was sent stays readable
             handed = spare.receive(its)
             assert handed is not None
-            boot, received = handed
-            assert boot == BOOT
+            boot, received, code = handed
+            assert boot == BOOT and code is None
             if isinstance(rules, Ruleset):
                 assert isinstance(received, Ruleset)
                 assert os.readlink(f"/proc/self/fd/{received.fileno()}") == \
@@ -477,6 +481,58 @@ def test_the_bootstrap_and_its_ruleset_cross_the_channel(
             else:
                 assert received == rules
     assert sleeper.poll() is None
+
+
+def test_the_plugins_code_crosses_the_channel_with_the_bootstrap_and_its_ruleset(
+        sleeper: subprocess.Popen[bytes]) -> None:
+    kinds: list[Ruleset | str | None] = [None]
+    if ABI:
+        kinds.append(Ruleset(network=False))
+    for rules in kinds:
+        code = code_memfd.write(b"d" * 32, b"code")
+        with handle(sleeper.pid) as (idle, its):
+            started = idle.become(BOOT.pack(), rules, code)
+            assert started is not None
+            for fd in started[1:]:
+                os.close(fd)
+            idle.channel.close()
+            assert os.fstat(code)  # still the fork server's
+            handed = spare.receive(its)
+            assert handed is not None and handed.boot == BOOT
+            assert handed.code is not None and handed.code != code
+            assert code_memfd.read(handed.code, b"d" * 32) == b"code"
+            assert fcntl.fcntl(handed.code, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+            os.close(handed.code)
+            if isinstance(rules, Ruleset):
+                assert isinstance(handed.rules, Ruleset)
+                handed.rules.close()
+                rules.close()
+            else:
+                assert handed.rules is None
+        os.close(code)
+
+
+@pytest.mark.parametrize(("roles", "landlock", "fds"), [
+    (["code"], None, 2),  # more fds than said
+    (["code", "code"], None, 2),
+    (["ruleset"], None, 1),  # a ruleset's fd without its ABI
+    ([], 3, 0),  # an ABI without a ruleset's fd
+    (["other"], None, 1),
+    ("code", None, 1),
+    (["code"], None, 3),  # more fds than a spare takes: truncated
+])
+def test_a_spare_refuses_a_handover_that_does_not_say_which_fd_is_which(
+        roles: Any, landlock: Any, fds: int) -> None:
+    ours, its = spare.channel()
+    before = set(os.listdir("/proc/self/fd"))
+    sent = [code_memfd.write(b"d" * 32, b"code") for _ in range(fds)]
+    with ours, its:
+        socket.send_fds(ours, [codec.pack_value([BOOT.pack(), landlock, roles])], sent)
+        for fd in sent:
+            os.close(fd)
+        with pytest.raises(ProtocolError):
+            spare.receive(its)
+    assert set(os.listdir("/proc/self/fd")) <= before  # what came was closed
 
 
 def test_a_spare_whose_channel_closed_exits_without_a_bootstrap(
@@ -615,7 +671,7 @@ def test_a_spare_refused_its_namespace_leaves_its_worker_to_ask_again(tmp_path: 
             without_sys_admin()
 
             def run_worker(boot: Bootstrap, rules: Any, network: Any, proc_allowed: bool,
-                           back: socket.socket, context: Any) -> int:
+                           back: socket.socket, cached: int | None, context: Any) -> int:
                 told = {"plugin": boot.plugin_id, "network": network,
                         "proc_allowed": proc_allowed, "ruleset": isinstance(rules, Ruleset),
                         "moved": os.readlink("/proc/self/ns/net") != own_net()}

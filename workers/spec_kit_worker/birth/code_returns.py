@@ -1,16 +1,19 @@
 """The fork server's ends of its workers' return channels, on which a worker's first load
-sends its plugin's compiled code (``loop.code_cache``).
+sends its plugin's compiled code: one packet, ``code_cache.OFFER`` with one fd, a sealed
+memfd (``loop.code_cache``).
 
 Each is watched in the fork server's poll loop and read once, without blocking; then it is
 closed and forgotten: when the worker sent, closed its end (its plugin is about to run), or
-was reaped. What arrives is kept under the plugin id and file of the bootstrap the fork
-server gave that worker, never under a name the message could choose; garbage is dropped.
-The fork server never unmarshals it.
+was reaped. A memfd that arrives is handed to the ``CodeStore`` under the plugin id of the
+bootstrap the fork server gave that worker, never under a name the message could choose;
+anything else (another message, no fd or more than one, a truncated packet) is dropped
+with the fds that came with it. The fork server never reads a memfd.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 from dataclasses import dataclass
@@ -18,19 +21,26 @@ from dataclasses import dataclass
 from spec_kit_runtime.wire.bootstrap import Bootstrap
 from spec_kit_worker.loop import code_cache
 
+from .code_store import CodeStore
+from .fd_passing import receive_fds
+
+_RECEIVE_BYTES = len(code_cache.OFFER) + 1  # more: a longer packet, truncated, is refused
+
 
 @dataclass(frozen=True)
 class _Return:
     pid: int
     channel: socket.socket
-    name: code_cache.Name
+    plugin_id: str
 
 
 class CodeReturns:
-    """The return channels still open, by fd, registered in the fork server's ``poller``."""
+    """The return channels still open, by fd, registered in the fork server's ``poller``;
+    what comes on them goes to ``store``."""
 
-    def __init__(self, poller: select.poll) -> None:
+    def __init__(self, poller: select.poll, store: CodeStore) -> None:
         self._poller = poller
+        self._store = store
         self._open: dict[int, _Return] = {}
 
     def watch(self, pid: int, channel: socket.socket, boot: Bootstrap) -> None:
@@ -39,8 +49,7 @@ class CodeReturns:
         if boot.sandbox:
             channel.close()
             return
-        self._open[channel.fileno()] = _Return(pid, channel,
-                                               code_cache.name_of(boot.plugin_id, boot.plugin_file))
+        self._open[channel.fileno()] = _Return(pid, channel, boot.plugin_id)
         self._poller.register(channel.fileno(), select.POLLIN)
 
     def __contains__(self, fd: int) -> bool:
@@ -61,15 +70,23 @@ class CodeReturns:
 
     def _take(self, entry: _Return, waiting: bool) -> None:
         try:
-            message = entry.channel.recv(code_cache.MAX_MESSAGE_BYTES + 1, socket.MSG_DONTWAIT)
+            message, fds, flags = receive_fds(entry.channel, _RECEIVE_BYTES, 1,
+                                              socket.MSG_DONTWAIT)
         except BlockingIOError:
             if waiting:
                 return  # nothing after all: keep watching
-            message = b""
+            message, fds, flags = b"", [], 0
         except OSError:
-            message = b""
-        if message:
-            code_cache.store(entry.name, message)  # a malformed or too large one is not kept
+            message, fds, flags = b"", [], 0
+        if message or fds:  # the worker compiled: the plugin's older code is of no more use
+            whole = not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC)
+            if whole and message == code_cache.OFFER and len(fds) == 1:
+                self._store.keep(entry.plugin_id, fds[0])  # checked there, closed if bad
+            else:
+                self._store.drop(entry.plugin_id)
+                for fd in fds:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
         fd = entry.channel.fileno()
         del self._open[fd]
         with contextlib.suppress(KeyError, ValueError):

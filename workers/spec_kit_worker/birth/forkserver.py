@@ -24,9 +24,11 @@ Until then it is no worker: it is neither signalled, nor swept, nor reported; it
 with everything else.
 
 It never runs plugin code itself: only its forked children do, after leaving its loop. Nor
-does it compile any: a forked worker's first load sends its plugin's compiled code back
-(``code_returns``), kept here for the later workers of that plugin, which inherit it by the
-fork (``loop.code_cache``).
+does it compile any, nor read any compiled: a forked worker's first load sends its plugin's
+compiled code back in a sealed memfd (``code_returns``); the fork server keeps the fd
+(``code_store``) and gives it to the later workers of that plugin only: a direct fork keeps
+that one fd open (every other child closes all of them, as it closes the fork server's
+other fds), a spare gets it with its bootstrap (``loop.code_cache``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from spec_kit_worker.loop.host import configure_logging
 
 from . import spare
 from .code_returns import CodeReturns
+from .code_store import CodeStore
 from .parent import adopt_orphans, die_with_parent
 from .spare import UNPREPARED, Kind, Spare, kind_of
 from .start import run_worker
@@ -92,7 +95,8 @@ class ForkServer:
         self._spare_due: float | None = None  # when to fork the next one (none: no spare)
         self._kind: Kind = UNPREPARED  # what the next spare is prepared for: the last fork's
         self._poller = select.poll()
-        self._returns = CodeReturns(self._poller)  # forked workers' channels for their code
+        self._codes = CodeStore()  # each plugin's compiled code: a sealed memfd's fd
+        self._returns = CodeReturns(self._poller, self._codes)  # forked workers' channels
 
     # -- loop ------------------------------------------------------------------------------
 
@@ -179,29 +183,34 @@ class ForkServer:
 
     def _fork(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int]:
         """A forked worker for ``boot`` (packed: ``body``): the spare, else a fork of its own;
-        either way with a return channel for its plugin's code (``code_returns``)."""
+        either way with a return channel for its plugin's code (``code_returns``), and that
+        code if a worker of the plugin sent it before (``code_store``)."""
         self._kind = kind_of(boot)
         idle, self._spare = self._spare, None
-        started = idle.take(boot, body) if idle else None  # its ruleset: see spare
+        cached = None if boot.sandbox else self._codes.fd_of(boot.plugin_id)
+        started = idle.take(boot, body, cached) if idle else None  # its ruleset: see spare
         if idle and started:
             self._returns.watch(started[0], idle.channel, boot)
             return started
         rules = ruleset(boot)  # built here: see there
         mark("ruleset-built")
         try:
-            return self._fork_direct(boot, rules)
+            return self._fork_direct(boot, rules, cached)
         finally:
             if isinstance(rules, Ruleset):
                 rules.close()  # ours; the worker enforces its own copy
 
-    def _fork_direct(self, boot: Bootstrap, rules: Ruleset | str | None) -> tuple[int, int, int]:
-        """A worker forked for ``boot`` now, with a return channel (none if sandboxed)."""
+    def _fork_direct(self, boot: Bootstrap, rules: Ruleset | str | None,
+                     cached: int | None = None) -> tuple[int, int, int]:
+        """A worker forked for ``boot`` now, with a return channel (none if sandboxed) and
+        ``cached``, the fd of its plugin's code (``code_store``: the one the child keeps)."""
         if boot.sandbox:
             return self._fork_child(lambda: run_worker(boot, rules))
         ours, its = code_cache.channel()
         try:
-            started = self._fork_child(lambda: run_worker(boot, rules, back=its),
-                                       close=(ours.fileno(),))
+            started = self._fork_child(
+                lambda: run_worker(boot, rules, back=its, cached=cached),
+                close=(ours.fileno(),), keep=() if cached is None else (cached,))
         except OSError:
             ours.close()
             raise
@@ -267,11 +276,12 @@ class ForkServer:
             return None
         return idle
 
-    def _fork_child(self, become: Callable[[], int],
-                    close: tuple[int, ...] = ()) -> tuple[int, int, int]:
+    def _fork_child(self, become: Callable[[], int], close: tuple[int, ...] = (),
+                    keep: tuple[int, ...] = ()) -> tuple[int, int, int]:
         """Fork a child with stdout and stderr pipes of its own that leaves this loop and
-        runs ``become`` (its result: the exit code), ``close`` closed; its pid and the read
-        ends of its pipes (the caller's to close)."""
+        runs ``become`` (its result: the exit code), ``close`` closed, and of the fork
+        server's own fds only ``keep`` kept; its pid and the read ends of its pipes (the
+        caller's to close)."""
         out = os.pipe2(os.O_CLOEXEC)
         try:
             err = os.pipe2(os.O_CLOEXEC)
@@ -289,13 +299,13 @@ class ForkServer:
                 os.close(fd)
             raise
         if pid == 0:
-            self._become(become, output, close)
+            self._become(become, output, close, keep)
         os.close(output[1])
         os.close(output[3])
         return pid, output[0], output[2]
 
     def _become(self, become: Callable[[], int], output: tuple[int, int, int, int],
-                close: tuple[int, ...]) -> NoReturn:
+                close: tuple[int, ...], keep: tuple[int, ...] = ()) -> NoReturn:
         """In the child: leave the fork server's loop for good, then run ``become``."""
         code = _EXIT_SETUP_FAILED
         try:
@@ -305,7 +315,9 @@ class ForkServer:
             os.dup2(output[1], 1)
             os.dup2(output[3], 2)  # into the supervisor's log from here on
             for fd in (*self._own_fds(), *output, *close):
-                os.close(fd)
+                if fd not in keep:
+                    os.close(fd)
+            self._codes.forget()  # their fds are closed (or the one kept, now the child's)
             os.setsid()  # its own session and process group: a stop reaches its children
             code = become()
         except SystemExit as exc:
@@ -316,10 +328,11 @@ class ForkServer:
             os._exit(code)
 
     def _own_fds(self) -> tuple[int, ...]:
-        """The fork server's file descriptors, which none of its children keeps."""
+        """The fork server's file descriptors, which none of its children keeps (but a
+        worker its own plugin's code: see ``_fork_direct``)."""
         spare_fds = self._spare.fds() if self._spare else ()
         return (self.control.fileno(), self._wake_read, self._wake_write, self.supervisor_fd,
-                *spare_fds, *self._returns.fds())
+                *spare_fds, *self._returns.fds(), *self._codes.fds())
 
     def _signal(self, pid: int, signum: int) -> None:
         """``signum`` to a live worker's whole tree and its group; others are ignored."""

@@ -8,14 +8,17 @@ server's file descriptors, a session of its own; and it dies with the fork serve
 rehearses (``rehearsal``: loads a plugin of ours and forgets it, so that its worker's load
 finds the pages it writes private already), makes ZeroMQ's context (which starts no thread
 until a socket, so it may come before the confinement), and blocks on a private
-socketpair, the only other thing it holds besides the context, running nothing else. On a
-Spawn the fork server sends it the bootstrap and the Landlock ruleset for that plugin
-(the ruleset's fd by SCM_RIGHTS, or why there is none), and the spare goes on as that
-plugin's worker: ``run_worker``, the same steps in the same order as after a direct fork
-(cgroup, limits, namespace, uid, Landlock). A spare serves one plugin, once: nothing of one
-plugin reaches another. If its channel closes first, it exits. Once handed over, the same
-channel is the worker's return channel for its plugin's compiled code (``loop.code_cache``),
-closed by the worker before any of the plugin's code runs.
+socketpair, the only other thing it holds besides the context, running nothing else (no
+plugin's compiled code either: forked before, it closed the fork server's memfds with its
+other fds). On a Spawn the fork server sends it the bootstrap and the Landlock ruleset for
+that plugin (the ruleset's fd by SCM_RIGHTS, or why there is none), with that plugin's
+compiled code if it has it (the sealed memfd's fd, by SCM_RIGHTS too; ``birth.code_store``),
+and the spare goes on as that plugin's worker: ``run_worker``, the same steps in the same
+order as after a direct fork (cgroup, limits, namespace, uid, Landlock). A spare serves one
+plugin, once: nothing of one plugin reaches another. If its channel closes first, it exits.
+Once handed over, the same channel is the worker's return channel for its plugin's compiled
+code (``loop.code_cache``); it and the memfd are closed by the worker before any of the
+plugin's code runs.
 
 The ruleset stays the fork server's to build: built in the worker, the same Python work
 would cost 1.1 ms and copy 0.15 MiB of the fork server's pages (see ``confine.ruleset``).
@@ -77,7 +80,7 @@ import os
 import signal
 import socket
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import zmq
 
@@ -96,11 +99,13 @@ from spec_kit_worker.confinement.layers import (
 )
 from spec_kit_worker.loop import code_cache
 
+from .fd_passing import receive_fds
 from .parent import die_with_parent
 from .rehearsal import rehearse
 from .start import run_worker
 
 _MESSAGE_BYTES = MAX_BOOTSTRAP_BYTES + codec.HEADER_MARGIN  # a bootstrap and its ruleset's ABI
+RULESET, CODE = "ruleset", "code"  # what the fds handed over are, in the order they come
 
 
 def channel() -> tuple[socket.socket, socket.socket]:
@@ -134,6 +139,15 @@ def kind_of(boot: Bootstrap) -> Kind:
 
 
 UNPREPARED = Kind(own_network=False, landlock=False, network=False)
+
+
+class Handed(NamedTuple):
+    """What the spare receives to become a worker: the bootstrap, its Landlock ruleset (or
+    why there is none), and the fd of its plugin's compiled code (a sealed memfd) if any."""
+
+    boot: Bootstrap
+    rules: Ruleset | str | None
+    code: int | None
 
 
 @dataclass
@@ -172,9 +186,11 @@ class Spare:
         replaced since by a new one)."""
         return common_identity(self.kind.network) == self.identity
 
-    def take(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int] | None:
+    def take(self, boot: Bootstrap, body: bytes,
+             code: int | None = None) -> tuple[int, int, int] | None:
         """Make the spare the worker of ``boot`` (packed: ``body``), with its ruleset
-        completed (of its kind) or built whole (see above): its pid and the read ends of its
+        completed (of its kind) or built whole (see above), and ``code``, the fd of its
+        plugin's compiled code (still the caller's): its pid and the read ends of its
         output (the caller's to close). None when it cannot take it (it made a namespace
         this worker must not have, or not yet; it died; the bootstrap does not fit a
         packet): it is discarded then. A ruleset that cannot be built raises, the spare
@@ -193,21 +209,35 @@ class Spare:
                 if isinstance(self.rules, Ruleset):
                     own_proc(self.rules, self.pid)
             mark("ruleset-built")
-            return self.become(body, self.rules)
+            return self.become(body, self.rules, code)
         except BaseException:
             self.discard()
             raise
         finally:
             self._release_rules()  # ours; the worker enforces its own copy
 
-    def become(self, body: bytes, rules: Ruleset | str | None) -> tuple[int, int, int] | None:
-        """Make the spare the worker of the bootstrap ``body`` with ``rules``: its pid and the
-        read ends of its output (the caller's to close). None when it cannot take it (it
-        died, or the bootstrap does not fit a packet): it is discarded then. The channel
-        stays open: the worker's return channel from now on, the caller's to close."""
-        landlock, fds = (rules.abi, [rules.fileno()]) if isinstance(rules, Ruleset) else (rules, [])
+    def become(self, body: bytes, rules: Ruleset | str | None,
+               code: int | None = None) -> tuple[int, int, int] | None:
+        """Make the spare the worker of the bootstrap ``body`` with ``rules`` and ``code``
+        (the fd of its plugin's compiled code; each of ``rules`` and ``code`` stays the
+        caller's, the spare gets its own): its pid and the read ends of its output (the
+        caller's to close). None when it cannot take it (it died, or the bootstrap does not
+        fit a packet): it is discarded then. The channel stays open: the worker's return
+        channel from now on, the caller's to close."""
+        landlock: int | str | None
+        fds: list[int] = []
+        roles: list[str] = []  # which fd is which
+        if isinstance(rules, Ruleset):
+            landlock = rules.abi
+            fds.append(rules.fileno())
+            roles.append(RULESET)
+        else:
+            landlock = rules
+        if code is not None:
+            fds.append(code)
+            roles.append(CODE)
         try:
-            socket.send_fds(self.channel, [codec.pack_value([body, landlock])], fds,
+            socket.send_fds(self.channel, [codec.pack_value([body, landlock, roles])], fds,
                             socket.MSG_DONTWAIT)
         except OSError:
             self.discard()
@@ -246,24 +276,48 @@ def serve(channel: socket.socket, server_pid: int, network_ahead: bool = False) 
     if handed is None:
         channel.close()
         return 0
-    boot, rules = handed
+    boot, rules, code = handed
     if network_ahead and not kind_of(boot).own_network:  # the fork server's check: kept
         raise ProtocolError("a spare with a network namespace of its own was handed a "
                             "worker that must not have one yet")
     # its /proc entry: the fork server's; the channel: the worker's way back for its code
     # A namespace refused to the idle spare is asked for again: it may be had by now.
     return run_worker(boot, rules, True if made is True else None, proc_allowed=True,
-                      back=channel, context=context)
+                      back=channel, cached=code, context=context)
 
 
-def receive(channel: socket.socket) -> tuple[Bootstrap, Ruleset | str | None] | None:
-    """Block until the fork server hands over a bootstrap and its ruleset (see
-    ``Spare.become``); None if the channel closes first. The channel stays open."""
-    message, fds, flags, _ = socket.recv_fds(channel, _MESSAGE_BYTES, 1)
-    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-        raise ProtocolError("the spare's bootstrap came truncated")
-    if not message:
-        return None
-    body, landlock = codec.unpack_value(message)
-    boot = Bootstrap.unpack(body)
-    return boot, Ruleset.received(fds[0], landlock) if fds else landlock
+def receive(channel: socket.socket) -> Handed | None:
+    """Block until the fork server hands over a bootstrap, its ruleset and maybe its
+    plugin's code (see ``Spare.become``); None if the channel closes first. The channel
+    stays open. Anything malformed raises ProtocolError, the fds that came closed."""
+    message, fds, flags = receive_fds(channel, _MESSAGE_BYTES, 2)
+    try:
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            raise ProtocolError("the spare's bootstrap came truncated")
+        if not message and not fds:
+            return None
+        body, landlock, roles = _fields(codec.unpack_value(message), len(fds))
+        boot = Bootstrap.unpack(body)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    given = dict(zip(roles, fds, strict=True))
+    # an ABI comes with a ruleset's fd (see _fields)
+    rules = Ruleset.received(given[RULESET], landlock) if isinstance(landlock, int) else landlock
+    return Handed(boot, rules, given.get(CODE))
+
+
+def _fields(value: Any, fds: int) -> tuple[bytes, int | str | None, list[str]]:
+    """The handed-over message's body, Landlock ABI (or why none) and fd roles, checked
+    against the number of ``fds`` that came with it."""
+    if not isinstance(value, list) or len(value) != 3:
+        raise ProtocolError("the spare's bootstrap is malformed")
+    body, landlock, roles = value
+    if not isinstance(body, bytes) or type(landlock) not in (int, str, type(None)):
+        raise ProtocolError("the spare's bootstrap is malformed")
+    if not isinstance(roles, list) or len(roles) != fds \
+            or any(role not in (RULESET, CODE) for role in roles) or len(set(roles)) != fds \
+            or (RULESET in roles) != isinstance(landlock, int):
+        raise ProtocolError("the spare's bootstrap does not say which fd is which")
+    return body, landlock, roles

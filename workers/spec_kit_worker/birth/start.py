@@ -35,15 +35,17 @@ from .parent import die_with_parent
 
 def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None,
                network: bool | str | None = None, proc_allowed: bool = False,
-               back: socket.socket | None = None, context: zmq.Context[Any] | None = None
-               ) -> int:
+               back: socket.socket | None = None, context: zmq.Context[Any] | None = None,
+               cached: int | None = None) -> int:
     """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
     built by the fork server for a fork, here for a fresh interpreter); the return value is
     the exit code. ``network``: what ``own_network`` gave when it was called ahead (None: it
     was not); ``proc_allowed``: ``rules`` let this process read its ``/proc`` entry already.
     ``back`` is a forked worker's return channel to the fork server, for the plugin's
-    compiled code (``loop.code_cache``): the host's loader closes it before any of the
-    plugin's code runs. ``context``: ZeroMQ's, made ahead by a spare (no thread yet)."""
+    compiled code (``loop.code_cache``), and ``cached`` the fd of the sealed memfd with the
+    code an earlier worker of the plugin compiled (or None): the host's loader closes both
+    before any of the plugin's code runs. ``context``: ZeroMQ's, made ahead by a spare (no
+    thread yet)."""
     mark("bootstrap")
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
@@ -67,7 +69,8 @@ def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None,
         rules.enforce()
         mark("landlock")
         applied["landlock"] = True
-    host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied, back, context)
+    host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied, back, context,
+                      cached)
     mark("host-built")
     code = host.run()
     signal_descendants(os.getpid(), signal.SIGKILL)

@@ -77,13 +77,16 @@ class WorkerHost:
     """Runs one plugin for the supervisor."""
 
     def __init__(self, bootstrap: Bootstrap, confinement: dict[str, bool | str],
-                 back: socket.socket | None = None, context: zmq.Context[Any] | None = None
-                 ) -> None:
-        """``context``: ZeroMQ's, made ahead by a spare (it starts no thread until the
-        first socket); else made here."""
+                 back: socket.socket | None = None, context: zmq.Context[Any] | None = None,
+                 cached: int | None = None) -> None:
+        """``back``, ``cached``: the return channel for the plugin's code and the memfd with
+        the code an earlier worker compiled (``loop.code_cache``), for the loader to close.
+        ``context``: ZeroMQ's, made ahead by a spare (it starts no thread until the first
+        socket); else made here."""
         self.boot = bootstrap
         self.confinement = confinement  # told in the Hello (see confine.py)
         self._back = back  # the return channel for the plugin's code (loop.code_cache)
+        self._cached = cached  # the fd of the plugin's code, compiled by an earlier worker
         self.scope = Scope(bootstrap.plugin_id, bootstrap.scope)
         self._thread = threading.get_ident()
         self.registry = WorkerRegistry(self.scope, self._announce, self._withdraw)
@@ -305,9 +308,10 @@ class WorkerHost:
 
     def _load(self) -> IPlugin:
         back, self._back = self._back, None  # closed by the loader: one load offers code
+        cached, self._cached = self._cached, None  # and uses it
         cls = load_plugin_class(
             self.boot.plugin_id, Path(self.boot.plugin_file), self.boot.entry_point,
-            self.boot.sandbox, Path(self.boot.plugin_dir), back,
+            self.boot.sandbox, Path(self.boot.plugin_dir), back, cached,
         )
         plugin = cls()
         if not isinstance(plugin, IPlugin):

@@ -6,14 +6,16 @@ submodule of that package, which is imported first under the private top-level n
 and neither an installed package nor a module of the worker host can be taken for it.
 A file on its own is imported alone, named after the plugin, with its folder on
 ``sys.path`` for its sibling modules; its compiled code is kept for the plugin's next
-worker (``code_cache``), the return channel ``back`` carrying it to the fork server.
-Whichever way a plugin loads, ``back`` is closed before any of its code runs.
+worker (``code_cache``), the return channel ``back`` carrying it to the fork server, and
+may come from an earlier worker (``cached``, a sealed memfd's fd). Whichever way a plugin
+loads, ``back`` and ``cached`` are closed before any of its code runs.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 import socket
 import sys
 import types
@@ -24,27 +26,31 @@ from spec_kit_runtime.errors import LifecycleError
 from spec_kit_runtime.plugins.package import INIT, PackagePlace, package_place
 from spec_kit_runtime.sandbox.plugin_sandbox import PluginSandbox
 
-from .code_cache import CachingLoader, name_of
+from .code_cache import CachingLoader
 
 
 def load_plugin_class(plugin_id: str, file: Path, entry_point: str, sandbox: bool,
-                      root: Path | None = None, back: socket.socket | None = None) -> type[Any]:
+                      root: Path | None = None, back: socket.socket | None = None,
+                      cached: int | None = None) -> type[Any]:
     """The plugin's class from ``file`` in the plugin folder ``root`` (default: the file's
     own folder). Its module is named after the plugin so tracebacks say whose. ``back``,
-    the worker's return channel to the fork server (or None), is closed here."""
+    the worker's return channel to the fork server (or None), and ``cached``, the fd of
+    the plugin's code compiled by an earlier worker (or None), are closed here."""
+    memfd = None  # the fd as a file: closed once, however many times closed
     try:
+        memfd = None if cached is None else io.FileIO(cached, "rb")
         root = (root or file.parent).resolve()
         if sandbox:
-            _close(back)
+            _close(back, memfd)
             return PluginSandbox().load_class(file, entry_point, root=root)
         place = package_place(file.resolve(), root, lambda folder: (folder / INIT).is_file())
         if place is None:
-            module = _import_alone(plugin_id, file, back)
+            module = _import_alone(plugin_id, file, back, memfd)
         else:
-            _close(back)
+            _close(back, memfd)
             module = _import_in_package(plugin_id, file, place)
     finally:
-        _close(back)  # again, for a load that failed before any plugin code ran
+        _close(back, memfd)  # again, for a load that failed before any plugin code ran
     cls = getattr(module, entry_point, None)
     if not isinstance(cls, type):
         raise LifecycleError(
@@ -59,14 +65,15 @@ def module_name(plugin_id: str) -> str:
     return f"spec_kit_plugin_{plugin_id.replace('-', '_')}"
 
 
-def _import_alone(plugin_id: str, file: Path, back: socket.socket | None) -> types.ModuleType:
+def _import_alone(plugin_id: str, file: Path, back: socket.socket | None,
+                  cached: io.FileIO | None) -> types.ModuleType:
     """Import the file as CPython would, but with its code cached (``CachingLoader``,
-    which closes ``back`` before the module runs)."""
+    which closes ``back`` and ``cached`` before the module runs)."""
     name = module_name(plugin_id)
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None or spec.origin is None:
         raise LifecycleError(f"cannot import {file}", plugin=plugin_id, phase="load")
-    spec.loader = CachingLoader(name, spec.origin, name_of(plugin_id, file), back)
+    spec.loader = CachingLoader(name, spec.origin, back, cached)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     sys.path.insert(0, str(file.parent))  # sibling modules of a trusted plugin
@@ -94,6 +101,9 @@ def _import_in_package(plugin_id: str, file: Path, place: PackagePlace) -> types
     return module
 
 
-def _close(back: socket.socket | None) -> None:
+def _close(back: socket.socket | None, cached: io.FileIO | None) -> None:
+    """Close the return channel and the memfd (idempotent: once closed, each holds no fd)."""
     if back is not None:
         back.close()
+    if cached is not None:
+        cached.close()

@@ -1,9 +1,10 @@
-"""Test plugin, trusted (no Python sandbox), that looks for sockets it should not hold.
+"""Test plugin, trusted (no Python sandbox), that looks for fds it should not hold.
 
 Its module's first statement records every open fd of its worker with what it is (the
 earliest moment any of a plugin's code runs), and ``{id}:fds`` reports them as
 ``[fd, link, socket type or None]``: a test checks that its worker's return channel for the
-plugin's code (a SOCK_SEQPACKET socket) is closed by then.
+plugin's code (a SOCK_SEQPACKET socket) and the memfd of its plugin's cached code (a link
+``/memfd:...``) are closed by then.
 """
 
 import os

@@ -39,7 +39,10 @@ def marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def steps(marks: Path, pid: int) -> list[str]:
-    return [line.split()[1] for line in (marks / f"{pid}.marks").read_text().splitlines()]
+    """The steps process ``pid`` marked as a worker: from its bootstrap on (a spare marks
+    its rehearsal before, which loads cached code of its own)."""
+    taken = [line.split()[1] for line in (marks / f"{pid}.marks").read_text().splitlines()]
+    return taken[taken.index("bootstrap"):]
 
 
 def worker_of(container: PluginContainer, plugin_id: str) -> int:

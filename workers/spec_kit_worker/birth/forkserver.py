@@ -359,20 +359,28 @@ class ForkServer:
                 break
             pid = ended.si_pid
             mark("exit-seen")
-            if pid in self.workers:  # ...while its group is killed
+            groups = self.workers.pop(pid, None)
+            if groups == ():  # told at once, its restart need not wait for what follows
+                self._exited(pid, ended)
+            if groups is not None:  # ...while its group is killed
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
-                _empty(self.workers[pid])
-            _, status = os.waitpid(pid, 0)
+                _empty(groups)
+            os.waitpid(pid, 0)
             self._returns.ended(pid)
-            if pid in self.workers:
-                del self.workers[pid]
-                self._send(Exited(pid, os.waitstatus_to_exitcode(status)))
-                mark("exited-sent")
-            elif self._spare and pid == self._spare.pid:
+            if groups:  # with cgroups, told once they are empty: the supervisor removes them
+                self._exited(pid, ended)
+            elif groups is None and self._spare and pid == self._spare.pid:
                 self._spare.close()  # it died idle: the next fork-method spawn makes another
                 self._spare = None
         self._sweep()
+
+    def _exited(self, pid: int, ended: os.waitid_result) -> None:
+        """Report the end of worker ``pid``, its exit code as ``waitstatus_to_exitcode``
+        says it (read from the zombie's siginfo: it may not be reaped yet)."""
+        code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+        self._send(Exited(pid, code))
+        mark("exited-sent")
 
     def _sweep(self) -> None:
         """Kill every adopted process (with its tree) whose worker is no longer running; not

@@ -1,4 +1,5 @@
-"""The plugin a spare rehearses with (``birth.rehearsal``): ours, the least a plugin is."""
+"""The plugin a spare rehearses with (``birth.rehearsal``): ours, the least a plugin is,
+with one command, as most have."""
 
 from typing import Any
 
@@ -12,6 +13,12 @@ class RehearsalPlugin(PluginBase):  # type: ignore[misc]  # the contracts have n
 
     def get_config_schema(self) -> dict[str, Any]:
         return {"type": "object"}
+
+    def register_services(self, registry: Any) -> None:
+        registry.register_command(f"{registry.plugin_id}:rehearse", self.rehearse)
+
+    def rehearse(self, arguments: list[str], options: dict[str, Any]) -> None:
+        return None
 
     def handle_message(self, message: Any) -> None:
         return None

@@ -24,8 +24,8 @@ Until then it is no worker: it is neither signalled, nor swept, nor reported; it
 with everything else.
 
 It never runs plugin code itself: only its forked children do, after leaving its loop. Nor
-does it compile any, nor read any compiled: a forked worker's first load sends its plugin's
-compiled code back in a sealed memfd (``code_returns``); the fork server keeps the fd
+does it compile any, nor read any compiled: a worker that was the spare and had to compile
+its plugin sends the code back in a sealed memfd (``code_returns``); the fork server keeps the fd
 (``code_store``) and gives it to the later workers of that plugin only: a direct fork keeps
 that one fd open (every other child closes all of them, as it closes the fork server's
 other fds), a spare gets it with its bootstrap (``loop.code_cache``).
@@ -56,7 +56,6 @@ from spec_kit_runtime.wire.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
 from spec_kit_runtime.wire.protocol import Exited, Record, Signal, Spawn, Spawned
 from spec_kit_worker.confinement.landlock import Ruleset
 from spec_kit_worker.confinement.layers import interpreter_paths, ruleset
-from spec_kit_worker.loop import code_cache
 from spec_kit_worker.loop import loader as _preloaded_loader  # noqa: F401
 from spec_kit_worker.loop.host import configure_logging
 
@@ -182,9 +181,9 @@ class ForkServer:
             self._spare_due = time.monotonic() + SPARE_DELAY
 
     def _fork(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int]:
-        """A forked worker for ``boot`` (packed: ``body``): the spare, else a fork of its own;
-        either way with a return channel for its plugin's code (``code_returns``), and that
-        code if a worker of the plugin sent it before (``code_store``)."""
+        """A forked worker for ``boot`` (packed: ``body``): the spare (its channel then
+        the way back for its plugin's code, ``code_returns``), else a fork of its own; either
+        way with that code if a worker of the plugin sent it before (``code_store``)."""
         self._kind = kind_of(boot)
         idle, self._spare = self._spare, None
         cached = None if boot.sandbox else self._codes.fd_of(boot.plugin_id)
@@ -202,22 +201,14 @@ class ForkServer:
 
     def _fork_direct(self, boot: Bootstrap, rules: Ruleset | str | None,
                      cached: int | None = None) -> tuple[int, int, int]:
-        """A worker forked for ``boot`` now, with a return channel (none if sandboxed) and
-        ``cached``, the fd of its plugin's code (``code_store``: the one the child keeps)."""
-        if boot.sandbox:
-            return self._fork_child(lambda: run_worker(boot, rules))
-        ours, its = code_cache.channel()
-        try:
-            started = self._fork_child(
-                lambda: run_worker(boot, rules, back=its, cached=cached),
-                close=(ours.fileno(),), keep=() if cached is None else (cached,))
-        except OSError:
-            ours.close()
-            raise
-        finally:
-            its.close()
-        self._returns.watch(started[0], ours, boot)
-        return started
+        """A worker forked for ``boot`` now, with ``cached``, the fd of its plugin's code
+        (``code_store``: the one the child keeps). No return channel: the code comes back
+        from workers that were the spare (a restart's, usually), sent over the spare's own
+        channel; a channel for every fork (a cold start's) cost each worker about 0.13 MiB
+        of memory here (the fork server's allocations between forks, copied on write), for
+        the first restart of each plugin only."""
+        return self._fork_child(lambda: run_worker(boot, rules, cached=cached),
+                                keep=() if cached is None else (cached,))
 
     def _fresh(self, boot: Bootstrap) -> tuple[int, int, int]:
         """A worker in a fresh interpreter, which reads ``boot`` from a pipe."""

@@ -3,8 +3,9 @@
 side: the loader that uses and offers it.
 
 Who compiles, and why so: plugin source is never compiled by an unconfined process (the
-fork server, an idle spare), since a compiler bug would then be a confinement bypass. The
-first worker of a plugin compiles it, confined, as before; right after ``compile`` and
+fork server, an idle spare), since a compiler bug would then be a confinement bypass. A
+worker with no code for its plugin compiles it, confined, as before; if it was the spare
+(it has a return channel then: a restart's worker, usually), right after ``compile`` and
 before any of the plugin's code runs, it writes ``marshal.dumps(code)`` into a sealed
 memfd (``code_memfd``: headed by the sha256 of the source bytes it compiled), sends that
 fd to the fork server over its return channel (``channel``, SCM_RIGHTS), and closes both.

@@ -145,6 +145,9 @@ def test_the_fork_server_takes_nothing_but_a_sealed_memfd_of_the_right_size(
 
 # -- the fork server's store -----------------------------------------------------------------
 
+P = ("p", "/plugins/p/p_plugin.py")  # a plugin id and file, as in BOOT below
+
+
 def sealed(code: bytes = CODE) -> int:
     return code_memfd.write(DIGEST, code)
 
@@ -152,33 +155,45 @@ def sealed(code: bytes = CODE) -> int:
 def test_the_store_keeps_a_plugins_latest_code_and_closes_the_replaced_one() -> None:
     store = CodeStore()
     first, second = sealed(), sealed()
-    assert store.keep("p", first) and store.fd_of("p") == first
-    assert store.keep("p", second)
-    assert store.fd_of("p") == second and not is_open(first)
+    assert store.keep(P, first) and store.fd_of(P) == first
+    assert store.keep(P, second)
+    assert store.fd_of(P) == second and not is_open(first)
     assert store.fds() == (second,) and len(store) == 1
     assert store.total == code_memfd.HEADER_BYTES + len(CODE)
     store.drop("p")
-    assert not is_open(second) and store.total == 0 and store.fd_of("p") is None
+    assert not is_open(second) and store.total == 0 and store.fd_of(P) is None
+
+
+def test_a_plugin_loaded_from_another_file_under_the_same_id_gets_none_of_the_olders_code(
+        ) -> None:
+    store = CodeStore()
+    older = sealed()
+    assert store.keep(P, older)
+    assert store.fd_of((P[0], "/elsewhere/other_plugin.py")) is None
+    assert store.keep((P[0], "/elsewhere/other_plugin.py"), newer := sealed())
+    assert not is_open(older) and store.fds() == (newer,)  # one plugin id, one code
+    store.drop(P[0])
+    assert not is_open(newer) and not store.fds()
 
 
 def test_the_store_closes_what_it_refuses_and_drops_the_older_code() -> None:
     store = CodeStore()
     kept, bad = sealed(), memfd(header() + CODE, seals=0)
-    assert store.keep("p", kept)
-    assert not store.keep("p", bad)
-    assert not is_open(bad) and not is_open(kept) and store.fd_of("p") is None
+    assert store.keep(P, kept)
+    assert not store.keep(P, bad)
+    assert not is_open(bad) and not is_open(kept) and store.fd_of(P) is None
 
 
 def test_past_its_caps_the_store_drops_the_least_recently_used() -> None:
     size = code_memfd.HEADER_BYTES + len(CODE)
     store = CodeStore(max_total=2 * size)
     a, b, c = sealed(), sealed(), sealed()
-    assert store.keep("a", a) and store.keep("b", b)
-    assert store.fd_of("a") == a  # used: "b" is the least recently used now
-    assert store.keep("c", c)  # a new one is always kept: the old ones make room
+    assert store.keep(("a", "a.py"), a) and store.keep(("b", "b.py"), b)
+    assert store.fd_of(("a", "a.py")) == a  # used: "b" is the least recently used now
+    assert store.keep(("c", "c.py"), c)  # a new one is always kept: the old ones make room
     assert store.fds() == (a, c) and not is_open(b) and store.total == 2 * size
     few = CodeStore(max_entries=1)
-    assert few.keep("a", sealed()) and few.keep("b", d := sealed())
+    assert few.keep(("a", "a.py"), sealed()) and few.keep(("b", "b.py"), d := sealed())
     assert few.fds() == (d,)
     for fd in (*store.fds(), *few.fds()):
         os.close(fd)
@@ -187,7 +202,7 @@ def test_past_its_caps_the_store_drops_the_least_recently_used() -> None:
 def test_a_code_larger_than_the_whole_cap_is_not_kept() -> None:
     store = CodeStore(max_total=10)
     fd = sealed()
-    assert not store.keep("p", fd)
+    assert not store.keep(P, fd)
     assert not is_open(fd) and store.total == 0 and not store.fds()
 
 
@@ -297,6 +312,27 @@ def test_a_same_size_edit_with_its_mtime_put_back_runs_the_new_code(
     assert marks == [] and module.VALUE == 7
 
 
+def test_a_pycache_file_is_never_used_nor_written(plugin_file: Path, marks: list[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its check (the source's mtime in seconds, its size) would run a same-size edit's
+    stale code past the sha256; and the worker writes none."""
+    import py_compile
+
+    before = os.stat(plugin_file)
+    pyc = Path(py_compile.compile(str(plugin_file), doraise=True))
+    with open(plugin_file, "r+b") as file:
+        edited = file.read().replace(b"VALUE = 1", b"VALUE = 7")
+        file.seek(0)
+        file.write(edited)
+    os.utime(plugin_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    module, _ = load(plugin_file, None)
+    assert module.VALUE == 7
+    pyc.unlink()
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    load(plugin_file, None)
+    assert not pyc.exists()
+
+
 def test_a_code_marshal_refuses_is_loaded_all_the_same_and_not_offered(
         tmp_path: Path, marks: list[str]) -> None:
     """Finding 5: nested deeper than marshal goes (a lambda of lambdas)."""
@@ -340,7 +376,7 @@ def test_what_a_worker_sends_is_kept_under_its_bootstraps_plugin_and_the_channel
         assert [ready for ready, _ in poller.poll(1000)] == [fd]
         returns.ready(fd)
     assert ours.fileno() == -1 and not returns.fds() and poller.poll(0) == []
-    kept = store.fd_of("p")
+    kept = store.fd_of(P)
     assert kept is not None and code_memfd.read(kept, DIGEST) is not None
 
 
@@ -377,7 +413,7 @@ def send(its: socket.socket, how: str) -> None:
                                  "a longer message", "no fd", "oversized"])
 def test_anything_but_one_sealed_memfd_is_dropped_with_its_fds_and_the_older_code(
         store: CodeStore, how: str) -> None:
-    store.keep("p", sealed())
+    store.keep(P, sealed())
     returns = CodeReturns(select.poll(), store)
     ours, its = code_cache.channel()
     before = open_fds()
@@ -385,7 +421,7 @@ def test_anything_but_one_sealed_memfd_is_dropped_with_its_fds_and_the_older_cod
         returns.watch(42, ours, BOOT)
         send(its, how)
         returns.ready(ours.fileno())
-    assert store.fd_of("p") is None and not store.fds()  # the older version is dropped too
+    assert store.fd_of(P) is None and not store.fds()  # the older version is dropped too
     assert ours.fileno() == -1
     assert open_fds() <= before  # no fd received is left open
 
@@ -393,7 +429,7 @@ def test_anything_but_one_sealed_memfd_is_dropped_with_its_fds_and_the_older_cod
 @pytest.mark.parametrize("how", ["closed", "reaped"])
 def test_a_channel_ends_without_code_quietly_and_the_older_code_stays(
         store: CodeStore, how: str) -> None:
-    store.keep("p", kept := sealed())  # a cache hit sends nothing: what it used stays
+    store.keep(P, kept := sealed())  # a cache hit sends nothing: what it used stays
     poller = select.poll()
     returns = CodeReturns(poller, store)
     ours, its = code_cache.channel()
@@ -405,7 +441,7 @@ def test_a_channel_ends_without_code_quietly_and_the_older_code_stays(
             returns.ready(fd)
         else:
             returns.ended(42)
-    assert ours.fileno() == -1 and fd not in returns and store.fd_of("p") == kept
+    assert ours.fileno() == -1 and fd not in returns and store.fd_of(P) == kept
 
 
 def test_a_reaped_workers_code_is_still_taken(store: CodeStore) -> None:
@@ -417,7 +453,7 @@ def test_a_reaped_workers_code_is_still_taken(store: CodeStore) -> None:
     returns.ended(41)  # another worker's end
     assert ours.fileno() != -1
     returns.ended(42)
-    assert ours.fileno() == -1 and store.fd_of("p") is not None
+    assert ours.fileno() == -1 and store.fd_of(P) is not None
 
 
 def test_a_sandboxed_plugins_channel_is_closed_at_once(store: CodeStore) -> None:

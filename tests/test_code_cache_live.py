@@ -38,10 +38,14 @@ def marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+def all_steps(marks: Path, pid: int) -> list[str]:
+    return [line.split()[1] for line in (marks / f"{pid}.marks").read_text().splitlines()]
+
+
 def steps(marks: Path, pid: int) -> list[str]:
     """The steps process ``pid`` marked as a worker: from its bootstrap on (a spare marks
     its rehearsal before, which loads cached code of its own)."""
-    taken = [line.split()[1] for line in (marks / f"{pid}.marks").read_text().splitlines()]
+    taken = all_steps(marks, pid)
     return taken[taken.index("bootstrap"):]
 
 
@@ -129,6 +133,7 @@ def cached_restart(container: PluginContainer, plugin_id: str, marks: Path) -> i
     """Restart the plugin until its worker runs cached code (its code is in the fork
     server then); that worker's pid."""
     for _ in range(3):
+        the_spare(container)  # a worker forked directly sends no code back
         pid = kill_and_wait(container, plugin_id)
         if "code-cached" in steps(marks, pid):
             return pid
@@ -183,9 +188,10 @@ def test_no_worker_finds_another_plugins_code(tmp_path: Path, marks: Path) -> No
         assert worker_of(container, "snoop") == spare
         assert look(own)["copies"], "the look finds nothing, not even its own code"
         from_spare = look(secret)
-        kill_the_spare(container)
-        direct = cached_restart(container, "snoop", marks)  # holds its own code at its start
-        assert "rehearsed" not in steps(marks, direct)  # forked directly
+        kill_the_spare(container)  # snoop's code is the fork server's: its spare sent it
+        direct = kill_and_wait(container, "snoop")  # holds its own code at its start
+        assert "code-cached" in steps(marks, direct)
+        assert "rehearsed" not in all_steps(marks, direct)  # forked directly
         forked = look(secret)
         assert forked["pid"] == direct
     for seen in (from_spare, forked):

@@ -18,6 +18,12 @@ _FOLDER = os.environ.get(VARIABLE) or None
 _file: tuple[int, int] | None = None  # (pid, fd): a forked child opens a file of its own
 
 
+def own_fd() -> tuple[int, ...]:
+    """This process's marks file, if open: a forking process's children close it (each
+    opens a file of its own), so that no plugin inherits it."""
+    return (_file[1],) if _file is not None and _file[0] == os.getpid() else ()
+
+
 def mark(step: str) -> None:
     """Note that this process reached ``step`` now (a no-op unless the timeline is on)."""
     if _FOLDER is None:

@@ -5,7 +5,8 @@ memfd (``loop.code_cache``).
 Each is watched in the fork server's poll loop and read once, without blocking; then it is
 closed and forgotten: when the worker sent, closed its end (its plugin is about to run), or
 was reaped. A memfd that arrives is handed to the ``CodeStore`` under the plugin id of the
-bootstrap the fork server gave that worker, never under a name the message could choose;
+bootstrap the fork server gave that worker (and its file), never under a name the message
+could choose;
 anything else (another message, no fd or more than one, a truncated packet) is dropped
 with the fds that came with it. The fork server never reads a memfd.
 """
@@ -32,6 +33,7 @@ class _Return:
     pid: int
     channel: socket.socket
     plugin_id: str
+    plugin_file: str
 
 
 class CodeReturns:
@@ -49,7 +51,7 @@ class CodeReturns:
         if boot.sandbox:
             channel.close()
             return
-        self._open[channel.fileno()] = _Return(pid, channel, boot.plugin_id)
+        self._open[channel.fileno()] = _Return(pid, channel, boot.plugin_id, boot.plugin_file)
         self._poller.register(channel.fileno(), select.POLLIN)
 
     def __contains__(self, fd: int) -> bool:
@@ -81,7 +83,8 @@ class CodeReturns:
         if message or fds:  # the worker compiled: the plugin's older code is of no more use
             whole = not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC)
             if whole and message == code_cache.OFFER and len(fds) == 1:
-                self._store.keep(entry.plugin_id, fds[0])  # checked there, closed if bad
+                # checked there, closed if bad
+                self._store.keep((entry.plugin_id, entry.plugin_file), fds[0])
             else:
                 self._store.drop(entry.plugin_id)
                 for fd in fds:

@@ -50,6 +50,7 @@ from typing import NoReturn
 from spec_kit_runtime.errors import ProtocolError
 from spec_kit_runtime.linux import cgroups
 from spec_kit_runtime.linux.process_tree import children, owner_of, signal_descendants
+from spec_kit_runtime.logs import timeline
 from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
@@ -186,7 +187,7 @@ class ForkServer:
         way with that code if a worker of the plugin sent it before (``code_store``)."""
         self._kind = kind_of(boot)
         idle, self._spare = self._spare, None
-        cached = None if boot.sandbox else self._codes.fd_of(boot.plugin_id)
+        cached = None if boot.sandbox else self._codes.fd_of((boot.plugin_id, boot.plugin_file))
         started = idle.take(boot, body, cached) if idle else None  # its ruleset: see spare
         if idle and started:
             self._returns.watch(started[0], idle.channel, boot)
@@ -323,7 +324,7 @@ class ForkServer:
         worker its own plugin's code: see ``_fork_direct``)."""
         spare_fds = self._spare.fds() if self._spare else ()
         return (self.control.fileno(), self._wake_read, self._wake_write, self.supervisor_fd,
-                *spare_fds, *self._returns.fds(), *self._codes.fds())
+                *spare_fds, *self._returns.fds(), *self._codes.fds(), *timeline.own_fd())
 
     def _signal(self, pid: int, signum: int) -> None:
         """``signum`` to a live worker's whole tree and its group; others are ignored."""
@@ -351,11 +352,12 @@ class ForkServer:
             pid = ended.si_pid
             mark("exit-seen")
             groups = self.workers.pop(pid, None)
-            if groups == ():  # told at once, its restart need not wait for what follows
-                self._exited(pid, ended)
             if groups is not None:  # ...while its group is killed
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
+            if groups == ():  # told now: its restart need not wait for the reaping
+                self._exited(pid, ended)
+            if groups:
                 _empty(groups)
             os.waitpid(pid, 0)
             self._returns.ended(pid)

@@ -39,6 +39,7 @@ import os
 import socket
 import types
 from importlib.machinery import SourceFileLoader
+from typing import Any
 
 from spec_kit_runtime.logs.timeline import mark
 
@@ -110,6 +111,12 @@ class CachingLoader(SourceFileLoader):
             return super().get_code(fullname)
         finally:
             self.close()
+
+    def path_stats(self, path: str) -> dict[str, Any]:
+        """Refused, so that CPython's loader neither reads a ``__pycache__`` file (its check,
+        the source's mtime in seconds and its size, would let stale code past the sha256
+        this loader keys on) nor writes one."""
+        raise OSError("plugins load from their source or from the code cache, never .pyc")
 
     def get_data(self, path: str) -> bytes:
         """The file's bytes; for the source, their digest too."""

@@ -85,9 +85,10 @@ def read(fd: int, digest: bytes) -> memoryview | None:
         size = os.fstat(fd).st_size
         if not HEADER_BYTES < size <= MAX_BYTES or not is_sealed(fd):
             return None
-        data = os.pread(fd, size, 0)
+        header = os.pread(fd, HEADER_BYTES, 0)  # the body is read only if it is this source's
+        if header != _HEADER.pack(MAGIC, VERSION, MAGIC_NUMBER, digest):
+            return None
+        data = os.pread(fd, size - HEADER_BYTES, HEADER_BYTES)
     except OSError:
         return None
-    if len(data) != size or _HEADER.unpack_from(data) != (MAGIC, VERSION, MAGIC_NUMBER, digest):
-        return None
-    return memoryview(data)[HEADER_BYTES:]
+    return memoryview(data) if len(data) == size - HEADER_BYTES else None

@@ -19,9 +19,10 @@ _file: tuple[int, int] | None = None  # (pid, fd): a forked child opens a file o
 
 
 def own_fd() -> tuple[int, ...]:
-    """This process's marks file, if open: a forking process's children close it (each
-    opens a file of its own), so that no plugin inherits it."""
-    return (_file[1],) if _file is not None and _file[0] == os.getpid() else ()
+    """The marks file open in this process, its parent's in a child just forked: a forking
+    process's children close it (each opens a file of its own at its first mark), so that
+    no plugin inherits another process's."""
+    return () if _file is None else (_file[1],)
 
 
 def mark(step: str) -> None:

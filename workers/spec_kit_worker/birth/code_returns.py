@@ -1,5 +1,6 @@
-"""The fork server's ends of its workers' return channels, on which a worker's first load
-sends its plugin's compiled code: one packet, ``code_cache.OFFER`` with one fd, a sealed
+"""The fork server's ends of its workers' return channels (a worker that was the spare has
+one: its channel, kept), on which a worker that found no code for its plugin sends the code
+it compiled: one packet, ``code_cache.OFFER`` with one fd, a sealed
 memfd (``loop.code_cache``).
 
 Each is watched in the fork server's poll loop and read once, without blocking; then it is

@@ -205,9 +205,10 @@ class ForkServer:
         """A worker forked for ``boot`` now, with ``cached``, the fd of its plugin's code
         (``code_store``: the one the child keeps). No return channel: the code comes back
         from workers that were the spare (a restart's, usually), sent over the spare's own
-        channel; a channel for every fork (a cold start's) cost each worker about 0.13 MiB
-        of memory here (the fork server's allocations between forks, copied on write), for
-        the first restart of each plugin only."""
+        channel; a channel for every fork (most of a cold start's workers are forked
+        directly) cost each worker about 0.13 MiB of memory here (the fork server's
+        allocations between forks, copied on write), for the first restart of each plugin
+        only."""
         return self._fork_child(lambda: run_worker(boot, rules, cached=cached),
                                 keep=() if cached is None else (cached,))
 

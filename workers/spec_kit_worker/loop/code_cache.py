@@ -15,8 +15,9 @@ never send on it. Anything failing on the way (a code too deep for ``marshal``, 
 a memfd refused) only means nothing is sent: the load goes on.
 
 The fork server never reads the memfd (``birth.code_store``): it keeps the fd under the
-plugin id of the bootstrap it gave that worker, and hands it only to the later workers of
-that plugin (kept through a direct fork, or sent with a spare's bootstrap); every other
+plugin id and file of the bootstrap it gave that worker, and hands it only to the later
+workers of that plugin and file (kept through a direct fork, or sent with a spare's
+bootstrap); every other
 child of the fork server closes it. So a worker holds at most its own plugin's code, and
 nothing of another's is in its memory. A later worker reads the source (as it must
 anyway), hashes it, and runs the memfd's code only if the hash, the format and the

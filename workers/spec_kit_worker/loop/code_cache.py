@@ -33,7 +33,6 @@ in a fresh interpreter has neither a channel nor a memfd.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import marshal
 import os
@@ -56,7 +55,12 @@ def channel() -> tuple[socket.socket, socket.socket]:
 
 def digest_of(source: bytes) -> bytes:
     """What identifies one version of a plugin's source: its bytes' sha256 (an edit that
-    keeps the size and puts the mtime back changes it all the same)."""
+    keeps the size and puts the mtime back changes it all the same). ``hashlib`` is imported
+    here, by a worker with code to check or to send only: it loads OpenSSL, 4.5 ms that
+    neither the fork server's start nor a cold start's worker should pay (a spare imports
+    it as it rehearses)."""
+    import hashlib
+
     return hashlib.sha256(source).digest()
 
 
@@ -105,7 +109,6 @@ class CachingLoader(SourceFileLoader):
         super().__init__(fullname, path)
         self._back = back
         self._cached = cached
-        self._digest: bytes | None = None  # of the source as read (get_data)
 
     def get_code(self, fullname: str) -> types.CodeType | None:
         try:
@@ -119,16 +122,13 @@ class CachingLoader(SourceFileLoader):
         this loader keys on) nor writes one."""
         raise OSError("plugins load from their source or from the code cache, never .pyc")
 
-    def get_data(self, path: str) -> bytes:
-        """The file's bytes; for the source, their digest too."""
-        data = super().get_data(path)
-        if path == self.path:
-            self._digest = digest_of(data)
-        return data
-
     def source_to_code(self, data: bytes | str, path: str,  # type: ignore[override]
                        *, _optimize: int = -1) -> types.CodeType:
-        digest = self._digest if path == self.path else None
+        # The source's bytes (CPython's loader reads them: get_data), hashed only when there
+        # is code to check or to send.
+        wanted = self._cached is not None or self._back is not None
+        digest = digest_of(data) if wanted and path == self.path and isinstance(data, bytes) \
+            else None
         if digest is not None and self._cached is not None:
             cached = self._use_cached(digest)
             if cached is not None:

@@ -130,6 +130,22 @@ def supervisor_log(container: PluginContainer) -> str:
     return Path(log_file).read_text()
 
 
+def edit_unseen(path: Path, old: bytes, new: bytes) -> None:
+    """Replace ``old`` by ``new`` (the same length) in ``path`` in place, its mtime put
+    back: an edit that inode, size and mtime do not show, only the bytes."""
+    assert len(old) == len(new)
+    before = os.stat(path)
+    with open(path, "r+b") as file:  # in place: the same inode
+        edited = file.read().replace(old, new)
+        assert new in edited
+        file.seek(0)
+        file.write(edited)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
+        (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
 def copy_plugin(source: Path, dest_root: Path, plugin_id: str, **manifest_fields: Any) -> Path:
     """A copy of the plugin folder ``source`` whose manifest says ``plugin_id`` (and more)."""
     folder = dest_root / plugin_id

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import edit_unseen
 from spec_kit_runtime.wire.bootstrap import Bootstrap
 from spec_kit_worker.birth.code_returns import CodeReturns
 from spec_kit_worker.birth.code_store import CodeStore
@@ -297,17 +298,9 @@ def test_an_unusable_entry_is_compiled_over_and_replaced(
 def test_a_same_size_edit_with_its_mtime_put_back_runs_the_new_code(
         plugin_file: Path, marks: list[str]) -> None:
     """Finding 2: size, inode and mtime all as before; the bytes are not."""
-    before = os.stat(plugin_file)
     stale = compile(plugin_file.read_bytes(), str(plugin_file), "exec", dont_inherit=True)
     fd = code_memfd.write(code_cache.digest_of(plugin_file.read_bytes()), marshal.dumps(stale))
-    with open(plugin_file, "r+b") as file:  # in place: the same inode
-        edited = file.read().replace(b"VALUE = 1", b"VALUE = 7")
-        file.seek(0)
-        file.write(edited)
-    os.utime(plugin_file, ns=(before.st_atime_ns, before.st_mtime_ns))
-    after = os.stat(plugin_file)
-    assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
-        (before.st_ino, before.st_size, before.st_mtime_ns)
+    edit_unseen(plugin_file, b"VALUE = 1", b"VALUE = 7")
     module, _ = load(plugin_file, None, fd)
     assert marks == [] and module.VALUE == 7
 
@@ -318,13 +311,8 @@ def test_a_pycache_file_is_never_used_nor_written(plugin_file: Path, marks: list
     stale code past the sha256; and the worker writes none."""
     import py_compile
 
-    before = os.stat(plugin_file)
     pyc = Path(py_compile.compile(str(plugin_file), doraise=True))
-    with open(plugin_file, "r+b") as file:
-        edited = file.read().replace(b"VALUE = 1", b"VALUE = 7")
-        file.seek(0)
-        file.write(edited)
-    os.utime(plugin_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    edit_unseen(plugin_file, b"VALUE = 1", b"VALUE = 7")
     module, _ = load(plugin_file, None)
     assert module.VALUE == 7
     pyc.unlink()
@@ -363,13 +351,20 @@ def store() -> Iterator[CodeStore]:
         kept.drop(plugin_id)
 
 
-def test_what_a_worker_sends_is_kept_under_its_bootstraps_plugin_and_the_channel_closed(
-        store: CodeStore) -> None:
+def watched(store: CodeStore) -> tuple[select.poll, CodeReturns, socket.socket, socket.socket]:
+    """A poller, the fork server's returns on it, and a channel watched for worker 42 of
+    BOOT: (poller, returns, the fork server's end, the worker's end, the test's to close)."""
     poller = select.poll()
     returns = CodeReturns(poller, store)
     ours, its = code_cache.channel()
+    returns.watch(42, ours, BOOT)
+    return poller, returns, ours, its
+
+
+def test_what_a_worker_sends_is_kept_under_its_bootstraps_plugin_and_the_channel_closed(
+        store: CodeStore) -> None:
+    poller, returns, ours, its = watched(store)
     with its:
-        returns.watch(42, ours, BOOT)
         fd = ours.fileno()
         assert fd in returns and returns.fds() == (fd,)
         assert code_cache.offer(its, DIGEST, compile(SOURCE, "/x.py", "exec"))
@@ -430,11 +425,8 @@ def test_anything_but_one_sealed_memfd_is_dropped_with_its_fds_and_the_older_cod
 def test_a_channel_ends_without_code_quietly_and_the_older_code_stays(
         store: CodeStore, how: str) -> None:
     store.keep(P, kept := sealed())  # a cache hit sends nothing: what it used stays
-    poller = select.poll()
-    returns = CodeReturns(poller, store)
-    ours, its = code_cache.channel()
+    _, returns, ours, its = watched(store)
     with its:
-        returns.watch(42, ours, BOOT)
         fd = ours.fileno()
         if how == "closed":
             its.close()
@@ -445,10 +437,8 @@ def test_a_channel_ends_without_code_quietly_and_the_older_code_stays(
 
 
 def test_a_reaped_workers_code_is_still_taken(store: CodeStore) -> None:
-    returns = CodeReturns(select.poll(), store)
-    ours, its = code_cache.channel()
+    _, returns, ours, its = watched(store)
     with its:
-        returns.watch(42, ours, BOOT)
         assert code_cache.offer(its, DIGEST, compile(SOURCE, "/x.py", "exec"))
     returns.ended(41)  # another worker's end
     assert ours.fileno() != -1

@@ -16,7 +16,15 @@ import psutil
 import pytest
 from spec_kit_contracts import Command
 
-from conftest import PLUGINS, copy_plugin, load_active, plugin_entry, running_container, wait_until
+from conftest import (
+    PLUGINS,
+    copy_plugin,
+    edit_unseen,
+    load_active,
+    plugin_entry,
+    running_container,
+    wait_until,
+)
 from spec_kit_runtime import PluginContainer
 from spec_kit_runtime.logs import timeline
 from test_spare_worker import forkserver_of, the_spare
@@ -211,16 +219,7 @@ def test_a_same_size_edit_with_its_mtime_put_back_runs_after_a_restart(
     with running_container(restart=RESTART) as container:
         load_active(container, tmp_path, "phoenix")
         cached_restart(container, "phoenix", marks)  # its code is the fork server's
-        before = os.stat(source)
-        with open(source, "r+b") as file:  # in place: the same inode
-            edited = file.read().replace(b'{"pong": os.getpid()}', b'{"PONG": os.getpid()}')
-            assert b"PONG" in edited
-            file.seek(0)
-            file.write(edited)
-        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
-        after = os.stat(source)
-        assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
-            (before.st_ino, before.st_size, before.st_mtime_ns)
+        edit_unseen(source, b'{"pong": os.getpid()}', b'{"PONG": os.getpid()}')
         edited_pid = kill_and_wait(container, "phoenix")
         assert "code-cached" not in steps(marks, edited_pid)
         assert ping(container, "phoenix") == {"PONG": edited_pid}

@@ -128,7 +128,8 @@ class CallRecord:
 class Kill:
     plugin: str
     pid: int
-    at: float
+    at: float  # just before the kill (a call in flight then was in flight at the kill)
+    signalled: float  # just after (a call made from then on cannot reach the killed worker)
 
 
 @dataclass
@@ -136,11 +137,13 @@ class Timeline:
     """When each plugin's workers were killed, their deaths noticed, and it was active again."""
 
     kills: dict[str, list[float]] = field(default_factory=dict)
+    signalled: dict[str, list[float]] = field(default_factory=dict)  # Kill.signalled
     noticed: dict[str, set[float]] = field(default_factory=dict)  # last_exit_at values seen
     active: dict[str, list[float]] = field(default_factory=dict)  # plugin_active arrivals
 
     def add_kill(self, kill: Kill) -> None:
         self.kills.setdefault(kill.plugin, []).append(kill.at)
+        self.signalled.setdefault(kill.plugin, []).append(kill.signalled)
 
     def add_status(self, status: Status) -> None:
         for plugin in status.plugins:
@@ -169,7 +172,8 @@ class Timeline:
     def answer_times(self, calls: list[CallRecord]) -> list[float]:
         """Seconds from each kill to the first reply to a call of its plugin made after it
         (and before the plugin's next kill): the replacement answering, as its callers see
-        it under this load. The killed worker answers no call made after its kill."""
+        it under this load. The killed worker answers no call made once the signal was
+        sent (``Kill.signalled``); the time counts from just before it (``Kill.at``)."""
         made: dict[str, list[tuple[float, float]]] = {}  # plugin → (start, end) of replies
         for call in calls:
             if call.outcome == OK:
@@ -177,8 +181,10 @@ class Timeline:
         taken = []
         for plugin, kills in self.kills.items():
             replies = sorted(made.get(plugin, []))
-            for killed, until in zip(kills, [*kills[1:], math.inf], strict=True):
-                first = bisect.bisect_right(replies, (killed, math.inf))
+            sent = self.signalled[plugin]
+            for killed, signalled, until in zip(kills, sent, [*kills[1:], math.inf],
+                                                strict=True):
+                first = bisect.bisect_right(replies, (signalled, math.inf))
                 ends = [end for start, end in replies[first:] if start < until]
                 if ends:
                     taken.append(min(ends) - killed)
@@ -390,7 +396,7 @@ def follow_activations(rundir: Path, timeline: Timeline) -> threading.Thread:
 def kill_randomly(control: SupervisorClient, settings: Settings, timeline: Timeline,
                   rng: random.Random) -> list[Kill]:
     """SIGKILL the worker of a random active plugin every ``kill_every`` seconds, for
-    ``settings.seconds``; the kills, each timed just before its ``kill``."""
+    ``settings.seconds``; the kills, each timed just before and just after its signal."""
     kills: list[Kill] = []
     end = time.monotonic() + settings.seconds
     while (remaining := end - time.monotonic()) > 0:
@@ -404,8 +410,9 @@ def kill_randomly(control: SupervisorClient, settings: Settings, timeline: Timel
             continue
         target = rng.choice(up)
         assert target.pid is not None
-        kill = Kill(target.id, target.pid, time.monotonic())
+        before = time.monotonic()
         if kill_worker(target.pid, status.supervisor.forkserver_pid):
+            kill = Kill(target.id, target.pid, before, time.monotonic())
             kills.append(kill)
             timeline.add_kill(kill)
     return kills

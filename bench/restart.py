@@ -47,16 +47,26 @@ def entry(container: PluginContainer) -> dict[str, object]:
     return dict(container.status()["plugins"][0])
 
 
+@dataclass(frozen=True)
+class Traced:
+    """One restart's path, for the timeline: from the kill to the answer (CLOCK_MONOTONIC
+    ns), through the supervisor, the fork server and the replacement (their pids)."""
+
+    killed_ns: int
+    answered_ns: int
+    pids: frozenset[int]
+
+
 @dataclass
 class Restarts:
     """What ``measure`` saw: seconds from each SIGKILL to the death noticed and to the
-    replacement's answer, the calls that failed with the death, and each kill's moment
-    (CLOCK_MONOTONIC ns, for the timeline)."""
+    replacement's answer, the calls that failed with the death, and each restart's path
+    (for the timeline)."""
 
     detected: list[float] = field(default_factory=list)
     answering: list[float] = field(default_factory=list)
     died_with_it: int = 0
-    killed_ns: list[int] = field(default_factory=list)
+    paths: list[Traced] = field(default_factory=list)
 
 
 def measure(kills: int, off: tuple[str, ...] = ()) -> Restarts:
@@ -72,11 +82,15 @@ def measure(kills: int, off: tuple[str, ...] = ()) -> Restarts:
         container.discover_plugins([folder.parent])
         container.load_plugin(container.discovered_plugins["crashy"])
         container.activate_plugin("crashy")
+        about = container.status()["supervisor"]
+        servers = {about["pid"], about["forkserver_pid"]}
         for _ in range(kills):
             old = entry(container)["pid"]
             assert isinstance(old, int)
-            time.sleep(0.05)  # let the previous replacement settle (not measured)
-            seen.killed_ns.append(time.monotonic_ns())
+            # Let the previous replacement settle, and the spare after it be prepared and
+            # rehearsed (about 35-50 ms after a restart): not measured.
+            time.sleep(0.1)
+            killed_ns = time.monotonic_ns()
             killed_at = time.monotonic()
             os.kill(old, signal.SIGKILL)
             while True:
@@ -86,6 +100,9 @@ def measure(kills: int, off: tuple[str, ...] = ()) -> Restarts:
                 except WorkerDiedError:  # sent before the death was seen: not re-sent
                     seen.died_with_it += 1
             seen.answering.append(time.monotonic() - killed_at)
+            answered_ns = time.monotonic_ns()
+            new = entry(container)["pid"]
+            seen.paths.append(Traced(killed_ns, answered_ns, frozenset({*servers, new})))
             exit_at = entry(container)["last_exit_at"]
             assert isinstance(exit_at, float)
             seen.detected.append(exit_at - killed_at)
@@ -95,19 +112,21 @@ def measure(kills: int, off: tuple[str, ...] = ()) -> Restarts:
     return seen
 
 
-def steps_after_kills(folder: Path, killed_ns: list[int]) -> dict[str, list[float]]:
+def steps_after_kills(folder: Path, paths: list[Traced]) -> dict[str, list[float]]:
     """Each step's time after its SIGKILL (seconds), from the processes' marks in
-    ``folder``: the first mark of the step between one kill and the next."""
-    marks = sorted((int(at), step) for path in folder.glob("*.marks")
+    ``folder``: the first mark of the step between the kill and the answer, by a process on
+    that restart's path (not the next spare, which marks its own preparation meanwhile)."""
+    marks = sorted((int(at), int(path.stem), step) for path in folder.glob("*.marks")
                    for at, step in (line.split(" ", 1) for line in path.read_text().split("\n")
                                     if line))
     found: dict[str, list[float]] = defaultdict(list)
-    for killed, until in zip(killed_ns, [*killed_ns[1:], 2**63], strict=True):
+    for restart in paths:
         seen: set[str] = set()
-        for at, step in marks:
-            if killed <= at < until and step not in seen:
+        for at, pid, step in marks:
+            if (restart.killed_ns <= at <= restart.answered_ns and pid in restart.pids
+                    and step not in seen):
                 seen.add(step)
-                found[step].append((at - killed) / 1e9)
+                found[step].append((at - restart.killed_ns) / 1e9)
     return found
 
 
@@ -130,7 +149,7 @@ def main() -> None:
               f"{percentile(values, 0.95) * 1000:>10.1f}")
     print(f"calls that failed with the death (sent before it was seen): {seen.died_with_it}")
     if marks is not None:
-        steps = steps_after_kills(marks, seen.killed_ns)
+        steps = steps_after_kills(marks, seen.paths)
         shutil.rmtree(marks)
         print(f"\n{'step (ms after the SIGKILL)':<34}{'median':>10}{'p95':>10}{'kills':>7}")
         for step, values in sorted(steps.items(), key=lambda item: statistics.median(item[1])):

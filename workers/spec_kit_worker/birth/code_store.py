@@ -50,6 +50,10 @@ class CodeStore:
             return False
         self._entries[name] = (fd, size)
         self.total += size
+        # A later worker of this plugin forked directly (no spare ready) hashes its source to
+        # check this code: hashlib (OpenSSL, 3-4.5 ms to import) is loaded here, once, so that
+        # it inherits it; not at the fork server's start, which a one-shot process waits for.
+        import hashlib  # noqa: F401
         while self._entries and (self.total > self.max_total
                                  or len(self._entries) > self.max_entries):
             self._drop(next(iter(self._entries)))

@@ -53,13 +53,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from restart import percentile
+from restart import Traced, percentile, print_steps, steps_after_kills
 from spec_kit_contracts import Command
 
 from spec_kit_runtime.client.client import SupervisorClient
 from spec_kit_runtime.client.launcher import launch_supervisor
 from spec_kit_runtime.errors import SupervisorUnavailable
 from spec_kit_runtime.linux.child_wait import wait_exit
+from spec_kit_runtime.logs.timeline import VARIABLE as TIMELINE_VARIABLE
 from spec_kit_runtime.policy.states import PluginState
 from spec_kit_runtime.wire.protocol import ControlOp
 from spec_kit_runtime.wire.status import PluginReport, Status, from_data
@@ -172,8 +173,13 @@ class Timeline:
     def answer_times(self, calls: list[CallRecord]) -> list[float]:
         """Seconds from each kill to the first reply to a call of its plugin made after it
         (and before the plugin's next kill): the replacement answering, as its callers see
-        it under this load. The killed worker answers no call made once the signal was
-        sent (``Kill.signalled``); the time counts from just before it (``Kill.at``)."""
+        it under this load."""
+        return [answered - killed for killed, answered in self.first_replies(calls)]
+
+    def first_replies(self, calls: list[CallRecord]) -> list[tuple[float, float]]:
+        """Each kill's moment (just before its signal, ``Kill.at``) and when the first reply
+        to a call of its plugin made after the signal (``Kill.signalled``: the killed
+        worker answers none of those) came back; kills with no such reply are left out."""
         made: dict[str, list[tuple[float, float]]] = {}  # plugin → (start, end) of replies
         for call in calls:
             if call.outcome == OK:
@@ -187,7 +193,7 @@ class Timeline:
                 first = bisect.bisect_right(replies, (signalled, math.inf))
                 ends = [end for start, end in replies[first:] if start < until]
                 if ends:
-                    taken.append(min(ends) - killed)
+                    taken.append((killed, min(ends)))
         return taken
 
     def notice_times(self) -> list[float]:
@@ -223,6 +229,7 @@ class Result:
     timeline: Timeline
     restarts: int  # counted by the supervisor
     back: int  # plugins active and answering after the kills
+    servers: frozenset[int]  # the supervisor's pid and its fork server's
     back_after: float | None  # seconds from the last kill to all active again; None: not
     # all back (not active within ``recovery``, or not answering)
 
@@ -453,7 +460,9 @@ def measure(settings: Settings, log_file: Path | None = None) -> Result:
             control = stack.enter_context(contextlib.closing(
                 SupervisorClient.find(rundir, control=True)))
             stack.callback(stop.set)  # the callers stop before the supervisor does
-            restarts_before = total_restarts(read_status(control))
+            status = read_status(control)
+            restarts_before = total_restarts(status)
+            servers = frozenset({status.supervisor.pid, status.supervisor.forkserver_pid or 0})
             follower = follow_activations(rundir, timeline)
             callers = [Caller(SupervisorClient.find(rundir), names, settings.timeout, stop)
                        for _ in range(settings.threads)]
@@ -467,7 +476,7 @@ def measure(settings: Settings, log_file: Path | None = None) -> Result:
             restarts = total_restarts(read_status(control)) - restarts_before
         follower.join(5.0)  # it ends with the supervisor, every plugin_active received
         back_after = timeline.all_back_at() - kills[-1].at if kills else 0.0
-        return Result(settings, calls, kills, timeline, restarts, back,
+        return Result(settings, calls, kills, timeline, restarts, back, servers,
                       back_after if back == settings.plugins else None)
     finally:
         stop.set()
@@ -579,7 +588,12 @@ def main() -> None:
                         help="keep the supervisor's log there (default: discarded)")
     parser.add_argument("--messages", action="store_true",
                         help="also print the errors' messages, by kind and window")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also print where each restart's time goes (bench/restart.py)")
     args = parser.parse_args()
+    marks = Path(tempfile.mkdtemp()) if args.timeline else None
+    if marks is not None:  # read by each process of the supervisor at its start
+        os.environ[TIMELINE_VARIABLE] = str(marks)
     # SIGTERM ends the run like Ctrl-C: through the cleanup, the supervisor stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -593,6 +607,25 @@ def main() -> None:
     for hang in result.hangs()[:10]:
         print(f"  hang: {hang.plugin} {hang.outcome} after {hang.end - hang.start:.2f} s",
               file=sys.stderr)
+    if marks is not None:
+        print_steps(steps_after_kills(marks, restart_paths(result, marks)))
+        shutil.rmtree(marks)
+
+
+def restart_paths(result: Result, marks: Path) -> list[Traced]:
+    """Each kill's restart path, for the timeline: from the kill to the first reply of its
+    replacement, through the supervisor, the fork server and the worker whose bootstrap
+    came first in that window (kills are 100 ms or more apart, restarts about 10 ms)."""
+    starts = sorted((int(at), int(path.stem)) for path in marks.glob("*.marks")
+                    for at, step in (line.split(" ", 1) for line in path.read_text().split("\n")
+                                     if line) if step == "bootstrap")
+    paths = []
+    for killed, answered in result.timeline.first_replies(result.calls):
+        window = (int(killed * 1e9), int(answered * 1e9))
+        workers = [pid for at, pid in starts if window[0] <= at <= window[1]]
+        if workers:
+            paths.append(Traced(*window, frozenset({*result.servers, workers[0]})))
+    return paths
 
 
 if __name__ == "__main__":

@@ -149,12 +149,16 @@ def main() -> None:
               f"{percentile(values, 0.95) * 1000:>10.1f}")
     print(f"calls that failed with the death (sent before it was seen): {seen.died_with_it}")
     if marks is not None:
-        steps = steps_after_kills(marks, seen.paths)
+        print_steps(steps_after_kills(marks, seen.paths))
         shutil.rmtree(marks)
-        print(f"\n{'step (ms after the SIGKILL)':<34}{'median':>10}{'p95':>10}{'kills':>7}")
-        for step, values in sorted(steps.items(), key=lambda item: statistics.median(item[1])):
-            print(f"{step:<34}{statistics.median(values) * 1000:>10.2f}"
-                  f"{percentile(values, 0.95) * 1000:>10.2f}{len(values):>7}")
+
+
+def print_steps(steps: dict[str, list[float]]) -> None:
+    """The timeline's table: each step's median and p95 after the SIGKILL, in order."""
+    print(f"\n{'step (ms after the SIGKILL)':<34}{'median':>10}{'p95':>10}{'kills':>7}")
+    for step, values in sorted(steps.items(), key=lambda item: statistics.median(item[1])):
+        print(f"{step:<34}{statistics.median(values) * 1000:>10.2f}"
+              f"{percentile(values, 0.95) * 1000:>10.2f}{len(values):>7}")
 
 
 if __name__ == "__main__":

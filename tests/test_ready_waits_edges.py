@@ -15,15 +15,12 @@ from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.codec import pack_value
 from spec_kit_runtime.wire.protocol import Call, Phase, Readiness, Reply, Send
 from supervisor_fakes import Answer, Core, failed_with, manifest, record_names, usual_answer
-from test_ready_waits_units import back, calls, configured, send
+from test_ready_waits_units import active_a, back, calls, configured, send
 
 
 @pytest.fixture
 def core(tmp_path: Path) -> Core:
-    core = configured()
-    core.active(manifest(tmp_path, "a"))
-    core.router.table.add("a", 11, "command:a:*", 50, "message")
-    return core
+    return active_a(tmp_path)
 
 
 def in_backoff(core: Core) -> None:

@@ -28,13 +28,17 @@ def configured(**runtime: Any) -> Core:
     return Core(config_from_data({"runtime": runtime}, Path("c.yaml")))
 
 
-@pytest.fixture
-def core(tmp_path: Path) -> Core:
+def active_a(tmp_path: Path) -> Core:
     """Plugin a active, handling command:a:* (sub 11)."""
     core = configured()
     core.active(manifest(tmp_path, "a"))
     core.router.table.add("a", 11, "command:a:*", 50, "message")
     return core
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Core:
+    return active_a(tmp_path)
 
 
 def send(core: Core, address: str = "command:a:go", *, sender: str | None = None,

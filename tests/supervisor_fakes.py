@@ -288,12 +288,14 @@ class Core:
             assert activated.ok, activated.body
         return self.slots[info.id]
 
-    def exit(self, plugin_id: str, returncode: int = -signal.SIGKILL) -> None:
-        """The plugin's worker ends (what the loop does when the worker table says so)."""
+    def exit(self, plugin_id: str, returncode: int = -signal.SIGKILL,
+             began: int | None = None) -> None:
+        """The plugin's worker ends (what the loop does when the worker table says so),
+        having begun the calls up to ``began`` (None: not known)."""
         slot = self.slots[plugin_id]
         worker = slot.worker
         assert worker is not None
-        reason = worker.ended(returncode)
+        reason = worker.ended(returncode, began=began)
         crash = self.lifecycle.worker_exited(slot, reason)
         if crash is not None:
             self.recovery.worker_ended(slot, reason, crash)

@@ -86,9 +86,9 @@ def test_news_keeps_ends_and_answers_in_order(peer: tuple[ForkServerLink, socket
                                               ) -> None:
     link, fork_server = peer
     assert link.request_spawn(BOOT, "fork") == 1
-    say(fork_server, Exited(111, -9))
+    say(fork_server, Exited(111, -9, 0))
     say(fork_server, Spawned(1, 4242, ""), with_pipes=True)
-    say(fork_server, Exited(222, 0))
+    say(fork_server, Exited(222, 0, 0))
     told = link.news()
     assert [type(t) for t in told] == [Exited, SpawnAnswer, Exited]
     answer = told[1]
@@ -104,8 +104,8 @@ def test_an_answer_nobody_asked_for_kills_its_worker(
         peer: tuple[ForkServerLink, socket.socket]) -> None:
     link, fork_server = peer
     say(fork_server, Spawned(99, 5151, ""), with_pipes=True)
-    say(fork_server, Exited(5151, -9))
-    assert link.news() == [Exited(5151, -9)]
+    say(fork_server, Exited(5151, -9, 3))
+    assert link.news() == [Exited(5151, -9, 3)]
     assert heard(fork_server) == [Signal(5151, signal.SIGKILL)]
 
 
@@ -126,9 +126,9 @@ def test_a_failed_spawn_is_an_answer_without_a_pid(peer: tuple[ForkServerLink, s
                                                    ) -> None:
     link, fork_server = peer
     tag = link.request_spawn(BOOT, "fork")
-    say(fork_server, Exited(333, 3))
+    say(fork_server, Exited(333, 3, -1))
     say(fork_server, Spawned(tag, 0, "fork: Resource temporarily unavailable"))
-    assert link.news() == [Exited(333, 3),
+    assert link.news() == [Exited(333, 3, -1),
                            SpawnAnswer(tag, 0, error="fork: Resource temporarily unavailable")]
 
 
@@ -174,7 +174,7 @@ def test_an_exit_is_never_told_before_its_spawn_answer(
     fill(link)
 
     def fork_server_goes_on() -> None:
-        say(fork_server, Exited(4242, 70))  # the new worker died at once
+        say(fork_server, Exited(4242, 70, 0))  # the new worker died at once
         threading.Timer(0.2, lambda: drain(fork_server)).start()  # then it reads again
 
     threading.Timer(0.2, fork_server_goes_on).start()

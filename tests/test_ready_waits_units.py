@@ -1,7 +1,8 @@
 """Calls wait for ready (ready_waits) on fake ports: a call to a plugin that is starting or
 restarting is held, in order, and goes to it once it is active; it fails at its deadline,
 at once when the plugin will not be active, when the queue is full, or when it asked to fail
-fast. Calls in flight at a crash are never held or re-sent."""
+fast. Calls in flight at a crash are never held or re-sent if the worker had begun them;
+those it had not begun wait for its replacement."""
 
 from __future__ import annotations
 
@@ -193,6 +194,120 @@ def test_calls_in_flight_at_a_crash_fail_with_it_and_are_not_sent_again(core: Co
     failed_with(in_flight, WorkerDiedError, "worker killed by SIGKILL")
     back(core)
     assert calls(core) == []
+
+
+# -- calls the dead worker had not begun (its call progress page: Exited.began) ------------
+
+def sent(core: Core, n: int, **how: Any) -> tuple[list[Answer], list[Call]]:
+    """``n`` calls sent to a's worker (tags 0..n-1), and the records it was sent."""
+    answers = [send(core, tag=tag, **how) for tag in range(n)]
+    return answers, calls(core)
+
+
+def test_calls_the_worker_had_not_begun_wait_for_its_replacement(core: Core) -> None:
+    answers, delivered = sent(core, 3)
+    core.exit("a", began=delivered[0].cid)  # it was in the first; two waited in its socket
+    failed_with(answers[0], WorkerDiedError, "worker killed by SIGKILL")
+    assert [a.calls for a in answers[1:]] == [0, 0] and core.router.waits.count("a") == 2
+    assert core.slots["a"].calls.figures().in_flight == 0  # counted again when re-sent
+    back(core)
+    again = calls(core)
+    assert [c.body for c in again] == [pack_value(1), pack_value(2)]  # in order, once each
+    for call in again:
+        core.router.replied("a", Reply(call.cid, True, pack_value(call.body)))
+    assert [a.value for a in answers[1:]] == [pack_value(1), pack_value(2)]
+    figures = core.slots["a"].calls.figures()
+    assert (figures.handled, figures.errors, figures.in_flight) == (3, 1, 0)  # each once
+
+
+@pytest.mark.parametrize(("began", "failed"), [
+    (None, 3),  # not known: every call in flight fails, as before
+    (0, 0),  # it had begun none (killed idle, the calls on their way)
+    (2, 2),  # the first two (a nested call begins in order too)
+    (3, 3),
+    (99, 3),  # a value past the last sent (the plugin wrote its page): all begun
+])
+def test_which_calls_fail_is_every_call_up_to_the_last_begun(core: Core, began: int | None,
+                                                             failed: int) -> None:
+    answers, delivered = sent(core, 3)
+    first = delivered[0].cid - 1
+    core.exit("a", began=None if began is None else (began and first + began))
+    assert [a.calls for a in answers] == [1] * failed + [0] * (3 - failed)
+    assert all(isinstance(a.error, WorkerDiedError) for a in answers[:failed])
+    assert core.router.waits.count("a") == 3 - failed
+
+
+def test_an_unbegun_call_that_asked_to_fail_fast_fails_with_the_death(core: Core) -> None:
+    [answer], _ = sent(core, 1, ready=Readiness.FAIL_FAST)
+    core.exit("a", began=0)
+    failed_with(answer, WorkerDiedError, "worker killed by SIGKILL")
+
+
+def test_unbegun_calls_go_ahead_of_those_held_since(core: Core) -> None:
+    """Sent first, they are delivered first: held after them, a call sent to the worker's
+    connection once it was gone (before the death was seen)."""
+    first, _ = sent(core, 1)
+    core.outbox.outcome = Sent.GONE
+    later = send(core, tag=1)
+    core.outbox.outcome = Sent.OK
+    core.exit("a", began=0)
+    back(core)
+    assert [c.body for c in calls(core)] == [pack_value(0), pack_value(1)]
+    assert first[0].calls == later.calls == 0
+
+
+def test_a_call_put_back_twice_reaches_the_third_worker(core: Core) -> None:
+    """The replacement died too before it began the call: the call waits again."""
+    [answer], _ = sent(core, 1)
+    core.exit("a", began=0)
+    back(core)
+    calls(core)
+    core.exit("a", began=0)
+    back(core)
+    [call] = calls(core)
+    core.router.replied("a", Reply(call.cid, True, pack_value("third")))
+    assert answer.value == "third"
+
+
+def test_unbegun_calls_keep_their_deadline(core: Core) -> None:
+    [answer], _ = sent(core, 1, timeout=0.3)
+    core.exit("a", began=0)
+    core.clock.advance(0.3)  # the backoff (0.5 s) outlasts it
+    failed_with(answer, DeadlineExceeded, "plugin 'a' did not become active within 0.3s")
+
+
+def test_unbegun_calls_fail_at_once_when_no_restart_follows(tmp_path: Path) -> None:
+    core = configured(restart={"max_restarts": 0})
+    core.active(manifest(tmp_path, "a"))
+    core.router.table.add("a", 11, "command:a:*", 50, "message")
+    [answer], _ = sent(core, 1)
+    core.exit("a", began=0)
+    failed_with(answer, PluginNotActiveError, "plugin 'a' will not become active: failed")
+
+
+def test_unbegun_calls_fail_at_once_when_the_worker_dies_in_an_operation(
+        core: Core) -> None:
+    """No restart follows a death during a stop (the stop's caller hears of it): the calls
+    put back fail then, not at their deadline."""
+    [answer], _ = sent(core, 1)
+    stopped = Answer()
+    core.lifecycle.stop("a", stopped)
+    core.exit("a", began=0)
+    assert stopped.calls == 1
+    failed_with(answer, PluginNotActiveError, "plugin 'a' will not become active")
+    assert core.router.waits.count("a") == 0
+
+
+def test_unbegun_calls_fail_at_once_after_an_end_the_supervisor_asked_for(core: Core) -> None:
+    """An end asked for outside any operation (a worker killed after its operation
+    failed, say) is neither an operation's nor the restart policy's: nothing else would
+    settle the calls put back, which would wait out their deadline."""
+    [answer], _ = sent(core, 1)
+    worker = core.slots["a"].worker
+    assert worker is not None
+    worker.expected_exit = True
+    core.exit("a", began=0)
+    failed_with(answer, PluginNotActiveError, "plugin 'a' will not become active")
 
 
 def test_a_plugins_call_to_another_waits_too(core: Core, tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ from spec_kit_runtime.wire.bootstrap import Bootstrap
 from spec_kit_worker.birth import spare
 from spec_kit_worker.confinement.landlock import Ruleset
 from spec_kit_worker.libc import LIBC
-from spec_kit_worker.loop import code_memfd
+from spec_kit_worker.loop import call_progress, code_memfd
 
 pytestmark = pytest.mark.timeout(40)
 CRASHY = PLUGINS / "crash" / "crashy"
@@ -469,8 +469,8 @@ def test_the_bootstrap_and_its_ruleset_cross_the_channel(
             idle.channel.close()  # what was sent stays readable
             handed = spare.receive(its)
             assert handed is not None
-            boot, received, code = handed
-            assert boot == BOOT and code is None
+            boot, received, code, progress = handed
+            assert boot == BOOT and code is None and progress is None
             if isinstance(rules, Ruleset):
                 assert isinstance(received, Ruleset)
                 assert os.readlink(f"/proc/self/fd/{received.fileno()}") == \
@@ -483,15 +483,16 @@ def test_the_bootstrap_and_its_ruleset_cross_the_channel(
     assert sleeper.poll() is None
 
 
-def test_the_plugins_code_crosses_the_channel_with_the_bootstrap_and_its_ruleset(
+def test_the_plugins_code_and_progress_page_cross_the_channel_with_the_bootstrap(
         sleeper: subprocess.Popen[bytes]) -> None:
     kinds: list[Ruleset | str | None] = [None]
     if ABI:
         kinds.append(Ruleset(network=False))
     for rules in kinds:
         code = code_memfd.write(b"d" * 32, b"code")
+        page = call_progress.create()
         with handle(sleeper.pid) as (idle, its):
-            started = idle.become(BOOT.pack(), rules, code)
+            started = idle.become(BOOT.pack(), rules, code, page)
             assert started is not None
             for fd in started[1:]:
                 os.close(fd)
@@ -503,6 +504,9 @@ def test_the_plugins_code_crosses_the_channel_with_the_bootstrap_and_its_ruleset
             assert code_memfd.read(handed.code, b"d" * 32) == b"code"
             assert fcntl.fcntl(handed.code, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
             os.close(handed.code)
+            assert handed.progress is not None and handed.progress != page
+            call_progress.CallProgress(handed.progress).began(77)  # maps it, closes the fd
+            assert call_progress.read(page) == 77  # the fork server's fd: the same page
             if isinstance(rules, Ruleset):
                 assert isinstance(handed.rules, Ruleset)
                 handed.rules.close()
@@ -510,6 +514,7 @@ def test_the_plugins_code_crosses_the_channel_with_the_bootstrap_and_its_ruleset
             else:
                 assert handed.rules is None
         os.close(code)
+        os.close(page)
 
 
 @pytest.mark.parametrize(("roles", "landlock", "fds"), [
@@ -671,7 +676,8 @@ def test_a_spare_refused_its_namespace_leaves_its_worker_to_ask_again(tmp_path: 
             without_sys_admin()
 
             def run_worker(boot: Bootstrap, rules: Any, network: Any, proc_allowed: bool,
-                           back: socket.socket, cached: int | None, context: Any) -> int:
+                           back: socket.socket, cached: int | None, context: Any,
+                           progress: int | None) -> int:
                 told = {"plugin": boot.plugin_id, "network": network,
                         "proc_allowed": proc_allowed, "ruleset": isinstance(rules, Ruleset),
                         "moved": os.readlink("/proc/self/ns/net") != own_net()}

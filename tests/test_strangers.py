@@ -154,7 +154,7 @@ def test_fork_server_records_on_the_sockets_do_nothing(target: Target, stranger:
     worker = stranger(target.workers)
     for sock in (client, worker):
         for record in (Signal(design_pid, signal.SIGKILL), Spawn(1, "fork", b"\x80"),
-                       Exited(design_pid, 0)):
+                       Exited(design_pid, 0, 0)):
             assert ask(sock, record, SILENCE_MS) is None
     healthy(target, design_pid)
 

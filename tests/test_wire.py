@@ -50,7 +50,8 @@ RECORDS = [
     Call(7, 3, "command:design:generate", "audit", b"body"),
     Send(8, "validator:python", "", 2.5, b"body"), Reply(9, False, b"\xc0"),
     Control(10, "status", b""), Stop(), Heartbeat(12),
-    Spawn(13, "fork", b"\x80"), Spawned(13, 4242, ""), Signal(4242, 15), Exited(4242, -9),
+    Spawn(13, "fork", b"\x80"), Spawned(13, 4242, ""), Signal(4242, 15), Exited(4242, -9, 7),
+    Exited(4242, 0, Exited.NOT_KNOWN),
     ServiceCall(14, "filesystem", "read_file", b"\x81\xa4path\xa1a"),
 ]
 
@@ -77,7 +78,8 @@ def _frame(header: list[Any], body: bytes = b"") -> bytes:
     (_frame([V]), "version, kind"),
     (_frame([V + 1, 1, "x", 1, b"s"]), "protocol version"),
     (_frame([1, 7, 7, "command:a:go", "", 0.0], b"\x01"), "protocol version 1 .this side "
-                                                           "speaks 2."),  # before Send.ready
+                                                           "speaks 3."),  # before Send.ready
+    (_frame([2, 15, 4242, -9]), "protocol version 2 .this side speaks 3."),  # before began
     (_frame([V, 99]), "unknown record kind"),
     (_frame([V, 1, "x", 1]), "takes 3 fields"),
     (_frame([V, 1, "x", True, b"s"]), "pid must be int"),

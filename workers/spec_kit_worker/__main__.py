@@ -12,9 +12,10 @@ from spec_kit_worker.confinement.layers import ruleset
 def main() -> int:
     parser = argparse.ArgumentParser(prog="spec_kit_worker")
     parser.add_argument("--bootstrap-fd", type=int, required=True)
+    parser.add_argument("--progress-fd", type=int, required=True)
     args = parser.parse_args()
     bootstrap = Bootstrap.read_from(args.bootstrap_fd)
-    return run_worker(bootstrap, ruleset(bootstrap))
+    return run_worker(bootstrap, ruleset(bootstrap), progress=args.progress_fd)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The C library, for the few calls the ``os`` module lacks (workers are POSIX only)."""
 
 import ctypes
+import mmap
+import os
 import sys
 
 LINUX = sys.platform.startswith("linux")
@@ -15,3 +17,18 @@ def release_free_memory() -> None:
     trim = getattr(LIBC, "malloc_trim", None)
     if trim is not None:
         trim(0)
+
+
+def map_shared(fd: int, size: int) -> int:
+    """Map the first ``size`` bytes of ``fd`` shared, readable and writable: the address.
+    Python's ``mmap`` would keep a duplicate of ``fd`` open for the mapping's life, one more
+    fd in the plugin's process. Raises OSError."""
+    mapper = LIBC.mmap
+    mapper.restype = ctypes.c_void_p
+    mapper.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long)
+    address = mapper(None, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+    if address is None or address == ctypes.c_void_p(-1).value:  # MAP_FAILED
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+    return int(address)

@@ -23,6 +23,9 @@ class ExitReason:
     expected: bool = False
     cause: str | None = None  # why the supervisor killed it, e.g. "unresponsive: ..."
     cause_kind: ExitKind | None = None  # None: no kind (the restart policy sees a crash)
+    # the last call it began, as its own page says (0: none; None: not known): the calls
+    # sent to it after that one never reached a handler (``loop.call_progress``)
+    began: int | None = None
 
     @property
     def signal_name(self) -> str | None:

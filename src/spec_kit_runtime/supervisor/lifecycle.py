@@ -282,7 +282,8 @@ class Lifecycle:
             worker_steps.connected(current)
 
     def worker_exited(self, slot: PluginSlot, reason: ExitReason) -> RuntimeFailure | None:
-        """The worker of ``slot`` ended: record why, fail what waited on it, tell
+        """The worker of ``slot`` ended: record why, fail what waited on it (but the calls
+        it had not begun, which may wait for its replacement: ``Router.owner_gone``), tell
         subscribers, and hand its end to the operation under way. Returns the error when
         the restart policy is to decide what follows (it ended on its own, no operation
         was under way, and the plugin has a state to go back to)."""
@@ -315,7 +316,9 @@ class Lifecycle:
             else:  # an operation was under way: its caller gets the error, no restart
                 slot.status = PluginState.ERROR
                 slot.last_error = error.message
-        self.calls.fail_calls_to(slot.plugin_id, error)
+        self.calls.owner_gone(slot.plugin_id, error, reason.began)
         if current is not None and not current.finished:  # not one that began meanwhile
             worker_steps.exited(current, error)
+        if for_policy is None:  # calls put back for a restart that is not the policy's to
+            self.calls.settled(slot.plugin_id)  # decide: they go on, or fail, by its state
         return for_policy

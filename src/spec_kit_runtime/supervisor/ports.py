@@ -71,8 +71,9 @@ class WorkerCalls(Protocol):
         """Give call ``cid``, if still in flight, ``timeout`` seconds from now."""
         ...
 
-    def fail_calls_to(self, owner: str, error: RuntimeFailure) -> None:
-        """Answer every call in flight to ``owner`` with ``error``."""
+    def owner_gone(self, owner: str, error: RuntimeFailure, began: int | None = None) -> None:
+        """``owner``'s worker died: answer the calls in flight to it with ``error``, but
+        those it had not begun (cid after ``began``), which may wait for its replacement."""
         ...
 
     def clear_routes(self, owner: str) -> None:

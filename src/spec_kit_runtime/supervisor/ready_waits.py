@@ -7,7 +7,10 @@ plugin, and goes to the plugin when an operation leaves it active (``settled``),
 is left of its deadline. It fails at its deadline (saying what the plugin was doing and
 why), at once when the plugin will not be active (failed, stopped, unloaded, or settled in
 another state), or at once when the queue is full. Calls in flight when a worker dies are
-never held or re-sent: the handler may have had effects; they fail with its death.
+never held or re-sent if it had begun them: the handler may have had effects; they fail
+with its death. Those it had not begun yet (behind the one it was in, or on their way to
+it) never reached a handler: they are put back here, ahead of the calls held since
+(``put_back``; which calls it began: ``spec_kit_worker.loop.call_progress``).
 """
 
 from __future__ import annotations
@@ -108,8 +111,24 @@ class ReadyWaits:
                 f"for it already (runtime.ready_queue): '{held.send.address}' refused",
                 plugin=plugin_id, address=held.send.address)))
             return
-        held.timer = self.clock.at(held.deadline, lambda: self._expire(plugin_id, held))
+        self._arm(plugin_id, held)
         queue.append(held)
+
+    def put_back(self, plugin_id: str, calls: list[Held]) -> None:
+        """Hold ``calls``, sent to ``plugin_id``'s worker, which died before it began them,
+        ahead of the calls held since (they came first), in their order; never refused for
+        a full queue: they were taken already. The death's outcome (a restart, or not)
+        settles them."""
+        if not calls:
+            return
+        queue = self._held.setdefault(plugin_id, deque())
+        for held in reversed(calls):
+            self._arm(plugin_id, held)
+            queue.appendleft(held)
+
+    def _arm(self, plugin_id: str, held: Held) -> None:
+        """Fail ``held`` at its deadline if it still waits for ``plugin_id`` then."""
+        held.timer = self.clock.at(held.deadline, lambda: self._expire(plugin_id, held))
 
     def settled(self, plugin_id: str) -> None:
         """An operation on ``plugin_id`` ended (or its restart was decided): the calls held

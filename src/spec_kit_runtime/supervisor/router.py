@@ -5,7 +5,8 @@ worker untouched, and a handler's reply body goes back to the sender untouched (
 results are joined into one msgpack array without decoding them). Every call carries a
 deadline, and an answer at or after it is late (dropped; the caller gets DeadlineExceeded);
 a worker still in a call a grace period past its deadline is killed (``hung_handlers``); a
-worker's death fails its calls at once.
+worker's death fails at once the calls it had begun, and those it had not begun wait for its
+replacement when they wait for ready (``ready_waits``, ``spec_kit_worker.loop.call_progress``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ class _Pending:
     respond: Responder
     stats: CallStats | None = None  # a plugin's figures, counted when the answer comes
     started: float = 0.0
+    # its sender and Send, if it may wait for its plugin should the worker not begin it
+    waiting: tuple[str | None, Send] | None = None
+    deadline: float = 0.0
+
+    def held(self) -> Held:
+        """It, to wait for its plugin to be ready (``waiting`` is set)."""
+        assert self.waiting is not None
+        return Held(*self.waiting, self.respond, self.deadline, self.timeout)
 
 
 def _timed_out(pending: _Pending) -> bytes:
@@ -140,7 +149,7 @@ class Router:
         self.callers.pop(owner, None)
         self.followers.discard(owner)
         self.clear_routes(owner)
-        self.fail_calls_to(owner, PluginNotActiveError(f"handler owner {owner} disconnected"))
+        self.owner_gone(owner, PluginNotActiveError(f"handler owner {owner} disconnected"))
 
     # -- calls to workers ------------------------------------------------------------------
 
@@ -156,8 +165,9 @@ class Router:
         ``judged_after`` seconds (default: ``timeout``) and a grace later is judged hung
         (None: a lifecycle phase, never judged). ``waiting``: the sender and Send of a call
         that waits for ready, should the plugin's worker be gone already (its death not
-        seen yet: a restart is likely to follow). ``told``: the timeout its caller is told
-        of at the deadline, if not ``timeout`` (a held call's own). Returns the call's id.
+        seen yet: a restart is likely to follow) or die before it begins the call.
+        ``told``: the timeout its caller is told of at the deadline, if not ``timeout`` (a
+        held call's own). Returns the call's id.
         """
         if owner not in self.callers and self.hung.calls.waiting(owner) >= MAX_WAITING:
             respond(False, pack_error(PluginNotActiveError(
@@ -167,7 +177,8 @@ class Router:
         cid = self._next_cid
         self._next_cid += 1
         now = self.clock.now()
-        pending = _Pending(owner, what, told or timeout, respond, stats, now)
+        pending = _Pending(owner, what, told or timeout, respond, stats, now,
+                           None if owner in self.callers else waiting, now + timeout)
         self._pending[cid] = pending
         self.deadlines.add(cid, now + timeout)
         if stats is not None:
@@ -180,10 +191,10 @@ class Router:
         # Not delivered and still pending (drop_caller may have failed it already):
         elif self._pending.pop(cid, None) is not None:
             self.deadlines.remove(cid)
-            if waiting is not None and sent is Sent.GONE and owner not in self.callers:
+            if pending.waiting is not None and sent is Sent.GONE:
                 if stats is not None:
                     stats.withdrawn()
-                self.waits.hold(owner, Held(*waiting, respond, now + timeout, timeout))
+                self.waits.hold(owner, pending.held())
             else:
                 self._answer(pending, False, pack_error(PluginNotActiveError(
                     f"'{owner}' cannot be reached for {what}{self._dying(owner)}",
@@ -225,13 +236,27 @@ class Router:
             except Exception:
                 log.exception("internal error answering an expired call to %s", pending.owner)
 
-    def fail_calls_to(self, owner: str, error: RuntimeFailure) -> None:
-        """Answer every call in flight to ``owner`` with ``error`` (its worker died)."""
+    def owner_gone(self, owner: str, error: RuntimeFailure, began: int | None = None) -> None:
+        """``owner`` is gone (a plugin's worker died, or a caller disconnected): answer
+        the calls in flight to it with ``error``. But a plugin's worker said which it had
+        begun (``began``: every cid up to it); those it had not never reached a handler, so
+        the ones that wait for ready wait for its replacement (``ready_waits``), ahead of
+        any held since, and in their order. None: not known, all fail."""
         self.hung.gone(owner)
-        doomed = [cid for cid, p in self._pending.items() if p.owner == owner]
-        for cid in doomed:
+        failed: list[_Pending] = []
+        unbegun: list[Held] = []
+        for cid in [cid for cid, p in self._pending.items() if p.owner == owner]:  # cid order
+            pending = self._pending.pop(cid)
             self.deadlines.remove(cid)
-            self._answer(self._pending.pop(cid), False, pack_error(error))
+            if began is not None and cid > began and pending.waiting is not None:
+                if pending.stats is not None:
+                    pending.stats.withdrawn()
+                unbegun.append(pending.held())
+            else:
+                failed.append(pending)
+        self.waits.put_back(owner, unbegun)  # first: an answer below may send to owner again
+        for pending in failed:
+            self._answer(pending, False, pack_error(error))
 
     def _answer(self, pending: _Pending, ok: bool, body: bytes) -> None:
         if pending.stats is not None:
@@ -241,15 +266,16 @@ class Router:
     # -- sends -----------------------------------------------------------------------------
 
     def route(self, sender: str | None, send: Send, respond: Responder,
-              allowed: float = 0.0) -> None:
+              allowed: float = 0.0, held: bool = False) -> None:
         """Deliver a send from plugin ``sender``, whose scope its door checked (None: a
         client, using ``send.as_plugin``). ``allowed``: the least time its handler is judged
-        by (a held call's own timeout, counted from its delivery)."""
+        by (a held call's own timeout, counted from its delivery). ``held``: it waited for
+        ready already, and is not held again if no handler is active now."""
         try:
             source = self._check_sender(sender, send)
             routes = self._active_routes(send.address)
         except PluginNotActiveError as exc:
-            if not self._wait_for_ready(sender, send, exc, respond):
+            if held or not self._wait_for_ready(sender, send, exc, respond):
                 respond(False, pack_error(exc))
             return
         except RuntimeFailure as exc:
@@ -322,11 +348,10 @@ class Router:
     def _deliver_held(self, held: Held, remaining: float) -> None:
         """A held call, its plugin ready: routed again with what is left of its deadline."""
         mark("held-sent")
-        send = dataclasses.replace(held.send, timeout=max(remaining, _MIN_TIMEOUT),
-                                   ready=int(Readiness.FAIL_FAST))
+        send = dataclasses.replace(held.send, timeout=max(remaining, _MIN_TIMEOUT))
         # Judged hung by the time its caller allowed, counted from now: the wait was not
         # the handler's.
-        self.route(held.sender, send, held.respond, allowed=held.timeout)
+        self.route(held.sender, send, held.respond, allowed=held.timeout, held=True)
 
     def settled(self, plugin_id: str) -> None:
         """An operation on ``plugin_id`` ended: the calls waiting for it go, or fail."""

@@ -49,13 +49,14 @@ class WorkerProcess:
         self.signal_tree(signal.SIGKILL)
 
     def ended(self, returncode: int, cause: str | None = None,
-              kind: ExitKind | None = None) -> ExitReason:
-        """How it ended, given its exit code (negative: the signal that killed it), and
-        ``cause`` (of ``kind``) when the supervisor knows one it did not give it itself."""
+              kind: ExitKind | None = None, began: int | None = None) -> ExitReason:
+        """How it ended, given its exit code (negative: the signal that killed it),
+        ``cause`` (of ``kind``) when the supervisor knows one it did not give it itself, and
+        the last call it ``began`` (None: not known)."""
         self._ended = True
         if self._cause is None and cause is not None:
             self._cause = (cause, kind)
         if self._cause is None and returncode == -signal.SIGXCPU:  # the kernel's RLIMIT_CPU
             self._cause = ("cpu_seconds limit exceeded", ExitKind.LIMIT)
         cause, kind = self._cause or (None, None)
-        return ExitReason(returncode, self.expected_exit, cause, kind)
+        return ExitReason(returncode, self.expected_exit, cause, kind, began)

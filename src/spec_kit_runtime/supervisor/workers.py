@@ -132,7 +132,7 @@ class WorkerTable:
             if isinstance(told, SpawnAnswer):
                 self._spawned(told)
             else:
-                self._worker_ended(told.pid, told.returncode, None)
+                self._worker_ended(told.pid, told.returncode, None, told.began_call())
 
     def _spawned(self, answer: SpawnAnswer) -> None:
         spawning = self._spawning.pop(answer.tag, None)  # the link drops answers given up on
@@ -179,7 +179,8 @@ class WorkerTable:
             Cgroups.remove(spawning.groups)
             spawning.failed(OSError("the fork server exited"))
 
-    def _worker_ended(self, pid: int, returncode: int, cause: str | None) -> None:
+    def _worker_ended(self, pid: int, returncode: int, cause: str | None,
+                      began: int | None = None) -> None:
         entry = self._by_pid.pop(pid, None)
         if entry is None:
             return
@@ -190,7 +191,7 @@ class WorkerTable:
             cause, kind = (f"memory limit {slot.limits.memory_mb} MiB exceeded "
                            "(the kernel's OOM killer, in the worker's cgroup)"), ExitKind.LIMIT
         self._remove_cgroups(worker.cgroups)
-        self._ended(slot, worker, worker.ended(returncode, cause, kind))
+        self._ended(slot, worker, worker.ended(returncode, cause, kind, began))
 
     def _remove_cgroups(self, groups: tuple[str, ...], tries: int = 20) -> None:
         """Remove an ended worker's groups, retrying while its last members exit."""

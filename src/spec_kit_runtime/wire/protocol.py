@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import ClassVar
 
-PROTOCOL_VERSION = 2  # 2: Send.ready (calls wait for ready)
+PROTOCOL_VERSION = 3  # 2: Send.ready (calls wait for ready); 3: Exited.began
 MAX_TIMEOUT = 86_400.0  # Send.timeout: 0 (the default) up to a day; longer is a mistake
 # The levels a plugin may log at through ILoggingService, checked in the worker and again by
 # the supervisor.
@@ -227,11 +227,18 @@ class Signal:
 @dataclass(frozen=True, slots=True)
 class Exited:
     """F→S, the worker ``pid`` ended (``returncode``: negative for a signal), its leftovers
-    killed and the worker reaped."""
+    killed. ``began``: the cid of the last routed call it began (0: none; ``NOT_KNOWN``),
+    as its call progress page says (``spec_kit_worker.loop.call_progress``)."""
 
     KIND: ClassVar[int] = 15
+    NOT_KNOWN: ClassVar[int] = -1
     pid: int
     returncode: int
+    began: int
+
+    def began_call(self) -> int | None:
+        """``began``, None when not known."""
+        return None if self.began == self.NOT_KNOWN else self.began
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,11 @@ its plugin sends the code back in a sealed memfd (``code_returns``); the fork se
 (``code_store``) and gives it to the later workers of that plugin only: a direct fork keeps
 that one fd open (every other child closes all of them, as it closes the fork server's
 other fds), a spare gets it with its bootstrap (``loop.code_cache``).
+
+Every worker gets a page of its own, made at its spawn, where it writes the id of each call
+it begins (``loop.call_progress``). The fork server keeps the page's fd, never maps it, and
+reads it when the worker ends: ``Exited`` tells the supervisor which of its calls the worker
+had begun, so that those it had not can wait for its replacement.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from spec_kit_runtime.wire.bootstrap import MAX_BOOTSTRAP_BYTES, Bootstrap
 from spec_kit_runtime.wire.protocol import Exited, Record, Signal, Spawn, Spawned
 from spec_kit_worker.confinement.landlock import Ruleset
 from spec_kit_worker.confinement.layers import interpreter_paths, ruleset
+from spec_kit_worker.loop import call_progress
 from spec_kit_worker.loop import loader as _preloaded_loader  # noqa: F401
 from spec_kit_worker.loop.host import configure_logging
 
@@ -84,6 +90,7 @@ class ForkServer:
         die_with_parent(supervisor_pid, signal.SIGTERM)  # also checks the pidfd's pid is it
         adopt_orphans()
         self.workers: dict[int, tuple[str, ...]] = {}  # pid → its cgroups (maybe none)
+        self._progress: dict[int, int] = {}  # pid → the fd of its call progress page
         self._wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up fd carries the news
@@ -165,15 +172,21 @@ class ForkServer:
         """
         mark("spawn-received")
         fork = request.method == "fork"
+        progress = None
         try:
             boot = Bootstrap.unpack(request.body)
             if request.method not in ("fork", "spawn"):
                 raise ProtocolError(f"unknown start method {request.method!r}")
-            pid, stdout, stderr = self._fork(boot, request.body) if fork else self._fresh(boot)
+            progress = call_progress.create()
+            pid, stdout, stderr = (self._fork(boot, request.body, progress) if fork
+                                   else self._fresh(boot, progress))
         except (ProtocolError, OSError) as exc:
+            if progress is not None:
+                os.close(progress)
             self._send(Spawned(request.tag, 0, str(exc)))
         else:
             self.workers[pid] = boot.cgroups
+            self._progress[pid] = progress
             self._send(Spawned(request.tag, pid, ""), (stdout, stderr))
             mark("spawned-sent")
             os.close(stdout)
@@ -181,42 +194,47 @@ class ForkServer:
         if fork and self._spare is None:  # a failed spawn may have used it up too
             self._spare_due = time.monotonic() + SPARE_DELAY
 
-    def _fork(self, boot: Bootstrap, body: bytes) -> tuple[int, int, int]:
-        """A forked worker for ``boot`` (packed: ``body``): the spare (its channel then
-        the way back for its plugin's code, ``code_returns``), else a fork of its own; either
-        way with that code if a worker of the plugin sent it before (``code_store``)."""
+    def _fork(self, boot: Bootstrap, body: bytes, progress: int) -> tuple[int, int, int]:
+        """A forked worker for ``boot`` (packed: ``body``) with its call ``progress`` page:
+        the spare (its channel then the way back for its plugin's code, ``code_returns``),
+        else a fork of its own; either way with that code if a worker of the plugin sent it
+        before (``code_store``)."""
         self._kind = kind_of(boot)
         idle, self._spare = self._spare, None
         cached = None if boot.sandbox else self._codes.fd_of((boot.plugin_id, boot.plugin_file))
-        started = idle.take(boot, body, cached) if idle else None  # its ruleset: see spare
+        # its ruleset: see spare
+        started = idle.take(boot, body, cached, progress) if idle else None
         if idle and started:
             self._returns.watch(started[0], idle.channel, boot)
             return started
         rules = ruleset(boot)  # built here: see there
         mark("ruleset-built")
         try:
-            return self._fork_direct(boot, rules, cached)
+            return self._fork_direct(boot, rules, progress, cached)
         finally:
             if isinstance(rules, Ruleset):
                 rules.close()  # ours; the worker enforces its own copy
 
-    def _fork_direct(self, boot: Bootstrap, rules: Ruleset | str | None,
+    def _fork_direct(self, boot: Bootstrap, rules: Ruleset | str | None, progress: int,
                      cached: int | None = None) -> tuple[int, int, int]:
-        """A worker forked for ``boot`` now, with ``cached``, the fd of its plugin's code
-        (``code_store``: the one the child keeps). No return channel: the code comes back
-        from workers that were the spare (a restart's, usually), sent over the spare's own
-        channel; a channel for every fork (most of a cold start's workers are forked
-        directly) cost each worker about 0.13 MiB of memory here (the fork server's
-        allocations between forks, copied on write), for the first restart of each plugin
-        only."""
-        return self._fork_child(lambda: run_worker(boot, rules, cached=cached),
-                                keep=() if cached is None else (cached,))
+        """A worker forked for ``boot`` now, with its call ``progress`` page and ``cached``,
+        the fd of its plugin's code (``code_store``: the one the child keeps). No return
+        channel: the code comes back from workers that were the spare (a restart's,
+        usually), sent over the spare's own channel; a channel for every fork (most of a
+        cold start's workers are forked directly) cost each worker about 0.13 MiB of memory
+        here (the fork server's allocations between forks, copied on write), for the first
+        restart of each plugin only."""
+        kept = (progress,) if cached is None else (progress, cached)
+        return self._fork_child(
+            lambda: run_worker(boot, rules, cached=cached, progress=progress), keep=kept)
 
-    def _fresh(self, boot: Bootstrap) -> tuple[int, int, int]:
-        """A worker in a fresh interpreter, which reads ``boot`` from a pipe."""
+    def _fresh(self, boot: Bootstrap, progress: int) -> tuple[int, int, int]:
+        """A worker in a fresh interpreter, which reads ``boot`` from a pipe and is given
+        its call ``progress`` page."""
         read_fd, write_fd = os.pipe()
         try:
-            started = self._fork_child(lambda: _exec_worker(read_fd), close=(write_fd,))
+            started = self._fork_child(lambda: _exec_worker(read_fd, progress),
+                                       close=(write_fd,), keep=(progress,))
         except OSError:
             os.close(write_fd)
             raise
@@ -325,7 +343,8 @@ class ForkServer:
         worker its own plugin's code: see ``_fork_direct``)."""
         spare_fds = self._spare.fds() if self._spare else ()
         return (self.control.fileno(), self._wake_read, self._wake_write, self.supervisor_fd,
-                *spare_fds, *self._returns.fds(), *self._codes.fds(), *timeline.own_fd())
+                *spare_fds, *self._returns.fds(), *self._codes.fds(), *self._progress.values(),
+                *timeline.own_fd())
 
     def _signal(self, pid: int, signum: int) -> None:
         """``signum`` to a live worker's whole tree and its group; others are ignored."""
@@ -370,10 +389,19 @@ class ForkServer:
         self._sweep()
 
     def _exited(self, pid: int, ended: os.waitid_result) -> None:
-        """Report the end of worker ``pid``, its exit code as ``waitstatus_to_exitcode``
-        says it (read from the zombie's siginfo: it may not be reaped yet)."""
+        """Report the end of worker ``pid``: its exit code as ``waitstatus_to_exitcode``
+        says it (read from the zombie's siginfo: it may not be reaped yet), and the last
+        call it began (from its page, final now that it runs no more; unreadable: not
+        known)."""
         code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
-        self._send(Exited(pid, code))
+        progress = self._progress.pop(pid)
+        try:
+            began = call_progress.read(progress)
+        except OSError:
+            began = Exited.NOT_KNOWN
+        finally:
+            os.close(progress)
+        self._send(Exited(pid, code, began))
         mark("exited-sent")
 
     def _sweep(self) -> None:
@@ -408,11 +436,13 @@ class ForkServer:
             cgroups.remove_all(sorted({os.path.dirname(group) for group in groups}))
 
 
-def _exec_worker(bootstrap_fd: int) -> NoReturn:
-    """In the child: become a fresh interpreter that reads its bootstrap from ``bootstrap_fd``."""
+def _exec_worker(bootstrap_fd: int, progress: int) -> NoReturn:
+    """In the child: become a fresh interpreter that reads its bootstrap from
+    ``bootstrap_fd`` and writes its call ``progress`` page."""
     os.set_inheritable(bootstrap_fd, True)
+    os.set_inheritable(progress, True)
     os.execv(sys.executable, [sys.executable, "-m", "spec_kit_worker",
-                              "--bootstrap-fd", str(bootstrap_fd)])
+                              "--bootstrap-fd", str(bootstrap_fd), "--progress-fd", str(progress)])
 
 
 def _gone(pidfd: int) -> bool:

@@ -12,9 +12,10 @@ socketpair, the only other thing it holds besides the context, running nothing e
 plugin's compiled code either: forked before, it closed the fork server's memfds with its
 other fds). On a Spawn the fork server sends it the bootstrap and the Landlock ruleset for
 that plugin (the ruleset's fd by SCM_RIGHTS, or why there is none), with that plugin's
-compiled code if it has it (the sealed memfd's fd, by SCM_RIGHTS too; ``birth.code_store``),
-and the spare goes on as that plugin's worker: ``run_worker``, the same steps in the same
-order as after a direct fork (cgroup, limits, namespace, uid, Landlock). A spare serves one
+compiled code if it has it (the sealed memfd's fd, by SCM_RIGHTS too; ``birth.code_store``)
+and the page where the worker will write the calls it begins (``loop.call_progress``). The
+spare goes on as that plugin's worker: ``run_worker``, the same steps in the same order as
+after a direct fork (cgroup, limits, namespace, uid, Landlock). A spare serves one
 plugin, once: nothing of one plugin reaches another. If its channel closes first, it exits.
 Once handed over, the same channel is the worker's return channel for its plugin's compiled
 code (``loop.code_cache``); it and the memfd are closed by the worker before any of the
@@ -105,7 +106,9 @@ from .rehearsal import rehearse
 from .start import run_worker
 
 _MESSAGE_BYTES = MAX_BOOTSTRAP_BYTES + codec.HEADER_MARGIN  # a bootstrap and its ruleset's ABI
-RULESET, CODE = "ruleset", "code"  # what the fds handed over are, in the order they come
+# what the fds handed over are, in the order they come
+RULESET, CODE, PROGRESS = "ruleset", "code", "progress"
+_ROLES = (RULESET, CODE, PROGRESS)
 
 
 def channel() -> tuple[socket.socket, socket.socket]:
@@ -143,11 +146,13 @@ UNPREPARED = Kind(own_network=False, landlock=False, network=False)
 
 class Handed(NamedTuple):
     """What the spare receives to become a worker: the bootstrap, its Landlock ruleset (or
-    why there is none), and the fd of its plugin's compiled code (a sealed memfd) if any."""
+    why there is none), the fd of its plugin's compiled code (a sealed memfd) if any, and
+    the fd of its call progress page (``loop.call_progress``)."""
 
     boot: Bootstrap
     rules: Ruleset | str | None
     code: int | None
+    progress: int | None
 
 
 @dataclass
@@ -186,11 +191,12 @@ class Spare:
         replaced since by a new one)."""
         return common_identity(self.kind.network) == self.identity
 
-    def take(self, boot: Bootstrap, body: bytes,
-             code: int | None = None) -> tuple[int, int, int] | None:
+    def take(self, boot: Bootstrap, body: bytes, code: int | None = None,
+             progress: int | None = None) -> tuple[int, int, int] | None:
         """Make the spare the worker of ``boot`` (packed: ``body``), with its ruleset
-        completed (of its kind) or built whole (see above), and ``code``, the fd of its
-        plugin's compiled code (still the caller's): its pid and the read ends of its
+        completed (of its kind) or built whole (see above), ``code``, the fd of its
+        plugin's compiled code, and ``progress``, its call progress page (both still the
+        caller's): its pid and the read ends of its
         output (the caller's to close). None when it cannot take it (it made a namespace
         this worker must not have, or not yet; it died; the bootstrap does not fit a
         packet): it is discarded then. A ruleset that cannot be built raises, the spare
@@ -209,21 +215,21 @@ class Spare:
                 if isinstance(self.rules, Ruleset):
                     own_proc(self.rules, self.pid)
             mark("ruleset-built")
-            return self.become(body, self.rules, code)
+            return self.become(body, self.rules, code, progress)
         except BaseException:
             self.discard()
             raise
         finally:
             self._release_rules()  # ours; the worker enforces its own copy
 
-    def become(self, body: bytes, rules: Ruleset | str | None,
-               code: int | None = None) -> tuple[int, int, int] | None:
-        """Make the spare the worker of the bootstrap ``body`` with ``rules`` and ``code``
-        (the fd of its plugin's compiled code; each of ``rules`` and ``code`` stays the
-        caller's, the spare gets its own): its pid and the read ends of its output (the
-        caller's to close). None when it cannot take it (it died, or the bootstrap does not
-        fit a packet): it is discarded then. The channel stays open: the worker's return
-        channel from now on, the caller's to close."""
+    def become(self, body: bytes, rules: Ruleset | str | None, code: int | None = None,
+               progress: int | None = None) -> tuple[int, int, int] | None:
+        """Make the spare the worker of the bootstrap ``body`` with ``rules``, ``code``
+        (the fd of its plugin's compiled code) and ``progress`` (its call progress page);
+        each stays the caller's, the spare gets its own): its pid and the read ends of its
+        output (the caller's to close). None when it cannot take it (it died, or the
+        bootstrap does not fit a packet): it is discarded then. The channel stays open: the
+        worker's return channel from now on, the caller's to close."""
         landlock: int | str | None
         fds: list[int] = []
         roles: list[str] = []  # which fd is which
@@ -233,9 +239,10 @@ class Spare:
             roles.append(RULESET)
         else:
             landlock = rules
-        if code is not None:
-            fds.append(code)
-            roles.append(CODE)
+        for fd, role in ((code, CODE), (progress, PROGRESS)):
+            if fd is not None:
+                fds.append(fd)
+                roles.append(role)
         try:
             socket.send_fds(self.channel, [codec.pack_value([body, landlock, roles])], fds,
                             socket.MSG_DONTWAIT)
@@ -276,21 +283,22 @@ def serve(channel: socket.socket, server_pid: int, network_ahead: bool = False) 
     if handed is None:
         channel.close()
         return 0
-    boot, rules, code = handed
+    boot, rules, code, progress = handed
     if network_ahead and not kind_of(boot).own_network:  # the fork server's check: kept
         raise ProtocolError("a spare with a network namespace of its own was handed a "
                             "worker that must not have one yet")
     # its /proc entry: the fork server's; the channel: the worker's way back for its code
     # A namespace refused to the idle spare is asked for again: it may be had by now.
     return run_worker(boot, rules, True if made is True else None, proc_allowed=True,
-                      back=channel, cached=code, context=context)
+                      back=channel, cached=code, context=context, progress=progress)
 
 
 def receive(channel: socket.socket) -> Handed | None:
-    """Block until the fork server hands over a bootstrap, its ruleset and maybe its
-    plugin's code (see ``Spare.become``); None if the channel closes first. The channel
-    stays open. Anything malformed raises ProtocolError, the fds that came closed."""
-    message, fds, flags = receive_fds(channel, _MESSAGE_BYTES, 2)
+    """Block until the fork server hands over a bootstrap, its ruleset, maybe its
+    plugin's code, and its call progress page (see ``Spare.become``); None if the channel
+    closes first. The channel stays open. Anything malformed raises ProtocolError, the fds
+    that came closed."""
+    message, fds, flags = receive_fds(channel, _MESSAGE_BYTES, len(_ROLES))
     try:
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             raise ProtocolError("the spare's bootstrap came truncated")
@@ -305,7 +313,7 @@ def receive(channel: socket.socket) -> Handed | None:
     given = dict(zip(roles, fds, strict=True))
     # an ABI comes with a ruleset's fd (see _fields)
     rules = Ruleset.received(given[RULESET], landlock) if isinstance(landlock, int) else landlock
-    return Handed(boot, rules, given.get(CODE))
+    return Handed(boot, rules, given.get(CODE), given.get(PROGRESS))
 
 
 def _fields(value: Any, fds: int) -> tuple[bytes, int | str | None, list[str]]:
@@ -317,7 +325,7 @@ def _fields(value: Any, fds: int) -> tuple[bytes, int | str | None, list[str]]:
     if not isinstance(body, bytes) or type(landlock) not in (int, str, type(None)):
         raise ProtocolError("the spare's bootstrap is malformed")
     if not isinstance(roles, list) or len(roles) != fds \
-            or any(role not in (RULESET, CODE) for role in roles) or len(set(roles)) != fds \
+            or any(role not in _ROLES for role in roles) or len(set(roles)) != fds \
             or (RULESET in roles) != isinstance(landlock, int):
         raise ProtocolError("the spare's bootstrap does not say which fd is which")
     return body, landlock, roles

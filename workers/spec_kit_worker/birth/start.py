@@ -36,7 +36,7 @@ from .parent import die_with_parent
 def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None,
                network: bool | str | None = None, proc_allowed: bool = False,
                back: socket.socket | None = None, context: zmq.Context[Any] | None = None,
-               cached: int | None = None) -> int:
+               cached: int | None = None, progress: int | None = None) -> int:
     """Run the worker host for ``bootstrap`` with its Landlock ``rules`` (``confine.ruleset``:
     built by the fork server for a fork, here for a fresh interpreter); the return value is
     the exit code. ``network``: what ``own_network`` gave when it was called ahead (None: it
@@ -45,7 +45,8 @@ def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None,
     compiled code (``loop.code_cache``), and ``cached`` the fd of the sealed memfd with the
     code an earlier worker of the plugin compiled (or None): the host's loader closes both
     before any of the plugin's code runs. ``context``: ZeroMQ's, made ahead by a spare (no
-    thread yet)."""
+    thread yet). ``progress``: the fd of the page where the worker writes the calls it begins
+    (``loop.call_progress``), mapped and closed by the host."""
     mark("bootstrap")
     die_with_parent(bootstrap.parent_pid)
     cgroups.join(bootstrap.cgroups)
@@ -70,7 +71,7 @@ def run_worker(bootstrap: Bootstrap, rules: Ruleset | str | None,
         mark("landlock")
         applied["landlock"] = True
     host = WorkerHost(dataclasses.replace(bootstrap, endpoint=endpoint), applied, back, context,
-                      cached)
+                      cached, progress)
     mark("host-built")
     code = host.run()
     signal_descendants(os.getpid(), signal.SIGKILL)

@@ -55,6 +55,7 @@ from spec_kit_runtime.wire.protocol import (
 from spec_kit_worker.libc import release_free_memory
 
 from .bus import WorkerBus
+from .call_progress import CallProgress
 from .loader import load_plugin_class
 from .registry import FALLBACK_PRIORITY, Handler, WorkerRegistry
 from .services import host_services
@@ -78,17 +79,19 @@ class WorkerHost:
 
     def __init__(self, bootstrap: Bootstrap, confinement: dict[str, bool | str],
                  back: socket.socket | None = None, context: zmq.Context[Any] | None = None,
-                 cached: int | None = None) -> None:
+                 cached: int | None = None, progress: int | None = None) -> None:
         """``back``, ``cached``: the return channel for the plugin's code and the memfd with
         the code an earlier worker compiled (``loop.code_cache``), for the loader to close.
         ``context``: ZeroMQ's, made ahead by a spare (it starts no thread until the first
-        socket); else made here."""
+        socket); else made here. ``progress``: the page where the worker writes the calls it
+        begins (``call_progress``), mapped and closed here."""
         self.boot = bootstrap
         self.confinement = confinement  # told in the Hello (see confine.py)
         self._back = back  # the return channel for the plugin's code (loop.code_cache)
         self._cached = cached  # the fd of the plugin's code, compiled by an earlier worker
         self.scope = Scope(bootstrap.plugin_id, bootstrap.scope)
         self._thread = threading.get_ident()
+        self._progress = CallProgress(progress)
         self.registry = WorkerRegistry(self.scope, self._announce, self._withdraw)
         self.registry.bus = bus = WorkerBus(self)
         self.registry.host_services = host_services(self, bus)
@@ -345,6 +348,8 @@ class WorkerHost:
     # -- handlers --------------------------------------------------------------------------
 
     def _run_call(self, call: Call) -> None:
+        if call.cid:  # an event (cid 0) is never held for a replacement: nothing to tell
+            self._progress.began(call.cid)
         try:
             result = self._call(call)
         except RuntimeFailure as exc:

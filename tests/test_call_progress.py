@@ -5,6 +5,7 @@ call was begun (so that no call is sent twice)."""
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Iterator
 
 import pytest
@@ -54,3 +55,22 @@ def test_a_page_that_cannot_be_mapped_says_every_call_was_begun(page: int) -> No
 
 def test_no_page_writes_nothing() -> None:
     CallProgress(None).began(3)  # a host without one (tests): no error
+
+
+def test_a_spawn_without_a_page_is_still_a_spawn() -> None:
+    """Out of fds, the fork server makes no page (the worker starts without one, and its
+    death fails all its calls, as before pages): no error."""
+    from spec_kit_worker.birth.forkserver import _new_page
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, hard))
+    taken: list[int] = []
+    try:
+        with pytest.raises(OSError, match="Too many open files"):
+            while True:  # every fd left
+                taken.append(os.open("/dev/null", os.O_RDONLY))
+        assert _new_page() is None
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

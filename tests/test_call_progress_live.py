@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,21 @@ from conftest import (
 )
 from spec_kit_runtime import PluginContainer
 from spec_kit_runtime.errors import WorkerDiedError
+from spec_kit_runtime.policy.states import PluginState
 
 pytestmark = pytest.mark.timeout(60)
 CRASHY = PLUGINS / "crash" / "crashy"
+BALLAST = PLUGINS / "crash" / "ballast"
 FAST = {"backoff_initial": 0.05, "backoff_max": 0.2, "period": 60}
 
 
-def in_flight(container: PluginContainer, plugin_id: str) -> int:
+def entry(container: PluginContainer, plugin_id: str) -> dict[str, Any]:
     (found,) = [p for p in container.status()["plugins"] if p["id"] == plugin_id]
-    return int(found["messages"]["in_flight"])
+    return dict(found)
+
+
+def in_flight(container: PluginContainer, plugin_id: str) -> int:
+    return int(entry(container, plugin_id)["messages"]["in_flight"])
 
 
 def in_background(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
@@ -89,3 +96,26 @@ def test_calls_queued_behind_the_one_a_worker_died_in_reach_its_replacement(
             assert [type(answer) for answer in queued] == [dict, dict], queued
             assert {answer["pong"] for answer in queued} == {plugin_pids(container)["x"]}
             assert killed not in {answer["pong"] for answer in queued}
+
+
+def test_a_call_whose_receipt_kills_the_worker_is_put_back_once_only() -> None:
+    """The worker dies taking the call off its socket (no room left for the frame), before
+    it writes the call's id: to the supervisor the call was not begun. Put back once, it
+    kills the replacement too; then it fails, and the plugin comes back for the others."""
+    limits = {"ballast": {"limits": {"memory_mb": 96}}}
+    with running_container(restart=FAST, cgroups=False, plugins=limits) as container:
+        load_active(container, BALLAST, "ballast", config={"headroom_mb": 3})
+        size = Command(command_name="ballast:size")
+        assert container.send_message("ballast", size)["size"] == 0
+        with pytest.raises(WorkerDiedError):  # a body within the put-back budget (4 MiB)
+            container.send_message("ballast", Command(
+                command_name="ballast:size", options={"pad": "a" * (7 << 19)}))  # 3.5 MiB
+
+        def back() -> bool:
+            now = entry(container, "ballast")
+            return now["state"] == PluginState.ACTIVE and now["restarts"] >= 2
+
+        wait_until(back, what="the plugin back after two deaths")
+        time.sleep(0.3)  # a third death would show by now
+        assert entry(container, "ballast")["restarts"] == 2  # the first worker, and one more
+        assert container.send_message("ballast", size)["size"] == 0

@@ -256,17 +256,59 @@ def test_unbegun_calls_go_ahead_of_those_held_since(core: Core) -> None:
     assert first[0].calls == later.calls == 0
 
 
-def test_a_call_put_back_twice_reaches_the_third_worker(core: Core) -> None:
-    """The replacement died too before it began the call: the call waits again."""
+def test_a_call_is_put_back_once_at_most(core: Core) -> None:
+    """The replacement died too before it began the call (taking it off its socket may be
+    what killed it: a frame too large for its memory): the call fails, not every next
+    replacement with it."""
     [answer], _ = sent(core, 1)
     core.exit("a", began=0)
+    back(core)
+    assert len(calls(core)) == 1 and answer.calls == 0
+    core.exit("a", began=0)
+    failed_with(answer, WorkerDiedError, "worker killed by SIGKILL")
+    back(core)
+    assert calls(core) == []
+
+
+def test_a_call_held_before_it_was_sent_may_still_be_put_back(core: Core) -> None:
+    """Held while the plugin restarted, then sent: never put back yet, so once may be."""
+    core.exit("a")
+    answer = send(core)
     back(core)
     calls(core)
     core.exit("a", began=0)
     back(core)
     [call] = calls(core)
-    core.router.replied("a", Reply(call.cid, True, pack_value("third")))
-    assert answer.value == "third"
+    core.router.replied("a", Reply(call.cid, True, pack_value("done")))
+    assert answer.value == "done"
+
+
+def test_a_plugins_call_to_itself_is_not_put_back(core: Core) -> None:
+    """Its sender is the worker that died: nobody is left to answer."""
+    [answer], _ = sent(core, 1, sender="a")
+    core.exit("a", began=0)
+    failed_with(answer, WorkerDiedError, "worker killed by SIGKILL")
+    assert core.router.waits.count("a") == 0
+
+
+def test_bodies_past_the_put_back_budget_fail_with_the_death(core: Core) -> None:
+    core.router.kept.limit = 2 * len(pack_value(0))  # room for two calls' bodies
+    answers, _ = sent(core, 3)
+    assert core.router.kept.kept("a") == core.router.kept.limit
+    core.exit("a", began=0)
+    assert [a.calls for a in answers] == [0, 0, 1]  # the third was not kept
+    failed_with(answers[2], WorkerDiedError, "worker killed by SIGKILL")
+    assert core.router.kept.kept("a") == 0
+
+
+def test_the_budget_is_given_back_as_calls_are_answered_or_expire(core: Core) -> None:
+    _, delivered = sent(core, 2, timeout=1.0)
+    assert core.router.kept.kept("a") == 2 * len(pack_value(0))
+    core.router.replied("a", Reply(delivered[0].cid, True, pack_value("done")))
+    assert core.router.kept.kept("a") == len(pack_value(0))
+    core.clock.advance(1.0)
+    core.router.expire(core.clock.now())
+    assert core.router.kept.kept("a") == 0
 
 
 def test_unbegun_calls_keep_their_deadline(core: Core) -> None:

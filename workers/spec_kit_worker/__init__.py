@@ -2,5 +2,5 @@
 
 It connects to the supervisor, proves its identity, loads exactly one plugin, runs the
 lifecycle phases the supervisor asks for and calls the plugin's handlers. The supervisor
-starts it as ``python -m spec_kit_worker --bootstrap-fd N --progress-fd M``.
+starts it as ``python -m spec_kit_worker --bootstrap-fd N [--progress-fd M]``.
 """

@@ -12,7 +12,7 @@ from spec_kit_worker.confinement.layers import ruleset
 def main() -> int:
     parser = argparse.ArgumentParser(prog="spec_kit_worker")
     parser.add_argument("--bootstrap-fd", type=int, required=True)
-    parser.add_argument("--progress-fd", type=int, required=True)
+    parser.add_argument("--progress-fd", type=int)  # none: the fork server could not make it
     args = parser.parse_args()
     bootstrap = Bootstrap.read_from(args.bootstrap_fd)
     return run_worker(bootstrap, ruleset(bootstrap), progress=args.progress_fd)

@@ -57,6 +57,7 @@ class Held:
     respond: Responder
     deadline: float
     timeout: float
+    returned: bool = False  # it was sent to a worker already, which never began it
     timer: Timer | None = field(default=None, repr=False)
 
 
@@ -117,7 +118,8 @@ class ReadyWaits:
     def put_back(self, plugin_id: str, calls: list[Held]) -> None:
         """Hold ``calls``, sent to ``plugin_id``'s worker, which died before it began them,
         ahead of the calls held since (they came first), in their order; never refused for
-        a full queue: they were taken already. The death's outcome (a restart, or not)
+        a full queue: they were taken already (``ready_queue`` bounds new calls only, and
+        the router's ``PutBackBudget`` these). The death's outcome (a restart, or not)
         settles them."""
         if not calls:
             return

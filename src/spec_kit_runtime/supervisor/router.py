@@ -31,6 +31,7 @@ from spec_kit_runtime.logs.timeline import mark
 from spec_kit_runtime.policy.call_stats import CallStats
 from spec_kit_runtime.policy.deadlines import Deadlines
 from spec_kit_runtime.policy.patterns import address_problem
+from spec_kit_runtime.policy.put_back_budget import PutBackBudget
 from spec_kit_runtime.policy.routing_table import Route, RoutingTable
 from spec_kit_runtime.policy.scopes import SYSTEM_EVENTS
 from spec_kit_runtime.wire.addressing import Delivery, delivery_of
@@ -70,14 +71,14 @@ class _Pending:
     respond: Responder
     stats: CallStats | None = None  # a plugin's figures, counted when the answer comes
     started: float = 0.0
-    # its sender and Send, if it may wait for its plugin should the worker not begin it
+    # its sender and Send, kept (``PutBackBudget``) in case the worker dies before it
+    # begins it: the call may then wait for the replacement
     waiting: tuple[str | None, Send] | None = None
     deadline: float = 0.0
 
-    def held(self) -> Held:
-        """It, to wait for its plugin to be ready (``waiting`` is set)."""
-        assert self.waiting is not None
-        return Held(*self.waiting, self.respond, self.deadline, self.timeout)
+    def held(self, waiting: tuple[str | None, Send]) -> Held:
+        """It, sent by ``waiting``'s sender, to wait for its plugin to be ready again."""
+        return Held(*waiting, self.respond, self.deadline, self.timeout, returned=True)
 
 
 def _timed_out(pending: _Pending) -> bytes:
@@ -105,6 +106,7 @@ class Router:
         self.hung = HungHandlers(slots, clock, config.call_grace)
         self.wait_for_ready = config.wait_for_ready
         self.waits = ReadyWaits(slots, clock, config.ready_queue, self._deliver_held)
+        self.kept = PutBackBudget()  # the bodies of the calls in _pending that may be put back
         self._next_cid = 1
 
     # -- handler owners: plugin workers, or callers' connections --------------------------
@@ -164,8 +166,9 @@ class Router:
         ``address``: a routed call's, by which a plugin's worker still in it
         ``judged_after`` seconds (default: ``timeout``) and a grace later is judged hung
         (None: a lifecycle phase, never judged). ``waiting``: the sender and Send of a call
-        that waits for ready, should the plugin's worker be gone already (its death not
-        seen yet: a restart is likely to follow) or die before it begins the call.
+        that may wait for ready, should the plugin's worker be gone already (its death not
+        seen yet: a restart is likely to follow) or die before it begins the call (if
+        ``kept`` has room for its body).
         ``told``: the timeout its caller is told of at the deadline, if not ``timeout`` (a
         held call's own). Returns the call's id.
         """
@@ -177,8 +180,11 @@ class Router:
         cid = self._next_cid
         self._next_cid += 1
         now = self.clock.now()
+        if owner in self.callers:
+            waiting = None
+        kept = waiting is not None and self.kept.take(owner, len(waiting[1].body))
         pending = _Pending(owner, what, told or timeout, respond, stats, now,
-                           None if owner in self.callers else waiting, now + timeout)
+                           waiting if kept else None, now + timeout)
         self._pending[cid] = pending
         self.deadlines.add(cid, now + timeout)
         if stats is not None:
@@ -189,12 +195,13 @@ class Router:
                 self.hung.sent(owner, cid, now, address, timeout,
                                timeout if judged_after is None else judged_after)
         # Not delivered and still pending (drop_caller may have failed it already):
-        elif self._pending.pop(cid, None) is not None:
+        elif cid in self._pending:
+            self._take(cid)
             self.deadlines.remove(cid)
-            if pending.waiting is not None and sent is Sent.GONE:
+            if waiting is not None and sent is Sent.GONE:
                 if stats is not None:
                     stats.withdrawn()
-                self.waits.hold(owner, pending.held())
+                self.waits.hold(owner, pending.held(waiting))
             else:
                 self._answer(pending, False, pack_error(PluginNotActiveError(
                     f"'{owner}' cannot be reached for {what}{self._dying(owner)}",
@@ -219,7 +226,7 @@ class Router:
         if pending is None or pending.owner != owner:
             log.debug("%s: late or unknown reply %s dropped", owner, reply.cid)
             return
-        del self._pending[reply.cid]
+        self._take(reply.cid)
         if self.deadlines.settle(reply.cid, self.clock.now()):
             self._answer(pending, reply.ok, reply.body)
         else:  # read in the turn its deadline came (replies are read before deadlines)
@@ -229,7 +236,7 @@ class Router:
     def expire(self, now: float) -> None:
         """Answer every call whose deadline has passed with DeadlineExceeded."""
         for cid in self.deadlines.due(now):
-            pending = self._pending.pop(cid)
+            pending = self._take(cid)
             try:  # one failing answer must not strand the others, already off the deadlines
                 self.hung.expired(pending.owner, cid)
                 self._answer(pending, False, _timed_out(pending))
@@ -240,23 +247,33 @@ class Router:
         """``owner`` is gone (a plugin's worker died, or a caller disconnected): answer
         the calls in flight to it with ``error``. But a plugin's worker said which it had
         begun (``began``: every cid up to it); those it had not never reached a handler, so
-        the ones that wait for ready wait for its replacement (``ready_waits``), ahead of
-        any held since, and in their order. None: not known, all fail."""
+        the ones kept for it (``call``) wait for its replacement (``ready_waits``), ahead of
+        any held since, and in their order. None: not known, all fail. A call is put back
+        once at most: one whose delivery itself killed the worker (a frame too large for
+        its memory) would kill every replacement."""
         self.hung.gone(owner)
         failed: list[_Pending] = []
         unbegun: list[Held] = []
         for cid in [cid for cid, p in self._pending.items() if p.owner == owner]:  # cid order
-            pending = self._pending.pop(cid)
+            pending = self._take(cid)
             self.deadlines.remove(cid)
             if began is not None and cid > began and pending.waiting is not None:
                 if pending.stats is not None:
                     pending.stats.withdrawn()
-                unbegun.append(pending.held())
+                unbegun.append(pending.held(pending.waiting))
             else:
                 failed.append(pending)
         self.waits.put_back(owner, unbegun)  # first: an answer below may send to owner again
         for pending in failed:
             self._answer(pending, False, pack_error(error))
+
+    def _take(self, cid: int) -> _Pending:
+        """Call ``cid`` is no longer pending: its entry, its kept body let go (the entry
+        keeps it, for the caller to put back)."""
+        pending = self._pending.pop(cid)
+        if pending.waiting is not None:
+            self.kept.give(pending.owner, len(pending.waiting[1].body))
+        return pending
 
     def _answer(self, pending: _Pending, ok: bool, body: bytes) -> None:
         if pending.stats is not None:
@@ -266,16 +283,17 @@ class Router:
     # -- sends -----------------------------------------------------------------------------
 
     def route(self, sender: str | None, send: Send, respond: Responder,
-              allowed: float = 0.0, held: bool = False) -> None:
+              allowed: float = 0.0, held: Held | None = None) -> None:
         """Deliver a send from plugin ``sender``, whose scope its door checked (None: a
         client, using ``send.as_plugin``). ``allowed``: the least time its handler is judged
         by (a held call's own timeout, counted from its delivery). ``held``: it waited for
-        ready already, and is not held again if no handler is active now."""
+        ready already: it is not held again if no handler is active now, nor put back again
+        if it was once."""
         try:
             source = self._check_sender(sender, send)
             routes = self._active_routes(send.address)
         except PluginNotActiveError as exc:
-            if held or not self._wait_for_ready(sender, send, exc, respond):
+            if held is not None or not self._wait_for_ready(sender, send, exc, respond):
                 respond(False, pack_error(exc))
             return
         except RuntimeFailure as exc:
@@ -292,7 +310,9 @@ class Router:
             self._call_in_order(list(routes), [], send, source, deadline, respond,
                                 by_host=sender is None)
         else:
-            waiting = (sender, send) if self._waits(send) else None  # held if the worker is gone
+            # may wait should the worker be gone, or die before it begins the call
+            again = held is None or not held.returned
+            waiting = (sender, send) if again and self._waits(send) else None
             self._call(routes[0], send.address, source, send.body, timeout, respond,
                        by_host=sender is None, waiting=waiting, allowed=allowed)
 
@@ -351,7 +371,7 @@ class Router:
         send = dataclasses.replace(held.send, timeout=max(remaining, _MIN_TIMEOUT))
         # Judged hung by the time its caller allowed, counted from now: the wait was not
         # the handler's.
-        self.route(held.sender, send, held.respond, allowed=held.timeout, held=True)
+        self.route(held.sender, send, held.respond, allowed=held.timeout, held=held)
 
     def settled(self, plugin_id: str) -> None:
         """An operation on ``plugin_id`` ended: the calls waiting for it go, or fail."""
@@ -379,6 +399,8 @@ class Router:
         # get another killed (and, kill after kill, failed). The host's deadline is its own,
         # whatever scope it sends with (``by_host``: the send came from a client).
         judged = max(timeout if by_host else max(timeout, self.request_timeout), allowed)
+        if waiting is not None and waiting[0] == route.owner:
+            waiting = None  # a call to itself: its sender is the worker that would be gone
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,
                   address, judged, waiting, max(timeout, allowed))

@@ -172,29 +172,31 @@ class ForkServer:
         """
         mark("spawn-received")
         fork = request.method == "fork"
-        progress = None
+        page = _new_page()
         try:
             boot = Bootstrap.unpack(request.body)
             if request.method not in ("fork", "spawn"):
                 raise ProtocolError(f"unknown start method {request.method!r}")
-            progress = call_progress.create()
-            pid, stdout, stderr = (self._fork(boot, request.body, progress) if fork
-                                   else self._fresh(boot, progress))
+            pid, stdout, stderr = (self._fork(boot, request.body, page) if fork
+                                   else self._fresh(boot, page))
         except (ProtocolError, OSError) as exc:
-            if progress is not None:
-                os.close(progress)
             self._send(Spawned(request.tag, 0, str(exc)))
         else:
             self.workers[pid] = boot.cgroups
-            self._progress[pid] = progress
+            if page is not None:
+                self._progress[pid], page = page, None  # the worker's, read at its end
             self._send(Spawned(request.tag, pid, ""), (stdout, stderr))
             mark("spawned-sent")
             os.close(stdout)
             os.close(stderr)
+        finally:
+            if page is not None:
+                os.close(page)
         if fork and self._spare is None:  # a failed spawn may have used it up too
             self._spare_due = time.monotonic() + SPARE_DELAY
 
-    def _fork(self, boot: Bootstrap, body: bytes, progress: int) -> tuple[int, int, int]:
+    def _fork(self, boot: Bootstrap, body: bytes,
+              progress: int | None) -> tuple[int, int, int]:
         """A forked worker for ``boot`` (packed: ``body``) with its call ``progress`` page:
         the spare (its channel then the way back for its plugin's code, ``code_returns``),
         else a fork of its own; either way with that code if a worker of the plugin sent it
@@ -215,8 +217,8 @@ class ForkServer:
             if isinstance(rules, Ruleset):
                 rules.close()  # ours; the worker enforces its own copy
 
-    def _fork_direct(self, boot: Bootstrap, rules: Ruleset | str | None, progress: int,
-                     cached: int | None = None) -> tuple[int, int, int]:
+    def _fork_direct(self, boot: Bootstrap, rules: Ruleset | str | None,
+                     progress: int | None, cached: int | None = None) -> tuple[int, int, int]:
         """A worker forked for ``boot`` now, with its call ``progress`` page and ``cached``,
         the fd of its plugin's code (``code_store``: the one the child keeps). No return
         channel: the code comes back from workers that were the spare (a restart's,
@@ -224,17 +226,18 @@ class ForkServer:
         cold start's workers are forked directly) cost each worker about 0.13 MiB of memory
         here (the fork server's allocations between forks, copied on write), for the first
         restart of each plugin only."""
-        kept = (progress,) if cached is None else (progress, cached)
+        kept = tuple(fd for fd in (progress, cached) if fd is not None)
         return self._fork_child(
             lambda: run_worker(boot, rules, cached=cached, progress=progress), keep=kept)
 
-    def _fresh(self, boot: Bootstrap, progress: int) -> tuple[int, int, int]:
+    def _fresh(self, boot: Bootstrap, progress: int | None) -> tuple[int, int, int]:
         """A worker in a fresh interpreter, which reads ``boot`` from a pipe and is given
         its call ``progress`` page."""
         read_fd, write_fd = os.pipe()
         try:
             started = self._fork_child(lambda: _exec_worker(read_fd, progress),
-                                       close=(write_fd,), keep=(progress,))
+                                       close=(write_fd,),
+                                       keep=() if progress is None else (progress,))
         except OSError:
             os.close(write_fd)
             raise
@@ -394,13 +397,12 @@ class ForkServer:
         call it began (from its page, final now that it runs no more; unreadable: not
         known)."""
         code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
-        progress = self._progress.pop(pid)
-        try:
-            began = call_progress.read(progress)
-        except OSError:
-            began = Exited.NOT_KNOWN
-        finally:
-            os.close(progress)
+        page = self._progress.pop(pid, None)
+        began = Exited.NOT_KNOWN
+        if page is not None:
+            with contextlib.suppress(OSError):
+                began = call_progress.read(page)
+            os.close(page)
         self._send(Exited(pid, code, began))
         mark("exited-sent")
 
@@ -436,13 +438,26 @@ class ForkServer:
             cgroups.remove_all(sorted({os.path.dirname(group) for group in groups}))
 
 
-def _exec_worker(bootstrap_fd: int, progress: int) -> NoReturn:
+def _exec_worker(bootstrap_fd: int, progress: int | None) -> NoReturn:
     """In the child: become a fresh interpreter that reads its bootstrap from
-    ``bootstrap_fd`` and writes its call ``progress`` page."""
+    ``bootstrap_fd`` and writes its call ``progress`` page (if it has one)."""
     os.set_inheritable(bootstrap_fd, True)
-    os.set_inheritable(progress, True)
+    page = []
+    if progress is not None:
+        os.set_inheritable(progress, True)
+        page = ["--progress-fd", str(progress)]
     os.execv(sys.executable, [sys.executable, "-m", "spec_kit_worker",
-                              "--bootstrap-fd", str(bootstrap_fd), "--progress-fd", str(progress)])
+                              "--bootstrap-fd", str(bootstrap_fd), *page])
+
+
+def _new_page() -> int | None:
+    """A new worker's call progress page; None if the kernel will not make one (out of
+    fds, say): the worker starts all the same, and its death fails all its calls."""
+    try:
+        return call_progress.create()
+    except OSError as exc:
+        print(f"fork server: no call progress page: {exc}", file=sys.stderr)
+        return None
 
 
 def _gone(pidfd: int) -> bool:

@@ -10,15 +10,17 @@ that every plugin comes back (active, and answering an echo).
 Why: a crash should cost only the calls that were in the worker when it died. The target
 (issue 16): errors only for calls in flight at a kill, no hang, every plugin back after
 the kills stop. A call that arrives while its plugin restarts waits for it (README, "Calls
-wait for ready"); before that it failed at once with ``PluginNotActiveError``. What is left
-"not in flight" by this clock is a call sent after the kill but handed to the dying worker
-before its death was seen: in flight to the supervisor, so failed with the death and never
-sent again, as the rule is.
+wait for ready"); before that it failed at once with ``PluginNotActiveError``. So does a
+call the killed worker had not begun, sent to it before or after the kill: it waits for the
+replacement (``loop/call_progress.py``); before that it failed with the death.
 
 How each call is judged, from its own clock readings (CLOCK_MONOTONIC, shared by all
 processes, so the supervisor's ``last_exit_at`` compares with ours):
 * **in flight at a kill**: it started (just before its send) at or before a kill of its
-  plugin's worker (read just before the ``kill``) and ended after it;
+  plugin's worker and ended after it. The kill is timed just before its signal (``at``)
+  and just after (``signalled``), and a call started in between counts as in flight: the
+  caller threads run while the killing thread waits for the system call, and such a call
+  may reach the worker before the signal does;
 * otherwise, after the latest earlier kill of its plugin, it was sent either before the
   supervisor noticed the death (``last_exit_at`` in status), or while the plugin restarted
   (until its ``plugin_active`` event reached us), or while the plugin was active again;
@@ -160,6 +162,8 @@ class Timeline:
         if after_start == 0:
             return ACTIVE  # no kill of this plugin before it
         killed = kills[after_start - 1]
+        if call.start <= self.signalled[call.plugin][after_start - 1]:
+            return IN_FLIGHT  # made while the signal was sent: it may have reached the worker
         if call.start < self._first_after(sorted(self.noticed.get(call.plugin, ())), killed):
             return BEFORE_NOTICE
         if call.start < self._first_after(self.active.get(call.plugin, []), killed):
@@ -417,30 +421,34 @@ def kill_randomly(control: SupervisorClient, settings: Settings, timeline: Timel
             continue
         target = rng.choice(up)
         assert target.pid is not None
-        before = time.monotonic()
-        if kill_worker(target.pid, status.supervisor.forkserver_pid):
-            kill = Kill(target.id, target.pid, before, time.monotonic())
+        timed = kill_worker(target.pid, status.supervisor.forkserver_pid)
+        if timed is not None:
+            kill = Kill(target.id, target.pid, *timed)
             kills.append(kill)
             timeline.add_kill(kill)
     return kills
 
 
-def kill_worker(pid: int, forkserver_pid: int | None) -> bool:
+def kill_worker(pid: int, forkserver_pid: int | None) -> tuple[float, float] | None:
     """SIGKILL ``pid`` if it is still a worker (a child of the fork server): through a
-    pidfd, so that a pid reused meanwhile by another process is never signalled."""
+    pidfd, so that a pid reused meanwhile by another process is never signalled. The
+    clock just before and just after the signal (``Kill.at``, ``Kill.signalled``), read
+    around the one system call, so that the caller threads have as little time as can be
+    to make calls in between; None when it was not killed."""
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return False  # it died meanwhile: not our kill
+        return None  # it died meanwhile: not our kill
     try:
         with open(f"/proc/{pid}/stat") as stat:
             parent = int(stat.read().rsplit(")", 1)[1].split()[1])
         if parent != forkserver_pid:
-            return False
+            return None
+        before = time.monotonic()
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        return True
+        return before, time.monotonic()
     except (ProcessLookupError, FileNotFoundError):
-        return False
+        return None
     finally:
         os.close(pidfd)
 

@@ -18,9 +18,10 @@ How each call is judged, from its own clock readings (CLOCK_MONOTONIC, shared by
 processes, so the supervisor's ``last_exit_at`` compares with ours):
 * **in flight at a kill**: it started (just before its send) at or before a kill of its
   plugin's worker and ended after it. The kill is timed just before its signal (``at``)
-  and just after (``signalled``), and a call started in between counts as in flight: the
-  caller threads run while the killing thread waits for the system call, and such a call
-  may reach the worker before the signal does;
+  and just after (``signalled``), around the one system call: the caller threads may take
+  the GIL in between, and a call made then may reach the worker before the signal does.
+  Such a call is shown apart, and counts as not in flight (an error there may be a call
+  the worker had begun, or may not be);
 * otherwise, after the latest earlier kill of its plugin, it was sent either before the
   supervisor noticed the death (``last_exit_at`` in status), or while the plugin restarted
   (until its ``plugin_active`` event reached us), or while the plugin was active again;
@@ -99,7 +100,8 @@ IN_FLIGHT = "in flight at a kill"
 BEFORE_NOTICE = "after a kill, before the supervisor noticed the death"
 RESTARTING = "while its plugin restarted"
 ACTIVE = "while its plugin was active"
-WINDOWS = (IN_FLIGHT, BEFORE_NOTICE, RESTARTING, ACTIVE)
+DURING_KILL = "while the kill's signal was being sent"
+WINDOWS = (IN_FLIGHT, DURING_KILL, BEFORE_NOTICE, RESTARTING, ACTIVE)
 
 GONE = (PluginState.ERROR, PluginState.STOPPED, PluginState.FAILED)  # no restart coming
 
@@ -163,7 +165,7 @@ class Timeline:
             return ACTIVE  # no kill of this plugin before it
         killed = kills[after_start - 1]
         if call.start <= self.signalled[call.plugin][after_start - 1]:
-            return IN_FLIGHT  # made while the signal was sent: it may have reached the worker
+            return DURING_KILL
         if call.start < self._first_after(sorted(self.noticed.get(call.plugin, ())), killed):
             return BEFORE_NOTICE
         if call.start < self._first_after(self.active.get(call.plugin, []), killed):

@@ -4,6 +4,7 @@ socket is waited on, boundedly."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import select
@@ -13,11 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import zmq
 
-from conftest import _SEEN_PIDS, GOOD
+from conftest import _SEEN_PIDS, GOOD, wait_until
 from spec_kit_runtime.supervisor.forkserver_link import ForkServerLink, SpawnAnswer
 from spec_kit_runtime.wire import codec
 from spec_kit_runtime.wire.bootstrap import Bootstrap
@@ -29,6 +31,7 @@ BOOT = Bootstrap(endpoint="ipc:///x", plugin_id="p", secret=b"s" * 32, parent_pi
                  cpu_seconds=None, open_files=None, cgroups=(), plugin_dir="/",
                  data_dir="/d", landlock=True, network=False, own_network=True, uid=None,
                  gid=None)
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -205,6 +208,84 @@ def test_what_a_waiting_send_read_is_signalled_to_the_loop(
     assert readable or flagged, "an answer is kept but neither its fd nor the link says so"
 
 
+def design_boot(tmp_path: Path, link: ForkServerLink) -> Bootstrap:
+    """A bootstrap for a real worker of the design plugin, connecting to
+    ``tmp_path/workers.sock``, for ``link``'s fork server."""
+    return dataclasses.replace(
+        BOOT, endpoint=f"ipc://{tmp_path}/workers.sock", parent_pid=link.pid,
+        plugin_file=str(GOOD / "design" / "design_plugin.py"), entry_point="DesignPlugin",
+        plugin_dir=str(GOOD / "design"), data_dir=str(tmp_path), sandbox=False,
+        landlock=False, own_network=False, network=True, plugin_id="design")
+
+
+def answered(link: ForkServerLink, kind: type[T], pid: int | None = None) -> T:
+    """The next ``kind`` the fork server tells (of worker ``pid``, if given)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        select.select([link.control_fd], [], [], 0.1)
+        for told in link.news():
+            if isinstance(told, kind) and (pid is None or getattr(told, "pid", None) == pid):
+                return told
+    raise AssertionError(f"no {kind.__name__} from the fork server")
+
+
+def pages(pid: int, where: str = "fd") -> int:
+    """How many call progress pages process ``pid`` holds: as fds, or mapped ("maps")."""
+    if where == "maps":
+        return Path(f"/proc/{pid}/maps").read_text().count("spec-kit-call-progress")
+    links = []
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            links.append(os.readlink(f"/proc/{pid}/fd/{name}"))
+    return sum("spec-kit-call-progress" in link for link in links)
+
+
+def test_the_fork_server_holds_a_page_per_live_worker_and_reports_it(tmp_path: Path) -> None:
+    """A failed spawn leaves no page; a worker's page is the fork server's fd and the
+    worker's mapping, never the worker's fd; its end reads it (a worker killed before any
+    call: 0, nothing begun) and closes it."""
+    context = zmq.Context()
+    door = context.socket(zmq.ROUTER)
+    door.setsockopt(zmq.LINGER, 0)
+    door.bind(f"ipc://{tmp_path}/workers.sock")
+    link = ForkServerLink(spawn_timeout=5.0)
+    link.start()
+    boot = design_boot(tmp_path, link)
+    try:
+        for _ in range(3):
+            link.request_spawn(boot, "no-such-method")
+            assert answered(link, SpawnAnswer).pid == 0
+        assert pages(link.pid) == 0
+        workers = []
+        for method in ("fork", "spawn", "fork"):  # a direct fork, a fresh one, the spare
+            link.request_spawn(boot, method)
+            answer = answered(link, SpawnAnswer)
+            assert answer.pid, answer
+            _SEEN_PIDS.add(answer.pid)
+            os.close(answer.stdout)
+            os.close(answer.stderr)
+            workers.append(answer.pid)
+            time.sleep(0.05)  # the next spare is forked 20 ms after a fork
+        for pid in workers:
+            wait_until(lambda pid=pid: pages(pid, "maps") == 1, what="the worker's mapping")
+            assert pages(pid) == 0
+        assert pages(link.pid) == 3
+        for left, pid in enumerate(workers, 1):
+            link.signal(pid, signal.SIGKILL)
+            ended = answered(link, Exited, pid)
+            assert (ended.began, ended.began_call()) == (0, 0)
+            assert pages(link.pid) == 3 - left
+    finally:
+        link.stop(timeout=5)
+        door.close()
+        context.term()
+
+
+def test_a_page_not_known_is_none() -> None:
+    assert Exited(1, -9, Exited.NOT_KNOWN).began_call() is None
+    assert Exited(1, -9, 0).began_call() == 0
+
+
 def test_a_worker_killed_as_soon_as_it_is_answered_dies(tmp_path: Path) -> None:
     """A SIGKILL sent right on the Spawned answer (an answer given up on, started() for an
     operation already failed) reaches the worker even before its setsid(), when it has no
@@ -215,11 +296,7 @@ def test_a_worker_killed_as_soon_as_it_is_answered_dies(tmp_path: Path) -> None:
     door.bind(f"ipc://{tmp_path}/workers.sock")
     link = ForkServerLink(spawn_timeout=5.0)
     link.start()
-    boot = dataclasses.replace(
-        BOOT, endpoint=f"ipc://{tmp_path}/workers.sock", parent_pid=link.pid,
-        plugin_file=str(GOOD / "design" / "design_plugin.py"), entry_point="DesignPlugin",
-        plugin_dir=str(GOOD / "design"), data_dir=str(tmp_path), sandbox=False,
-        landlock=False, own_network=False, network=True, plugin_id="design")
+    boot = design_boot(tmp_path, link)
     missed: list[int] = []
     codes: list[int] = []
     try:

@@ -291,24 +291,92 @@ def test_a_plugins_call_to_itself_is_not_put_back(core: Core) -> None:
     assert core.router.waits.count("a") == 0
 
 
-def test_bodies_past_the_put_back_budget_fail_with_the_death(core: Core) -> None:
-    core.router.kept.limit = 2 * len(pack_value(0))  # room for two calls' bodies
+def test_bodies_past_the_senders_budget_fail_with_the_death(core: Core) -> None:
+    core.router.kept.host = 2 * len(pack_value(0))  # room for two of the host's calls
     answers, _ = sent(core, 3)
-    assert core.router.kept.kept("a") == core.router.kept.limit
+    assert core.router.kept.kept(None) == core.router.kept.host
     core.exit("a", began=0)
     assert [a.calls for a in answers] == [0, 0, 1]  # the third was not kept
     failed_with(answers[2], WorkerDiedError, "worker killed by SIGKILL")
-    assert core.router.kept.kept("a") == 0
+    assert core.router.kept.kept(None) == 0
+
+
+def test_a_plugin_flooding_another_uses_up_its_own_budget_only(core: Core,
+                                                                tmp_path: Path) -> None:
+    """b's large calls to a fill b's budget, not that of a's other callers (c, the host)."""
+    for other in ("b", "c"):
+        core.active(manifest(tmp_path, other))
+    core.router.kept.plugin = 1000
+    flood = [send(core, sender="b", tag="x" * 300) for _ in range(4)]  # the fourth: not kept
+    from_c, from_host = send(core, sender="c"), send(core)
+    assert core.router.kept.kept("b") <= 1000
+    core.exit("a", began=0)
+    assert [a.calls for a in flood] == [0, 0, 0, 1]
+    assert from_c.calls == from_host.calls == 0  # both wait for the replacement
+    back(core)
+    assert len(calls(core)) == 5
 
 
 def test_the_budget_is_given_back_as_calls_are_answered_or_expire(core: Core) -> None:
     _, delivered = sent(core, 2, timeout=1.0)
-    assert core.router.kept.kept("a") == 2 * len(pack_value(0))
+    assert core.router.kept.kept(None) == 2 * len(pack_value(0))
     core.router.replied("a", Reply(delivered[0].cid, True, pack_value("done")))
-    assert core.router.kept.kept("a") == len(pack_value(0))
+    assert core.router.kept.kept(None) == len(pack_value(0))
     core.clock.advance(1.0)
     core.router.expire(core.clock.now())
-    assert core.router.kept.kept("a") == 0
+    assert core.router.kept.kept(None) == 0
+
+
+def test_a_call_to_a_gone_connection_is_held_whatever_the_budget(core: Core) -> None:
+    """Never delivered: nothing needs keeping, and the budget is given back at once."""
+    core.router.kept.host = 0
+    core.outbox.outcome = Sent.GONE
+    answer = send(core)
+    core.outbox.outcome = Sent.OK
+    assert answer.calls == 0 and core.router.waits.count("a") == 1
+    assert core.router.kept.kept(None) == 0
+
+
+def test_a_call_held_for_a_gone_connection_may_still_be_put_back(core: Core) -> None:
+    """It never reached a worker: its one put-back is still to come."""
+    core.outbox.outcome = Sent.GONE
+    answer = send(core)
+    core.outbox.outcome = Sent.OK
+    core.exit("a", began=0)
+    back(core)
+    calls(core)
+    core.exit("a", began=0)  # the replacement died before it began it
+    assert answer.calls == 0
+    back(core)
+    [call] = calls(core)
+    core.router.replied("a", Reply(call.cid, True, pack_value("done")))
+    assert answer.value == "done"
+
+
+def test_only_the_first_call_put_back_is_suspected_of_the_death(core: Core) -> None:
+    """Taking the first call off its socket may be what killed the worker: that call is
+    put back once only. The calls behind it are not suspected: a second death before the
+    worker begins any fails the first alone."""
+    answers, _ = sent(core, 3)
+    core.exit("a", began=0)
+    back(core)
+    calls(core)
+    core.exit("a", began=0)
+    assert [a.calls for a in answers] == [1, 0, 0]
+    failed_with(answers[0], WorkerDiedError, "worker killed by SIGKILL")
+    back(core)
+    assert [c.body for c in calls(core)] == [pack_value(1), pack_value(2)]
+
+
+def test_a_failing_answer_strands_no_other_call_of_the_death(core: Core) -> None:
+    def raising(ok: bool, body: bytes) -> None:
+        raise RuntimeError("a responder's bug")
+
+    core.router.route(None, Send(1, "command:a:go", "", 1.0, pack_value(0),
+                                 int(Readiness.FAIL_FAST)), raising)
+    other = send(core, timeout=1.0, ready=Readiness.FAIL_FAST)
+    core.exit("a", began=0)
+    failed_with(other, WorkerDiedError, "worker killed by SIGKILL")
 
 
 def test_unbegun_calls_keep_their_deadline(core: Core) -> None:

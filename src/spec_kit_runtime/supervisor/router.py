@@ -76,9 +76,10 @@ class _Pending:
     waiting: tuple[str | None, Send] | None = None
     deadline: float = 0.0
 
-    def held(self, waiting: tuple[str | None, Send]) -> Held:
-        """It, sent by ``waiting``'s sender, to wait for its plugin to be ready again."""
-        return Held(*waiting, self.respond, self.deadline, self.timeout, returned=True)
+    def held(self, waiting: tuple[str | None, Send], returned: bool) -> Held:
+        """It, sent by ``waiting``'s sender, to wait for its plugin to be ready again
+        (``returned``: counted as put back, see ``owner_gone``)."""
+        return Held(*waiting, self.respond, self.deadline, self.timeout, returned)
 
 
 def _timed_out(pending: _Pending) -> bytes:
@@ -106,7 +107,7 @@ class Router:
         self.hung = HungHandlers(slots, clock, config.call_grace)
         self.wait_for_ready = config.wait_for_ready
         self.waits = ReadyWaits(slots, clock, config.ready_queue, self._deliver_held)
-        self.kept = PutBackBudget()  # the bodies of the calls in _pending that may be put back
+        self.kept = PutBackBudget()  # bodies of calls in _pending that may be put back, by sender
         self._next_cid = 1
 
     # -- handler owners: plugin workers, or callers' connections --------------------------
@@ -182,7 +183,7 @@ class Router:
         now = self.clock.now()
         if owner in self.callers:
             waiting = None
-        kept = waiting is not None and self.kept.take(owner, len(waiting[1].body))
+        kept = waiting is not None and self.kept.take(waiting[0], len(waiting[1].body))
         pending = _Pending(owner, what, told or timeout, respond, stats, now,
                            waiting if kept else None, now + timeout)
         self._pending[cid] = pending
@@ -198,10 +199,10 @@ class Router:
         elif cid in self._pending:
             self._take(cid)
             self.deadlines.remove(cid)
-            if waiting is not None and sent is Sent.GONE:
+            if waiting is not None and sent is Sent.GONE:  # never delivered: not put back
                 if stats is not None:
                     stats.withdrawn()
-                self.waits.hold(owner, pending.held(waiting))
+                self.waits.hold(owner, pending.held(waiting, returned=False))
             else:
                 self._answer(pending, False, pack_error(PluginNotActiveError(
                     f"'{owner}' cannot be reached for {what}{self._dying(owner)}",
@@ -248,9 +249,13 @@ class Router:
         the calls in flight to it with ``error``. But a plugin's worker said which it had
         begun (``began``: every cid up to it); those it had not never reached a handler, so
         the ones kept for it (``call``) wait for its replacement (``ready_waits``), ahead of
-        any held since, and in their order. None: not known, all fail. A call is put back
-        once at most: one whose delivery itself killed the worker (a frame too large for
-        its memory) would kill every replacement."""
+        any held since, and in their order. None: not known, all fail.
+
+        The first of them may be what killed the worker, as it took the call off its socket
+        (a frame too large for its memory): put back again, it would kill every
+        replacement. So it is marked as put back, and it fails if the next worker dies
+        before beginning it too; the calls behind it may be put back again. Each death
+        thus marks or fails one call at least."""
         self.hung.gone(owner)
         failed: list[_Pending] = []
         unbegun: list[Held] = []
@@ -260,19 +265,22 @@ class Router:
             if began is not None and cid > began and pending.waiting is not None:
                 if pending.stats is not None:
                     pending.stats.withdrawn()
-                unbegun.append(pending.held(pending.waiting))
+                unbegun.append(pending.held(pending.waiting, returned=not unbegun))
             else:
                 failed.append(pending)
         self.waits.put_back(owner, unbegun)  # first: an answer below may send to owner again
         for pending in failed:
-            self._answer(pending, False, pack_error(error))
+            try:  # one failing answer must not strand the others, off the deadlines now
+                self._answer(pending, False, pack_error(error))
+            except Exception:
+                log.exception("internal error answering a call to %s", owner)
 
     def _take(self, cid: int) -> _Pending:
         """Call ``cid`` is no longer pending: its entry, its kept body let go (the entry
         keeps it, for the caller to put back)."""
         pending = self._pending.pop(cid)
         if pending.waiting is not None:
-            self.kept.give(pending.owner, len(pending.waiting[1].body))
+            self.kept.give(pending.waiting[0], len(pending.waiting[1].body))
         return pending
 
     def _answer(self, pending: _Pending, ok: bool, body: bytes) -> None:

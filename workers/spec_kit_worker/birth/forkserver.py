@@ -394,8 +394,9 @@ class ForkServer:
     def _exited(self, pid: int, ended: os.waitid_result) -> None:
         """Report the end of worker ``pid``: its exit code as ``waitstatus_to_exitcode``
         says it (read from the zombie's siginfo: it may not be reaped yet), and the last
-        call it began (from its page, final now that it runs no more; unreadable: not
-        known)."""
+        call it began (from its page: the worker runs no more, though a process of its
+        plugin's that kept the mapping might still write there, as the plugin could have;
+        unreadable: not known)."""
         code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
         page = self._progress.pop(pid, None)
         began = Exited.NOT_KNOWN

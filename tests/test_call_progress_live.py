@@ -98,10 +98,10 @@ def test_calls_queued_behind_the_one_a_worker_died_in_reach_its_replacement(
             assert killed not in {answer["pong"] for answer in queued}
 
 
-def test_a_call_whose_receipt_kills_the_worker_is_put_back_once_only() -> None:
+def test_a_call_whose_receipt_kills_the_worker_is_put_back_twice_only() -> None:
     """The worker dies taking the call off its socket (no room left for the frame), before
-    it writes the call's id: to the supervisor the call was not begun. Put back once, it
-    kills the replacement too; then it fails, and the plugin comes back for the others."""
+    it writes the call's id: to the supervisor the call was not begun. Put back twice, it
+    kills both replacements too; then it fails, and the plugin comes back for the others."""
     limits = {"ballast": {"limits": {"memory_mb": 96}}}
     with running_container(restart=FAST, cgroups=False, plugins=limits) as container:
         load_active(container, BALLAST, "ballast", config={"headroom_mb": 3})
@@ -113,9 +113,9 @@ def test_a_call_whose_receipt_kills_the_worker_is_put_back_once_only() -> None:
 
         def back() -> bool:
             now = entry(container, "ballast")
-            return now["state"] == PluginState.ACTIVE and now["restarts"] >= 2
+            return now["state"] == PluginState.ACTIVE and now["restarts"] >= 3
 
-        wait_until(back, what="the plugin back after two deaths")
-        time.sleep(0.3)  # a third death would show by now
-        assert entry(container, "ballast")["restarts"] == 2  # the first worker, and one more
+        wait_until(back, what="the plugin back after three deaths")
+        time.sleep(0.3)  # a fourth death would show by now
+        assert entry(container, "ballast")["restarts"] == 3  # the first worker, two more
         assert container.send_message("ballast", size)["size"] == 0

@@ -1,32 +1,38 @@
-"""The bytes of call bodies kept per sender to put calls back (``PutBackBudget``), by table."""
+"""The bytes of call bodies kept to put calls back (``PutBackBudget``), by table: a share per
+sender and plugin called, and a total."""
 
 from __future__ import annotations
 
 import pytest
 
-from spec_kit_runtime.policy.put_back_budget import PutBackBudget
+from spec_kit_runtime.policy.put_back_budget import Pair, PutBackBudget
 
-Step = tuple[str, str | None, int, bool | None]
+Step = tuple[str, Pair, int, bool | None]
+A, B = ("a", "x"), ("b", "x")  # plugins a and b calling x
+HOST_X, HOST_Y, A_Y = (None, "x"), (None, "y"), ("a", "y")
 
 
 @pytest.mark.parametrize(("steps", "kept"), [
-    ([("take", "a", 60, True), ("take", "a", 40, True)], {"a": 100}),  # up to the limit
-    ([("take", "a", 60, True), ("take", "a", 41, False)], {"a": 60}),  # refused whole
-    ([("take", "a", 101, False)], {"a": 0}),  # one body larger than the budget
-    ([("take", "a", 100, True), ("take", "b", 100, True)], {"a": 100, "b": 100}),  # each its own
-    ([("take", None, 300, True), ("take", None, 1, False)], {None: 300}),  # the host's, larger
-    ([("take", "a", 100, True), ("take", None, 300, True)], {"a": 100, None: 300}),
-    ([("take", "a", 100, True), ("give", "a", 100, None), ("take", "a", 100, True)],
-     {"a": 100}),
-    ([("take", "a", 0, True), ("give", "a", 0, None)], {"a": 0}),  # empty bodies
-    ([("give", "a", 5, None)], {"a": 0}),  # never below nothing
+    ([("take", A, 60, True), ("take", A, 40, True)], {A: 100}),  # up to the share
+    ([("take", A, 60, True), ("take", A, 41, False)], {A: 60}),  # refused whole
+    ([("take", A, 101, False)], {A: 0}),  # one body larger than the share
+    ([("take", A, 100, True), ("take", B, 100, True)], {A: 100, B: 100}),  # each its own
+    ([("take", A, 100, True), ("take", A_Y, 100, True)], {A: 100, A_Y: 100}),  # per callee
+    ([("take", HOST_X, 300, True), ("take", HOST_X, 1, False)], {HOST_X: 300}),  # the host's
+    ([("take", HOST_X, 300, True), ("take", HOST_Y, 200, True), ("take", A, 1, False)],
+     {HOST_X: 300, HOST_Y: 200, A: 0, None: 500}),  # the total (500) is reached
+    ([("take", HOST_X, 300, True), ("take", HOST_Y, 200, True), ("give", HOST_X, 300, None),
+      ("take", A, 100, True)], {A: 100, None: 300}),
+    ([("take", A, 100, True), ("give", A, 100, None), ("take", A, 100, True)], {A: 100}),
+    ([("take", A, 0, True), ("give", A, 0, None)], {A: 0, None: 0}),  # empty bodies
+    ([("give", A, 5, None)], {A: 0, None: 0}),  # never below nothing
 ])
-def test_takes_within_the_senders_limit_and_gives_back(steps: list[Step],
-                                                      kept: dict[str | None, int]) -> None:
-    budget = PutBackBudget(host=300, plugin=100)
-    for action, sender, size, expected in steps:
+def test_takes_within_the_share_and_the_total_and_gives_back(
+        steps: list[Step], kept: dict[Pair | None, int]) -> None:
+    budget = PutBackBudget(host=300, plugin=100, total=500)
+    for action, pair, size, expected in steps:
         if action == "take":
-            assert budget.take(sender, size) is expected
+            assert budget.take(pair, size) is expected
         else:
-            budget.give(sender, size)
-    assert {sender: budget.kept(sender) for sender in kept} == kept
+            budget.give(pair, size)
+    assert {pair: budget.kept(pair) for pair in kept} == kept

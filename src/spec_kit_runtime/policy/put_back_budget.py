@@ -1,4 +1,4 @@
-"""How many bytes of call bodies the supervisor keeps per sender to put calls back (pure).
+"""How many bytes of call bodies the supervisor keeps to put calls back (pure).
 
 A call sent to a plugin's worker is kept, body included, until it is answered. If the
 worker dies before beginning the call, the call can wait for the replacement
@@ -7,41 +7,50 @@ move the plugin's queue into the supervisor's memory, where no plugin limit appl
 this, the bodies left the supervisor once ZeroMQ took them. Within the budget a call is
 kept; past it the call is not, and it fails with its worker's death, as every call used to.
 
-The budget is the sender's, across all the plugins it calls: a plugin that floods another
-with large calls uses up its own budget only, never that of the other callers of the same
-plugin. The host (all clients, trusted) has one of its own, larger. So the supervisor
-keeps at most ``host + plugin * senders`` bytes.
+The budget is per sender and plugin called, so that neither a plugin flooding another nor
+a slow plugin holding its callers' calls uses up what keeps any other pair's calls: the
+host (all clients, trusted) has more for each plugin it calls than a plugin has. A total
+over all pairs bounds the memory whatever the number of plugins; past it nothing more is
+kept. The bytes count while the calls are in flight; a call put back keeps its body while it
+waits for the replacement, and is counted again once sent to it, so a pair may hold up to
+twice its share while a restart is under way.
 """
 
 from __future__ import annotations
 
-HOST_BYTES = 4 * 1024 * 1024  # the clients' calls, together
-PLUGIN_BYTES = 1024 * 1024  # each plugin's calls to others
+HOST_BYTES = 4 * 1024 * 1024  # the clients' calls to one plugin
+PLUGIN_BYTES = 1024 * 1024  # one plugin's calls to another
+TOTAL_BYTES = 64 * 1024 * 1024  # all calls kept
+
+Pair = tuple[str | None, str]  # (sender, None: the host; the plugin called)
 
 
 class PutBackBudget:
-    """The bytes kept for each sender's calls (None: the host's), against its limit."""
+    """The bytes kept for each pair's calls, against its share and the total."""
 
-    def __init__(self, host: int = HOST_BYTES, plugin: int = PLUGIN_BYTES) -> None:
-        self.host, self.plugin = host, plugin
-        self._kept: dict[str | None, int] = {}
+    def __init__(self, host: int = HOST_BYTES, plugin: int = PLUGIN_BYTES,
+                 total: int = TOTAL_BYTES) -> None:
+        self.host, self.plugin, self.total = host, plugin, total
+        self._kept: dict[Pair, int] = {}
+        self._all = 0
 
-    def take(self, sender: str | None, size: int) -> bool:
-        """Keep ``size`` more bytes for ``sender`` if they fit its budget."""
-        kept = self._kept.get(sender, 0) + size
-        if kept > (self.host if sender is None else self.plugin):
+    def take(self, pair: Pair, size: int) -> bool:
+        """Keep ``size`` more bytes for ``pair`` if they fit its share and the total."""
+        kept = self._kept.get(pair, 0) + size
+        if kept > (self.host if pair[0] is None else self.plugin) \
+                or self._all + size > self.total:
             return False
-        self._kept[sender] = kept
+        self._kept[pair] = kept
+        self._all += size
         return True
 
-    def give(self, sender: str | None, size: int) -> None:
-        """``size`` bytes kept for ``sender`` are let go."""
-        kept = self._kept.get(sender, 0) - size
-        if kept > 0:
-            self._kept[sender] = kept
-        else:
-            self._kept.pop(sender, None)
+    def give(self, pair: Pair, size: int) -> None:
+        """``size`` bytes kept for ``pair`` are let go."""
+        had = self._kept.pop(pair, 0)
+        self._all -= min(had, size)
+        if had > size:
+            self._kept[pair] = had - size
 
-    def kept(self, sender: str | None) -> int:
-        """The bytes kept for ``sender`` now."""
-        return self._kept.get(sender, 0)
+    def kept(self, pair: Pair | None = None) -> int:
+        """The bytes kept for ``pair`` now (None: for all)."""
+        return self._all if pair is None else self._kept.get(pair, 0)

@@ -57,7 +57,8 @@ class Held:
     respond: Responder
     deadline: float
     timeout: float
-    returned: bool = False  # it was sent to a worker already, which never began it
+    put_back: int = 0  # how often a worker it was sent to died before it began it
+    for_plugin: str | None = None  # put back: it goes to this plugin only
     timer: Timer | None = field(default=None, repr=False)
 
 

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from spec_kit_contracts import Event
 
@@ -59,6 +59,17 @@ CLIENT_SOURCE = "client"
 _READINESS = frozenset(int(ready) for ready in Readiness)
 _MIN_TIMEOUT = 0.001  # a held call's remaining deadline, however little is left
 MAX_WAITING = 10_000  # calls sent to one worker and not answered yet: more are refused
+# A call is put back this often at most (``Router.owner_gone``): taking it off its socket
+# may be what kills each worker it is sent to (a frame too large for its memory).
+MAX_PUT_BACKS = 2
+
+
+class _Resend(NamedTuple):
+    """What a call needs to be sent again, should its worker not begin it."""
+
+    sender: str | None
+    send: Send
+    put_back: int  # how often it was put back already
 
 
 @dataclass(slots=True)
@@ -71,15 +82,17 @@ class _Pending:
     respond: Responder
     stats: CallStats | None = None  # a plugin's figures, counted when the answer comes
     started: float = 0.0
-    # its sender and Send, kept (``PutBackBudget``) in case the worker dies before it
-    # begins it: the call may then wait for the replacement
-    waiting: tuple[str | None, Send] | None = None
+    # kept (``PutBackBudget``) in case the worker dies before it begins it: the call may
+    # then wait for the replacement
+    waiting: _Resend | None = None
     deadline: float = 0.0
 
-    def held(self, waiting: tuple[str | None, Send], returned: bool) -> Held:
-        """It, sent by ``waiting``'s sender, to wait for its plugin to be ready again
-        (``returned``: counted as put back, see ``owner_gone``)."""
-        return Held(*waiting, self.respond, self.deadline, self.timeout, returned)
+    def held(self, resend: _Resend, put_back: bool) -> Held:
+        """It, to wait for its plugin to be ready again; ``put_back``: because its worker
+        died before it began it (counted; such a call goes to that plugin only)."""
+        times = resend.put_back + put_back
+        return Held(resend.sender, resend.send, self.respond, self.deadline, self.timeout,
+                    times, self.owner if times else None)
 
 
 def _timed_out(pending: _Pending) -> bytes:
@@ -107,7 +120,7 @@ class Router:
         self.hung = HungHandlers(slots, clock, config.call_grace)
         self.wait_for_ready = config.wait_for_ready
         self.waits = ReadyWaits(slots, clock, config.ready_queue, self._deliver_held)
-        self.kept = PutBackBudget()  # bodies of calls in _pending that may be put back, by sender
+        self.kept = PutBackBudget()  # the bodies of the calls in _pending that may be put back
         self._next_cid = 1
 
     # -- handler owners: plugin workers, or callers' connections --------------------------
@@ -159,17 +172,16 @@ class Router:
     def call(self, owner: str, make: Callable[[int], Record], timeout: float,
              what: str, respond: Responder, stats: CallStats | None = None,
              address: str | None = None, judged_after: float | None = None,
-             waiting: tuple[str | None, Send] | None = None,
-             told: float | None = None) -> int:
+             waiting: _Resend | None = None, told: float | None = None) -> int:
         """Send a record expecting a Reply; ``respond`` gets it, or an error at the deadline.
 
         ``stats``, when given, counts the call (its latency included) to a plugin's figures.
         ``address``: a routed call's, by which a plugin's worker still in it
         ``judged_after`` seconds (default: ``timeout``) and a grace later is judged hung
-        (None: a lifecycle phase, never judged). ``waiting``: the sender and Send of a call
-        that may wait for ready, should the plugin's worker be gone already (its death not
-        seen yet: a restart is likely to follow) or die before it begins the call (if
-        ``kept`` has room for its body).
+        (None: a lifecycle phase, never judged). ``waiting``: what sends again a call that
+        may wait for ready, should the plugin's worker be gone already (its death not seen
+        yet: a restart is likely to follow) or die before it begins the call (if ``kept``
+        has room for its body).
         ``told``: the timeout its caller is told of at the deadline, if not ``timeout`` (a
         held call's own). Returns the call's id.
         """
@@ -183,7 +195,8 @@ class Router:
         now = self.clock.now()
         if owner in self.callers:
             waiting = None
-        kept = waiting is not None and self.kept.take(waiting[0], len(waiting[1].body))
+        kept = waiting is not None and self.kept.take((waiting.sender, owner),
+                                                      len(waiting.send.body))
         pending = _Pending(owner, what, told or timeout, respond, stats, now,
                            waiting if kept else None, now + timeout)
         self._pending[cid] = pending
@@ -202,7 +215,7 @@ class Router:
             if waiting is not None and sent is Sent.GONE:  # never delivered: not put back
                 if stats is not None:
                     stats.withdrawn()
-                self.waits.hold(owner, pending.held(waiting, returned=False))
+                self.waits.hold(owner, pending.held(waiting, put_back=False))
             else:
                 self._answer(pending, False, pack_error(PluginNotActiveError(
                     f"'{owner}' cannot be reached for {what}{self._dying(owner)}",
@@ -251,11 +264,11 @@ class Router:
         the ones kept for it (``call``) wait for its replacement (``ready_waits``), ahead of
         any held since, and in their order. None: not known, all fail.
 
-        The first of them may be what killed the worker, as it took the call off its socket
-        (a frame too large for its memory): put back again, it would kill every
-        replacement. So it is marked as put back, and it fails if the next worker dies
-        before beginning it too; the calls behind it may be put back again. Each death
-        thus marks or fails one call at least."""
+        Taking a call off its socket may be what killed the worker (a frame too large for
+        its memory): put back every time, it would kill every replacement. So a call is put
+        back ``MAX_PUT_BACKS`` times at most, wherever it is in the queue: a call that kills
+        every worker it reaches costs that many restarts more, then fails with the calls
+        still waiting behind it that were put back as often."""
         self.hung.gone(owner)
         failed: list[_Pending] = []
         unbegun: list[Held] = []
@@ -265,7 +278,7 @@ class Router:
             if began is not None and cid > began and pending.waiting is not None:
                 if pending.stats is not None:
                     pending.stats.withdrawn()
-                unbegun.append(pending.held(pending.waiting, returned=not unbegun))
+                unbegun.append(pending.held(pending.waiting, put_back=True))
             else:
                 failed.append(pending)
         self.waits.put_back(owner, unbegun)  # first: an answer below may send to owner again
@@ -280,7 +293,7 @@ class Router:
         keeps it, for the caller to put back)."""
         pending = self._pending.pop(cid)
         if pending.waiting is not None:
-            self.kept.give(pending.waiting[0], len(pending.waiting[1].body))
+            self.kept.give((pending.waiting.sender, pending.owner), len(pending.waiting.send.body))
         return pending
 
     def _answer(self, pending: _Pending, ok: bool, body: bytes) -> None:
@@ -295,8 +308,9 @@ class Router:
         """Deliver a send from plugin ``sender``, whose scope its door checked (None: a
         client, using ``send.as_plugin``). ``allowed``: the least time its handler is judged
         by (a held call's own timeout, counted from its delivery). ``held``: it waited for
-        ready already: it is not held again if no handler is active now, nor put back again
-        if it was once."""
+        ready already: it is not held again if no handler is active now; put back, it goes
+        to the plugin it was put back for only, and is put back ``MAX_PUT_BACKS`` times at
+        most."""
         try:
             source = self._check_sender(sender, send)
             routes = self._active_routes(send.address)
@@ -318,9 +332,16 @@ class Router:
             self._call_in_order(list(routes), [], send, source, deadline, respond,
                                 by_host=sender is None)
         else:
+            if held is not None and held.for_plugin not in (None, routes[0].owner):
+                respond(False, pack_error(PluginNotActiveError(
+                    f"'{held.for_plugin}' no longer handles '{send.address}': a call its "
+                    "worker died before beginning goes to no other plugin",
+                    plugin=held.for_plugin, address=send.address)))
+                return
             # may wait should the worker be gone, or die before it begins the call
-            again = held is None or not held.returned
-            waiting = (sender, send) if again and self._waits(send) else None
+            times = held.put_back if held is not None else 0
+            waiting = _Resend(sender, send, times) \
+                if times < MAX_PUT_BACKS and self._waits(send) else None
             self._call(routes[0], send.address, source, send.body, timeout, respond,
                        by_host=sender is None, waiting=waiting, allowed=allowed)
 
@@ -399,15 +420,14 @@ class Router:
 
     def _call(self, route: Route, address: str, source: str, body: bytes, timeout: float,
               respond: Responder, by_host: bool,
-              waiting: tuple[str | None, Send] | None = None,
-              allowed: float = 0.0) -> None:
+              waiting: _Resend | None = None, allowed: float = 0.0) -> None:
         slot = self.slots.get(route.owner)  # None: a caller's handler
         # A plugin may give its calls any timeout, down to a millisecond: a handler it calls
         # is judged hung no sooner than the operator's request_timeout, or one plugin could
         # get another killed (and, kill after kill, failed). The host's deadline is its own,
         # whatever scope it sends with (``by_host``: the send came from a client).
         judged = max(timeout if by_host else max(timeout, self.request_timeout), allowed)
-        if waiting is not None and waiting[0] == route.owner:
+        if waiting is not None and waiting.sender == route.owner:
             waiting = None  # a call to itself: its sender is the worker that would be gone
         self.call(route.owner, lambda cid: Call(cid, route.sub_id, address, source, body),
                   timeout, f"'{address}'", respond, slot.calls if slot is not None else None,

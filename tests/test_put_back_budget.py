@@ -1,5 +1,5 @@
 """The bytes of call bodies kept to put calls back (``PutBackBudget``), by table: a share per
-sender and plugin called, and a total."""
+sender and plugin called, a cap per plugin sender, and a total."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from spec_kit_runtime.policy.put_back_budget import Pair, PutBackBudget
 
 Step = tuple[str, Pair, int, bool | None]
 A, B = ("a", "x"), ("b", "x")  # plugins a and b calling x
-HOST_X, HOST_Y, A_Y = (None, "x"), (None, "y"), ("a", "y")
+HOST_X, HOST_Y, A_Y, A_Z = (None, "x"), (None, "y"), ("a", "y"), ("a", "z")
 
 
 @pytest.mark.parametrize(("steps", "kept"), [
@@ -24,12 +24,18 @@ HOST_X, HOST_Y, A_Y = (None, "x"), (None, "y"), ("a", "y")
     ([("take", HOST_X, 300, True), ("take", HOST_Y, 200, True), ("give", HOST_X, 300, None),
       ("take", A, 100, True)], {A: 100, None: 300}),
     ([("take", A, 100, True), ("give", A, 100, None), ("take", A, 100, True)], {A: 100}),
+    ([("take", A, 100, True), ("take", A_Y, 100, True), ("take", A_Z, 1, False)],
+     {A: 100, A_Y: 100, A_Z: 0}),  # a's cap (200) over all it calls
+    ([("take", A, 100, True), ("take", A_Y, 100, True), ("give", A, 50, None),
+      ("take", A_Z, 50, True)], {A: 50, A_Z: 50}),
+    ([("take", A, 100, True), ("take", A_Y, 100, True), ("take", B, 100, True)],
+     {B: 100}),  # another sender's cap is its own
     ([("take", A, 0, True), ("give", A, 0, None)], {A: 0, None: 0}),  # empty bodies
     ([("give", A, 5, None)], {A: 0, None: 0}),  # never below nothing
 ])
 def test_takes_within_the_share_and_the_total_and_gives_back(
         steps: list[Step], kept: dict[Pair | None, int]) -> None:
-    budget = PutBackBudget(host=300, plugin=100, total=500)
+    budget = PutBackBudget(host=300, plugin=100, sender=200, total=500)
     for action, pair, size, expected in steps:
         if action == "take":
             assert budget.take(pair, size) is expected

@@ -400,6 +400,75 @@ def test_a_call_put_back_goes_to_no_other_plugin(core: Core, tmp_path: Path) -> 
     assert core.outbox.take("b") == []
 
 
+def test_a_call_put_back_goes_to_its_plugin_though_another_comes_first_now(
+        core: Core, tmp_path: Path) -> None:
+    """b handles generator:g first, but was restarting when the call went to a; once both
+    are back, the call put back for a goes to a."""
+    core.active(manifest(tmp_path, "b"))
+    core.router.table.add("a", 12, "generator:g", 60, "message")
+    core.router.table.add("b", 13, "generator:g", 10, "message")
+    core.exit("b")  # restarting: a handles generator:g meanwhile
+    answer = send(core, "generator:g")  # to a, active: nothing to wait for
+    [call] = calls(core)
+    core.exit("a", began=0)
+    assert answer.calls == 0  # put back
+    core.clock.advance(0.5)
+    core.started("b")
+    core.hello("b")
+    core.come_back("b", 13, "generator:g")
+    core.started("a")
+    core.hello("a")
+    core.router.table.add("a", 12, "generator:g", 60, "message")  # registered as it starts
+    core.come_back("a", 11, "command:a:*")
+    [again] = calls(core)
+    assert again.body == call.body and core.outbox.take("b") == []
+
+
+def test_a_call_never_sent_to_a_worker_goes_to_whichever_plugin_handles_it(
+        core: Core, tmp_path: Path) -> None:
+    """Held because a's connection was gone, it reached no worker: not put back, so not
+    bound to a; when a no longer handles the address, b does."""
+    core.active(manifest(tmp_path, "b"))
+    core.router.table.add("a", 12, "generator:g", 10, "message")
+    core.router.table.add("b", 13, "generator:g", 90, "message")
+    core.outbox.outcome = Sent.GONE
+    answer = send(core, "generator:g")
+    core.outbox.outcome = Sent.OK
+    core.exit("a")
+    back(core)  # a subscribes command:a:* again, not generator:g
+    [call] = [r for r in core.outbox.take("b") if isinstance(r, Call)]
+    core.router.replied("b", Reply(call.cid, True, pack_value("from b")))
+    assert answer.value == "from b"
+
+
+def test_a_call_put_back_then_held_for_a_gone_connection_keeps_its_count(
+        core: Core) -> None:
+    """Put back once, sent again to a connection already gone: held, still counted once.
+    The death of that worker is not the call's (it never reached it); of the next two
+    workers it reaches, the first's death puts it back a second time, the second's fails
+    it: four deaths, three with the call in the worker."""
+    [answer], _ = sent(core, 1)
+    core.exit("a", began=0)  # put back: 1
+    core.clock.advance(0.5)
+    core.started("a")
+    core.hello("a")
+    core.outbox.outcome = Sent.GONE
+    core.come_back("a", 11, "command:a:*")  # active: sent again, to a connection gone
+    core.outbox.outcome = Sent.OK
+    assert answer.calls == 0 and core.router.waits.count("a") == 1
+    deaths = 1
+    while True:
+        core.exit("a", began=0)
+        deaths += 1
+        if answer.calls:
+            break
+        core.clock.advance(1.0)  # whatever the backoff
+        back(core)
+        calls(core)
+    assert deaths == 4
+    failed_with(answer, WorkerDiedError, "worker killed by SIGKILL")
+
+
 def test_a_failing_answer_strands_no_other_call_of_the_death(core: Core) -> None:
     def raising(ok: bool, body: bytes) -> None:
         raise RuntimeError("a responder's bug")

@@ -9,47 +9,63 @@ kept; past it the call is not, and it fails with its worker's death, as every ca
 
 The budget is per sender and plugin called, so that neither a plugin flooding another nor
 a slow plugin holding its callers' calls uses up what keeps any other pair's calls: the
-host (all clients, trusted) has more for each plugin it calls than a plugin has. A total
-over all pairs bounds the memory whatever the number of plugins; past it nothing more is
-kept. The bytes count while the calls are in flight; a call put back keeps its body while it
-waits for the replacement, and is counted again once sent to it, so a pair may hold up to
-twice its share while a restart is under way.
+host (all clients, trusted) has more for each plugin it calls than a plugin has. A plugin
+has a cap over all the plugins it calls too, so that no one plugin fills the total. The
+total, over all pairs, bounds the memory whatever the number of plugins; past it nothing
+more is kept (it takes many plugins flooding at once). The bytes count while the calls are
+in flight; a call put back keeps its body while it waits for the replacement, and is
+counted again once sent to it, so a pair, and the total, may hold up to twice as much while
+restarts are under way.
 """
 
 from __future__ import annotations
 
 HOST_BYTES = 4 * 1024 * 1024  # the clients' calls to one plugin
 PLUGIN_BYTES = 1024 * 1024  # one plugin's calls to another
+SENDER_BYTES = 4 * 1024 * 1024  # one plugin's calls to all the others
 TOTAL_BYTES = 64 * 1024 * 1024  # all calls kept
 
 Pair = tuple[str | None, str]  # (sender, None: the host; the plugin called)
 
 
 class PutBackBudget:
-    """The bytes kept for each pair's calls, against its share and the total."""
+    """The bytes kept for each pair's calls, against its share, its plugin sender's cap and
+    the total."""
 
     def __init__(self, host: int = HOST_BYTES, plugin: int = PLUGIN_BYTES,
-                 total: int = TOTAL_BYTES) -> None:
-        self.host, self.plugin, self.total = host, plugin, total
+                 sender: int = SENDER_BYTES, total: int = TOTAL_BYTES) -> None:
+        self.host, self.plugin, self.sender, self.total = host, plugin, sender, total
         self._kept: dict[Pair, int] = {}
+        self._senders: dict[str, int] = {}  # each plugin sender's bytes, over its pairs
         self._all = 0
 
     def take(self, pair: Pair, size: int) -> bool:
-        """Keep ``size`` more bytes for ``pair`` if they fit its share and the total."""
+        """Keep ``size`` more bytes for ``pair`` if they fit its share, its sender's cap
+        (a plugin's) and the total."""
         kept = self._kept.get(pair, 0) + size
-        if kept > (self.host if pair[0] is None else self.plugin) \
-                or self._all + size > self.total:
+        sender = pair[0]
+        if kept > (self.host if sender is None else self.plugin) \
+                or self._all + size > self.total \
+                or (sender is not None and self._senders.get(sender, 0) + size > self.sender):
             return False
         self._kept[pair] = kept
         self._all += size
+        if sender is not None:
+            self._senders[sender] = self._senders.get(sender, 0) + size
         return True
 
     def give(self, pair: Pair, size: int) -> None:
         """``size`` bytes kept for ``pair`` are let go."""
         had = self._kept.pop(pair, 0)
-        self._all -= min(had, size)
+        given = min(had, size)
+        self._all -= given
         if had > size:
             self._kept[pair] = had - size
+        sender = pair[0]
+        if sender is not None and given:
+            left = self._senders.pop(sender) - given
+            if left:
+                self._senders[sender] = left
 
     def kept(self, pair: Pair | None = None) -> int:
         """The bytes kept for ``pair`` now (None: for all)."""

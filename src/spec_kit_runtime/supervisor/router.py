@@ -332,17 +332,21 @@ class Router:
             self._call_in_order(list(routes), [], send, source, deadline, respond,
                                 by_host=sender is None)
         else:
-            if held is not None and held.for_plugin not in (None, routes[0].owner):
-                respond(False, pack_error(PluginNotActiveError(
-                    f"'{held.for_plugin}' no longer handles '{send.address}': a call its "
-                    "worker died before beginning goes to no other plugin",
-                    plugin=held.for_plugin, address=send.address)))
-                return
+            route = routes[0]
+            if held is not None and held.for_plugin is not None:  # put back: its plugin's only
+                mine = [r for r in routes if r.owner == held.for_plugin]
+                if not mine:
+                    respond(False, pack_error(PluginNotActiveError(
+                        f"'{held.for_plugin}' no longer handles '{send.address}': a call its "
+                        "worker died before beginning goes to no other plugin",
+                        plugin=held.for_plugin, address=send.address)))
+                    return
+                route = mine[0]
             # may wait should the worker be gone, or die before it begins the call
             times = held.put_back if held is not None else 0
             waiting = _Resend(sender, send, times) \
                 if times < MAX_PUT_BACKS and self._waits(send) else None
-            self._call(routes[0], send.address, source, send.body, timeout, respond,
+            self._call(route, send.address, source, send.body, timeout, respond,
                        by_host=sender is None, waiting=waiting, allowed=allowed)
 
     def _check_sender(self, sender: str | None, send: Send) -> str:

@@ -443,12 +443,12 @@ def _exec_worker(bootstrap_fd: int, progress: int | None) -> NoReturn:
     """In the child: become a fresh interpreter that reads its bootstrap from
     ``bootstrap_fd`` and writes its call ``progress`` page (if it has one)."""
     os.set_inheritable(bootstrap_fd, True)
-    page = []
+    page_args: list[str] = []
     if progress is not None:
         os.set_inheritable(progress, True)
-        page = ["--progress-fd", str(progress)]
+        page_args = ["--progress-fd", str(progress)]
     os.execv(sys.executable, [sys.executable, "-m", "spec_kit_worker",
-                              "--bootstrap-fd", str(bootstrap_fd), *page])
+                              "--bootstrap-fd", str(bootstrap_fd), *page_args])
 
 
 def _new_page() -> int | None:
